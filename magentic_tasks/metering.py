@@ -1,0 +1,135 @@
+"""Token accounting for a whole run, every model call counted, the orchestrator's included.
+
+Magentic-One's orchestrator messages carry `models_usage=None`, so summing usage over the
+transcript (as the original service did) misses most of the cost. Instead each agent gets its
+model client wrapped in a `MeteredClient`, which records the usage of every call it makes and
+refuses further calls once the run's token budget is spent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import Any, Literal
+
+from autogen_core import CancellationToken
+from autogen_core.models import (
+    ChatCompletionClient,
+    CreateResult,
+    LLMMessage,
+    ModelCapabilities,  # type: ignore[attr-defined]
+    ModelInfo,
+    RequestUsage,
+)
+from autogen_core.tools import Tool, ToolSchema
+from pydantic import BaseModel
+
+from .errors import TokenBudgetExceeded
+from .schemas import TokenUsage
+
+
+class UsageMeter:
+    """Tokens used by each agent during one run, against an optional budget."""
+
+    def __init__(self, budget: int | None = None) -> None:
+        self.budget = budget
+        self.by_agent: dict[str, TokenUsage] = {}
+
+    def record(self, agent: str, usage: RequestUsage) -> None:
+        spent = TokenUsage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+        self.by_agent[agent] = self.by_agent.get(agent, TokenUsage()) + spent
+
+    @property
+    def total(self) -> TokenUsage:
+        return sum(self.by_agent.values(), TokenUsage())
+
+    @property
+    def exhausted(self) -> bool:
+        if self.budget is None:
+            return False
+        total = self.total
+        return total.prompt_tokens + total.completion_tokens >= self.budget
+
+    def check(self) -> None:
+        """Raise `TokenBudgetExceeded` once the budget is spent."""
+        if self.budget is not None and self.exhausted:
+            total = self.total
+            raise TokenBudgetExceeded(total.prompt_tokens + total.completion_tokens, self.budget)
+
+
+class MeteredClient(ChatCompletionClient):
+    """Delegates to a real client, recording each call's usage under one agent's name."""
+
+    component_type = "model"
+
+    def __init__(self, inner: ChatCompletionClient, agent: str, meter: UsageMeter) -> None:
+        self._inner = inner
+        self._agent = agent
+        self._meter = meter
+
+    async def create(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> CreateResult:
+        self._meter.check()
+        result = await self._inner.create(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            cancellation_token=cancellation_token,
+        )
+        self._meter.record(self._agent, result.usage)
+        return result
+
+    async def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],
+        tool_choice: Tool | Literal["auto", "required", "none"] = "auto",
+        json_output: bool | type[BaseModel] | None = None,
+        extra_create_args: Mapping[str, Any] = {},
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        self._meter.check()
+        async for item in self._inner.create_stream(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            cancellation_token=cancellation_token,
+        ):
+            if isinstance(item, CreateResult):
+                self._meter.record(self._agent, item.usage)
+            yield item
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+    def actual_usage(self) -> RequestUsage:
+        return self._inner.actual_usage()
+
+    def total_usage(self) -> RequestUsage:
+        return self._inner.total_usage()
+
+    def count_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
+        return self._inner.count_tokens(messages, tools=tools)
+
+    def remaining_tokens(self, messages: Sequence[LLMMessage], *, tools: Sequence[Tool | ToolSchema] = []) -> int:
+        return self._inner.remaining_tokens(messages, tools=tools)
+
+    @property
+    def capabilities(self) -> ModelCapabilities:  # type: ignore[override]
+        return self._inner.capabilities  # type: ignore[no-any-return]
+
+    @property
+    def model_info(self) -> ModelInfo:
+        return self._inner.model_info

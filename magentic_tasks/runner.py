@@ -1,0 +1,169 @@
+"""Running the Magentic-One team for one task, bounded by a deadline, turns, stalls and tokens.
+
+Each message the team emits is shaped, scrubbed of secrets and handed to a sink as it arrives
+(the activity's sink streams it into SQLite). The run ends in a `RunReport` that says whether it
+completed or failed, and whether a failure is worth retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from autogen_agentchat.base import TaskResult
+from autogen_agentchat.messages import ModelClientStreamingChunkEvent, TextMessage
+from autogen_core import CancellationToken
+from autogen_core.models import ChatCompletionClient
+
+from .clients import build_model_client
+from .errors import ConfigurationError, TokenBudgetExceeded
+from .metering import UsageMeter
+from .redaction import Redactor
+from .schemas import MessageView, TaskInput, TokenUsage
+from .settings import Settings
+from .shaping import to_views
+from .team import ORCHESTRATOR_NAME, build_team
+
+logger = logging.getLogger(__name__)
+
+MessageSink = Callable[[list[MessageView]], Awaitable[None]]
+
+# Failures worth another attempt: the model service was unreachable, overloaded or erring.
+TRANSIENT_ERRORS = frozenset(
+    {"APIConnectionError", "APITimeoutError", "RateLimitError", "InternalServerError", "ConnectionError"}
+)
+# How long a cancelled run gets to wind down before it is abandoned.
+CANCEL_GRACE_SECONDS = 10.0
+
+_ERROR_HEAD = re.compile(r"^(\w+): ")
+
+
+@dataclass
+class RunReport:
+    status: Literal["completed", "failed"]
+    messages: list[MessageView]
+    usage_by_agent: dict[str, TokenUsage]
+    execution_time: float
+    final_answer: str | None = None
+    stop_reason: str | None = None
+    error: str | None = None
+    retryable: bool = False
+
+    @property
+    def usage(self) -> TokenUsage:
+        return sum(self.usage_by_agent.values(), TokenUsage())
+
+
+@dataclass
+class _Progress:
+    messages: list[MessageView] = field(default_factory=list)
+    final_answer: str | None = None
+
+
+async def run_team(
+    task: TaskInput,
+    settings: Settings,
+    sink: MessageSink,
+    *,
+    workspace: Path,
+    redact: Redactor,
+    client: ChatCompletionClient | None = None,
+) -> RunReport:
+    """Run the team on `task.prompt`; never raises for a failure of the run itself."""
+    started = time.monotonic()
+    meter = UsageMeter(settings.max_tokens_per_task)
+    progress = _Progress()
+
+    def report(status: Literal["completed", "failed"], **fields: object) -> RunReport:
+        return RunReport(
+            status=status,
+            messages=progress.messages,
+            usage_by_agent=dict(meter.by_agent),
+            execution_time=round(time.monotonic() - started, 3),
+            final_answer=progress.final_answer if status == "completed" else None,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    try:
+        model_client = client or build_model_client(settings, use_aoai=task.use_aoai, model_name=task.model_name)
+    except ConfigurationError as error:
+        return report("failed", error=redact(str(error)), stop_reason="configuration error")
+
+    token = CancellationToken()
+    async with contextlib.AsyncExitStack() as resources:
+        if client is None:
+            resources.push_async_callback(model_client.close)
+        try:
+            team = await build_team(settings, model_client, meter, workspace, resources)
+        except Exception as error:  # executor or agent construction
+            return report("failed", error=redact(f"cannot build the team: {error}"), stop_reason="configuration error")
+        consumer = asyncio.ensure_future(_consume(team.run_stream(task=task.prompt, cancellation_token=token),
+                                                  sink, progress, redact))
+        try:
+            stop_reason = await asyncio.wait_for(asyncio.shield(consumer), settings.task_timeout_seconds)
+        except TimeoutError:
+            await _cancel(consumer, token)
+            return report(
+                "failed",
+                error=f"timed out after {settings.task_timeout_seconds:g} s (TASK_TIMEOUT_SECONDS)",
+                stop_reason="timeout",
+            )
+        except Exception as error:
+            await _cancel(consumer, token)
+            if meter.exhausted or isinstance(error, TokenBudgetExceeded):
+                return report("failed", error=_budget_message(meter), stop_reason="token budget exhausted")
+            name, text = _describe(error)
+            logger.warning("task %s: team run failed: %s", task.task_id, redact(text))
+            return report("failed", error=redact(text), stop_reason="error", retryable=name in TRANSIENT_ERRORS)
+    return report("completed", stop_reason=stop_reason)
+
+
+async def _consume(
+    stream: object, sink: MessageSink, progress: _Progress, redact: Redactor
+) -> str | None:
+    async for item in stream:  # type: ignore[attr-defined]
+        if isinstance(item, TaskResult):
+            return item.stop_reason
+        if isinstance(item, ModelClientStreamingChunkEvent):
+            continue
+        views = [view.model_copy(update={"content": redact(view.content)}) for view in to_views(item)]
+        if isinstance(item, TextMessage) and item.source == ORCHESTRATOR_NAME:
+            progress.final_answer = views[0].content
+        progress.messages.extend(views)
+        await sink(views)
+    return None
+
+
+async def _cancel(consumer: asyncio.Future[str | None], token: CancellationToken) -> None:
+    """Cancel the team through its token, then abandon it if it does not wind down in time."""
+    token.cancel()
+    try:
+        await asyncio.wait_for(consumer, CANCEL_GRACE_SECONDS)
+    except BaseException:  # noqa: BLE001 - cancelled, timed out, or the run's own error
+        consumer.cancel()
+
+
+def _describe(error: BaseException) -> tuple[str, str]:
+    """The error's type name and a one-line description, without autogen's appended traceback."""
+    text = str(error).split("\nTraceback:", 1)[0].strip()
+    if isinstance(error, RuntimeError):
+        match = _ERROR_HEAD.match(text)
+        if match:
+            return match.group(1), text
+    name = type(error).__name__
+    return name, f"{name}: {text}" if text else name
+
+
+def _budget_message(meter: UsageMeter) -> str:
+    total = meter.total
+    return (
+        f"token budget exhausted: {total.prompt_tokens + total.completion_tokens} tokens used "
+        f"of MAX_TOKENS_PER_TASK={meter.budget}"
+    )

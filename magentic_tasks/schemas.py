@@ -1,0 +1,156 @@
+"""Pydantic schemas: one class per use, JSON on every boundary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+from .clock import as_utc, iso
+
+TaskStatus = Literal["pending", "running", "completed", "failed"]
+FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed"})
+
+# Durable instance ids may not hold '/', '\\', '#', '?' or control characters; this is stricter.
+TASK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$"
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc), PlainSerializer(iso, return_type=str)]
+TaskId = Annotated[str, Field(pattern=TASK_ID_PATTERN)]
+
+
+def _meaningful_prompt(value: str) -> str:
+    if not value.strip():
+        raise ValueError("prompt must not be blank")
+    if "\x00" in value:
+        raise ValueError("prompt must not contain NUL characters")
+    return value
+
+
+Prompt = Annotated[str, Field(min_length=1), AfterValidator(_meaningful_prompt)]
+
+
+class TaskCreate(BaseModel):
+    """Body of `POST /tasks`, as the original service took it (unknown fields are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: Prompt
+    use_aoai: bool = True
+    model_name: str = Field(default="gpt-4o", pattern=MODEL_NAME_PATTERN)
+
+
+class QueuedTask(TaskCreate):
+    """A queue message: the `POST /tasks` body plus an optional caller-chosen task id."""
+
+    task_id: TaskId | None = None
+
+
+class TaskInput(BaseModel):
+    """The orchestration's input: everything the run needs, fixed when the task is created."""
+
+    task_id: TaskId
+    prompt: str
+    use_aoai: bool
+    model_name: str
+    owner: str | None = None
+    created_at: UtcDatetime
+    max_attempts: int = Field(default=3, ge=1)
+    first_retry_ms: int = Field(default=5000, ge=1)
+
+
+class MessageView(BaseModel):
+    """One transcript entry, in the original's shape."""
+
+    source: str
+    content: str
+    type: str
+
+
+class TokenUsage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class RunOutcome(BaseModel):
+    """What a finished task produced: the orchestration's output and the mirror's final row."""
+
+    status: Literal["completed", "failed"]
+    messages: list[MessageView] = []
+    final_answer: str | None = None
+    stop_reason: str | None = None
+    error: str | None = None
+    execution_time: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_by_agent: dict[str, TokenUsage] = {}
+    attempts: int = 1
+    finished_at: UtcDatetime
+
+
+class TaskSnapshot(BaseModel):
+    """A task as one of the two stores knows it."""
+
+    task_id: str
+    status: TaskStatus
+    prompt: str
+    owner: str | None = None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    outcome: RunOutcome | None = None
+
+
+# ---- HTTP response bodies -------------------------------------------------------------------
+
+
+class TaskCreated(BaseModel):
+    task_id: str
+    status: TaskStatus
+    created_at: UtcDatetime
+
+
+class TaskStatusView(BaseModel):
+    task_id: str
+    status: TaskStatus
+    prompt: str
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class TaskResultInfo(BaseModel):
+    status: Literal["completed", "failed"]
+    stop_reason: str | None
+    final_answer: str | None
+    error: str | None = None
+
+
+class TaskResultBody(BaseModel):
+    messages: list[MessageView]
+    task_result: TaskResultInfo
+    execution_time: float
+    usage_by_agent: dict[str, TokenUsage]
+    attempts: int
+
+
+class TaskResultView(BaseModel):
+    task_id: str
+    status: TaskStatus
+    result: TaskResultBody
+    prompt_tokens: int
+    completion_tokens: int
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    error: str | None = None
+
+
+class TaskNotFinishedView(BaseModel):
+    task_id: str
+    status: TaskStatus
+    detail: str

@@ -1,0 +1,148 @@
+"""Service settings: one `BaseSettings`, read from the environment.
+
+In development the environment is `local.settings.json`'s `Values`; in Azure it is the app settings.
+The original FastAPI service's variable names are accepted as aliases.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CodeExecutorKind = Literal["none", "local", "docker", "aca"]
+SqliteLocking = Literal["default", "dotfile"]
+
+# host.json's functionTimeout, in seconds; the run deadline must stay below it.
+FUNCTION_TIMEOUT_SECONDS = 600
+
+
+def _alias(*names: str) -> Any:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    # Model providers.
+    azure_openai_endpoint: str | None = Field(
+        default=None, validation_alias=_alias("AZURE_OPENAI_ENDPOINT", "AZURE_OPEN_AI_ENDPOINT")
+    )
+    azure_openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("AZURE_OPENAI_API_KEY", "AZURE_OPEN_AI_KEY")
+    )
+    openai_api_version: str = Field(default="2024-10-21", validation_alias=_alias("OPENAI_API_VERSION"))
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_alias("OPENAI_API_KEY", "OPEN_AI_API_KEY")
+    )
+    openai_base_url: str | None = Field(default=None, validation_alias=_alias("OPENAI_BASE_URL"))
+    default_model_name: str = Field(
+        default="gpt-4o", validation_alias=_alias("DEFAULT_MODEL_NAME", "OPEN_AI_MODEL_NAME")
+    )
+    allowed_models: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=_alias("ALLOWED_MODELS")
+    )
+    model_info: dict[str, Any] | None = Field(default=None, validation_alias=_alias("MODEL_INFO"))
+    model_max_retries: int = Field(default=3, ge=0, le=10, validation_alias=_alias("MODEL_MAX_RETRIES"))
+    model_timeout_seconds: float = Field(
+        default=120.0, gt=0, validation_alias=_alias("MODEL_TIMEOUT_SECONDS")
+    )
+
+    # Storage.
+    tasks_db_path: Path = Field(default=Path(".data/tasks.db"), validation_alias=_alias("TASKS_DB_PATH"))
+    sqlite_locking: SqliteLocking = Field(default="default", validation_alias=_alias("SQLITE_LOCKING"))
+    sqlite_busy_timeout_ms: int = Field(
+        default=5000, ge=0, validation_alias=_alias("SQLITE_BUSY_TIMEOUT_MS")
+    )
+    task_workspace_root: Path = Field(
+        default=Path(".data/workspaces"), validation_alias=_alias("TASK_WORKSPACE_ROOT")
+    )
+
+    # The team.
+    code_executor: CodeExecutorKind = Field(default="none", validation_alias=_alias("CODE_EXECUTOR"))
+    aca_pool_management_endpoint: str | None = Field(
+        default=None, validation_alias=_alias("ACA_POOL_MANAGEMENT_ENDPOINT")
+    )
+    enable_web_surfer: bool = Field(default=False, validation_alias=_alias("ENABLE_WEB_SURFER"))
+
+    # Limits.
+    max_turns: int = Field(default=20, ge=1, le=200, validation_alias=_alias("MAX_TURNS"))
+    max_stalls: int = Field(default=3, ge=1, le=50, validation_alias=_alias("MAX_STALLS"))
+    task_timeout_seconds: float = Field(
+        default=540.0, gt=0, lt=FUNCTION_TIMEOUT_SECONDS, validation_alias=_alias("TASK_TIMEOUT_SECONDS")
+    )
+    max_prompt_chars: int = Field(default=20_000, ge=1, validation_alias=_alias("MAX_PROMPT_CHARS"))
+    max_tokens_per_task: int | None = Field(
+        default=None, ge=1, validation_alias=_alias("MAX_TOKENS_PER_TASK")
+    )
+
+    # Durable retries of the team activity.
+    activity_max_attempts: int = Field(
+        default=3, ge=1, le=10, validation_alias=_alias("ACTIVITY_MAX_ATTEMPTS")
+    )
+    activity_first_retry_seconds: float = Field(
+        default=5.0, gt=0, validation_alias=_alias("ACTIVITY_FIRST_RETRY_SECONDS")
+    )
+
+    @field_validator("allowed_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("azure_openai_endpoint", "openai_base_url", "aca_pool_management_endpoint", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("azure_openai_api_key", "openai_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("model_info", "max_tokens_per_task", mode="before")
+    @classmethod
+    def _blank_json_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _aca_needs_endpoint(self) -> Settings:
+        if self.code_executor == "aca" and not self.aca_pool_management_endpoint:
+            raise ValueError("CODE_EXECUTOR=aca needs ACA_POOL_MANAGEMENT_ENDPOINT")
+        return self
+
+    @property
+    def azure_openai_configured(self) -> bool:
+        return self.azure_openai_endpoint is not None
+
+    @property
+    def openai_configured(self) -> bool:
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+    def provider_problem(self, use_aoai: bool) -> str | None:
+        """Why a task for this provider cannot run on this server, or None when it can."""
+        if use_aoai and not self.azure_openai_configured:
+            return "Azure OpenAI is not configured on this server (set AZURE_OPENAI_ENDPOINT)"
+        if not use_aoai and not self.openai_configured:
+            return "OpenAI is not configured on this server (set OPENAI_API_KEY or OPENAI_BASE_URL)"
+        return None
+
+    def model_allowed(self, model_name: str) -> bool:
+        return not self.allowed_models or model_name in self.allowed_models
+
+    def secrets(self) -> list[str]:
+        """The secret values this service holds, for scrubbing them out of text."""
+        keys = (self.azure_openai_api_key, self.openai_api_key)
+        return [key.get_secret_value() for key in keys if key is not None and key.get_secret_value()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once; `get_settings.cache_clear()` re-reads them."""
+    return Settings()
