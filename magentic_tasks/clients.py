@@ -49,7 +49,7 @@ def _azure_client(settings: Settings, model_name: str, common: dict[str, Any]) -
             "azure_ad_token_provider": get_bearer_token_provider(DefaultAzureCredential(), COGNITIVE_SERVICES_SCOPE)
         }
     return AzureOpenAIChatCompletionClient(
-        azure_endpoint=settings.azure_openai_endpoint,
+        azure_endpoint=settings.azure_openai_endpoint or "",
         azure_deployment=model_name,
         api_version=settings.openai_api_version,
         **auth,

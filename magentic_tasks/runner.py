@@ -146,7 +146,7 @@ async def _cancel(consumer: asyncio.Future[str | None], token: CancellationToken
     token.cancel()
     try:
         await asyncio.wait_for(consumer, CANCEL_GRACE_SECONDS)
-    except BaseException:  # noqa: BLE001 - cancelled, timed out, or the run's own error
+    except BaseException:
         consumer.cancel()
 
 

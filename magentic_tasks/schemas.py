@@ -101,6 +101,8 @@ class TaskSnapshot(BaseModel):
     task_id: str
     status: TaskStatus
     prompt: str
+    use_aoai: bool
+    model_name: str
     owner: str | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime

@@ -216,9 +216,11 @@ class TaskStore:
                 task_id=row["task_id"],
                 status=row["status"],
                 prompt=row["prompt"],
+                use_aoai=bool(row["use_aoai"]),
+                model_name=row["model_name"],
                 owner=row["owner"],
-                created_at=datetime.fromisoformat(row["created_at"]),
-                updated_at=datetime.fromisoformat(row["updated_at"]),
+                created_at=parse_timestamp(row["created_at"]),
+                updated_at=parse_timestamp(row["updated_at"]),
                 outcome=outcome,
             )
 

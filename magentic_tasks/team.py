@@ -7,6 +7,7 @@ enabled and playwright is installed.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 from contextlib import AsyncExitStack
@@ -45,7 +46,7 @@ async def build_team(
     def metered(agent: str) -> ChatCompletionClient:
         return MeteredClient(client, agent, meter)
 
-    workspace.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(workspace.mkdir, parents=True, exist_ok=True)
     participants: list[ChatAgent] = [
         MagenticOneCoderAgent("Coder", model_client=metered("Coder")),
         FileSurfer("FileSurfer", model_client=metered("FileSurfer"), base_path=str(workspace)),

@@ -1,0 +1,18 @@
+"""The Function App: registers the blueprints and nothing else.
+
+- starters/: the HTTP API (`POST /tasks`, `GET /tasks/{id}`, `GET /tasks/{id}/result`) and the queue trigger
+- orchestrators/: the task orchestrator
+- activities/: the Magentic-One run and the failure record
+"""
+
+import azure.durable_functions as df
+
+import activities
+import orchestrators
+import starters
+
+app = df.DFApp()
+app.register_functions(starters.http_bp)
+app.register_functions(starters.queue_bp)
+app.register_functions(orchestrators.bp)
+app.register_functions(activities.bp)

@@ -1,0 +1,141 @@
+"""The activities' logic: run a task once (an attempt), or record its final failure.
+
+Activities run at least once, so both are idempotent: a task already completed in SQLite is not
+run again, every write is keyed by task id and attempt, and the tokens of every attempt are summed.
+SQLite is a mirror: when it cannot be written the run goes on and Durable state keeps the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from autogen_core.models import ChatCompletionClient
+
+from .clock import utc_now
+from .errors import StoreError, TaskRunError
+from .redaction import Redactor
+from .runner import RunReport, run_team
+from .schemas import MessageView, RunOutcome, TaskInput, TokenUsage
+from .settings import Settings
+from .shaping import without_image_bytes
+from .store import TaskStore
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_ERROR_CHARS = 2000
+
+
+async def _mirror(operation: Callable[..., T], *args: Any) -> T | None:
+    try:
+        return await asyncio.to_thread(operation, *args)
+    except StoreError as error:
+        logger.warning("task mirror write skipped (%s): %s", operation.__name__, error)
+        return None
+
+
+async def execute_task(
+    task: TaskInput,
+    settings: Settings,
+    *,
+    store: TaskStore | None = None,
+    client: ChatCompletionClient | None = None,
+) -> RunOutcome:
+    """One attempt at the task. Returns the outcome for Durable state (image bytes left out);
+    raises `TaskRunError` for a failure worth retrying."""
+    store = store or TaskStore.from_settings(settings)
+    redact = Redactor(settings.secrets())
+
+    done = await _mirror(store.get_task, task.task_id)
+    if done is not None and done.status == "completed" and done.outcome is not None:
+        logger.info("task %s already completed; re-delivered activity returns the stored result", task.task_id)
+        return done.outcome.model_copy(update={"messages": without_image_bytes(done.outcome.messages)})
+
+    attempt = await _mirror(store.begin_attempt, task, utc_now())
+    next_seq = 0
+
+    async def stream_to_store(views: list[MessageView]) -> None:
+        nonlocal next_seq
+        first, next_seq = next_seq, next_seq + len(views)
+        if attempt is not None:
+            await _mirror(store.append_messages, task.task_id, attempt, first, views)
+
+    report = await run_team(
+        task,
+        settings,
+        stream_to_store,
+        workspace=settings.task_workspace_root / task.task_id,
+        redact=redact,
+        client=client,
+    )
+    if attempt is not None:
+        await _mirror(store.finish_attempt, task.task_id, attempt, utc_now(), report.usage_by_agent, report.error)
+    if report.status == "failed" and report.retryable:
+        raise TaskRunError(report.error or "the team run failed")
+
+    usage, attempts = await _usage_of_all_attempts(store, task.task_id, attempt, report.usage_by_agent)
+    outcome = _outcome(report, usage, attempts)
+    await _mirror(store.save_outcome, task, outcome, attempt)
+    return outcome.model_copy(update={"messages": without_image_bytes(outcome.messages)})
+
+
+async def record_failure(
+    task: TaskInput, error: str, settings: Settings, *, store: TaskStore | None = None
+) -> RunOutcome:
+    """The final state of a task whose every attempt failed: the error, the last transcript, all tokens."""
+    store = store or TaskStore.from_settings(settings)
+    redact = Redactor(settings.secrets())
+    message = redact(error)[:MAX_ERROR_CHARS]
+    last = await _mirror(store.last_attempt, task.task_id)
+    messages = (await _mirror(store.messages, task.task_id, last) or []) if last is not None else []
+    usage, attempts = await _usage_of_all_attempts(store, task.task_id, None, {})
+    total = sum(usage.values(), TokenUsage())
+    outcome = RunOutcome(
+        status="failed",
+        messages=messages,
+        stop_reason="error",
+        error=message,
+        prompt_tokens=total.prompt_tokens,
+        completion_tokens=total.completion_tokens,
+        usage_by_agent=usage,
+        attempts=max(attempts, 1),
+        finished_at=utc_now(),
+    )
+    await _mirror(store.save_outcome, task, outcome, last)
+    return outcome.model_copy(update={"messages": without_image_bytes(messages)})
+
+
+async def _usage_of_all_attempts(
+    store: TaskStore, task_id: str, attempt: int | None, current: dict[str, TokenUsage]
+) -> tuple[dict[str, TokenUsage], int]:
+    """Tokens by agent summed over every attempt on record (the current one included) and their count."""
+    recorded = await _mirror(store.attempt_usage, task_id) or {}
+    if attempt is not None or not recorded:
+        recorded[attempt or 0] = current
+    by_agent: dict[str, TokenUsage] = {}
+    for usage in recorded.values():
+        for agent, spent in usage.items():
+            by_agent[agent] = by_agent.get(agent, TokenUsage()) + spent
+    attempts = len([key for key in recorded if key != 0]) or 1
+    return by_agent, attempts
+
+
+def _outcome(report: RunReport, usage: dict[str, TokenUsage], attempts: int) -> RunOutcome:
+    total = sum(usage.values(), TokenUsage())
+    return RunOutcome(
+        status=report.status,
+        messages=report.messages,
+        final_answer=report.final_answer,
+        stop_reason=report.stop_reason,
+        error=report.error[:MAX_ERROR_CHARS] if report.error else None,
+        execution_time=report.execution_time,
+        prompt_tokens=total.prompt_tokens,
+        completion_tokens=total.completion_tokens,
+        usage_by_agent=usage,
+        attempts=attempts,
+        finished_at=utc_now(),
+    )

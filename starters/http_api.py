@@ -1,0 +1,87 @@
+"""HTTP triggers for the original service's three endpoints; each is a few lines of wiring.
+
+Routes have no `/api` prefix (host.json sets `routePrefix` to ""). Functions need a function key
+unless `HTTP_AUTH_LEVEL=anonymous` (local development only).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import azure.durable_functions as df
+import azure.functions as func
+from pydantic import ValidationError
+
+from magentic_tasks.errors import ConfigurationError
+from magentic_tasks.service import ApiResponse, TaskService, config_error_response
+from magentic_tasks.settings import get_settings
+
+from .durable import DurableOrchestrations
+
+logger = logging.getLogger(__name__)
+
+PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL-ID"
+
+
+def auth_level() -> func.AuthLevel:
+    """FUNCTION unless explicitly opened for local development; read once, at indexing."""
+    value = os.environ.get("HTTP_AUTH_LEVEL", "function").strip().lower()
+    return func.AuthLevel.ANONYMOUS if value == "anonymous" else func.AuthLevel.FUNCTION
+
+
+bp = df.Blueprint(http_auth_level=auth_level())
+
+
+def service_for(client: df.DurableOrchestrationClient) -> TaskService | ApiResponse:
+    try:
+        return TaskService(get_settings(), DurableOrchestrations(client))
+    except (ValidationError, ConfigurationError) as error:
+        logger.error("settings are invalid: %s", error.__class__.__name__)
+        return config_error_response(error)
+
+
+def to_http(response: ApiResponse) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(response.body),
+        status_code=response.status_code,
+        headers=response.headers,
+        mimetype="application/json",
+    )
+
+
+def owner_of(req: func.HttpRequest) -> str | None:
+    """The App Service authentication principal, when the platform sends one."""
+    return req.headers.get(PRINCIPAL_HEADER) or None
+
+
+async def create_task(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    service = service_for(client)
+    if isinstance(service, ApiResponse):
+        return to_http(service)
+    return to_http(await service.create(req.get_body(), owner_of(req)))
+
+
+async def get_task_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    service = service_for(client)
+    if isinstance(service, ApiResponse):
+        return to_http(service)
+    return to_http(await service.status(req.route_params.get("task_id", ""), owner_of(req)))
+
+
+async def get_task_result(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    service = service_for(client)
+    if isinstance(service, ApiResponse):
+        return to_http(service)
+    return to_http(await service.result(req.route_params.get("task_id", ""), owner_of(req)))
+
+
+def _register(fn: object, route: str, method: str) -> None:
+    builder = bp.durable_client_input(client_name="client")(fn)
+    bp.route(route=route, methods=[method])(builder)
+
+
+_register(create_task, "tasks", "POST")
+_register(get_task_status, "tasks/{task_id}", "GET")
+_register(get_task_result, "tasks/{task_id}/result", "GET")
