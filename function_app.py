@@ -1,4 +1,4 @@
-"""The Function App: registers the blueprints and nothing else.
+"""The Function App: registers the blueprints, and scrubs secrets from every log record.
 
 - starters/: the HTTP API (`POST /tasks`, `GET /tasks/{id}`, `GET /tasks/{id}/result`) and the queue trigger
 - orchestrators/: the task orchestrator
@@ -10,6 +10,9 @@ import azure.durable_functions as df
 import activities
 import orchestrators
 import starters
+from magentic_tasks.redaction import install_log_redaction
+
+install_log_redaction()
 
 app = df.DFApp()
 app.register_functions(starters.http_bp)

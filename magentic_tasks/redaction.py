@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 REDACTED = "[REDACTED]"
 
@@ -49,3 +51,29 @@ class RedactingFilter(logging.Filter):
                 record.exc_text = None
             record.msg, record.args = scrubbed, None
         return True
+
+
+# The settings that hold secrets, under every name they may be set by (see settings.py).
+SECRET_SETTING_NAMES = ("AZURE_OPENAI_API_KEY", "AZURE_OPEN_AI_KEY", "OPENAI_API_KEY", "OPEN_AI_API_KEY")
+
+
+def secrets_from_environment() -> list[str]:
+    return [value for name in SECRET_SETTING_NAMES if (value := os.environ.get(name, "").strip())]
+
+
+def install_log_redaction(secrets: Callable[[], Iterable[str]] = secrets_from_environment) -> None:
+    """Scrub every log record in this process, whichever library logs it and whichever handler
+    (the Functions worker's included) writes it: records are redacted as they are created."""
+    current = logging.getLogRecordFactory()
+    if getattr(current, "redacting", False):
+        return
+    redactor = Redactor(secrets())
+    scrub = RedactingFilter(redactor)
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        scrub.filter(record)
+        return record
+
+    factory.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

@@ -1,0 +1,66 @@
+"""Reading a task back out of Durable state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from magentic_tasks.lifecycle import custom_status, snapshot_from_durable
+from magentic_tasks.schemas import RunOutcome, TaskInput
+
+CREATED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+UPDATED = datetime(2026, 11, 25, 12, 5, tzinfo=UTC)
+TASK = TaskInput(task_id="t-1", prompt="hi", use_aoai=False, model_name="gpt-4o", owner="alice", created_at=CREATED)
+
+
+def durable(runtime_status: str | None, **fields: Any) -> Any:
+    values: dict[str, Any] = {
+        "instance_id": "t-1",
+        "runtime_status": runtime_status,
+        "input_": TASK.model_dump(mode="json"),
+        "custom": None,
+        "output": None,
+        "created": CREATED,
+        "updated": UPDATED,
+    }
+    values.update(fields)
+    return snapshot_from_durable(**values)
+
+
+def test_an_unknown_instance_is_none() -> None:
+    assert durable(None) is None
+
+
+def test_an_instance_this_service_did_not_start_is_none() -> None:
+    assert durable("Running", input_={"something": "else"}) is None
+
+
+def test_pending_and_running_follow_the_runtime_and_the_custom_status() -> None:
+    assert durable("Pending").status == "pending"
+    assert durable("Running").status == "running"
+    assert durable("Running", custom=custom_status("running")).status == "running"
+
+
+def test_input_given_back_as_json_text_is_read_too() -> None:
+    snapshot = durable("Running", input_=TASK.model_dump_json())
+    assert snapshot is not None and snapshot.prompt == "hi" and snapshot.owner == "alice"
+
+
+def test_a_completed_orchestration_carries_its_outcome() -> None:
+    outcome = RunOutcome(status="completed", final_answer="42", finished_at=UPDATED)
+    snapshot = durable("Completed", output=outcome.model_dump(mode="json"))
+    assert snapshot.status == "completed"
+    assert snapshot.outcome == outcome
+    assert snapshot.created_at == CREATED and snapshot.updated_at == UPDATED
+
+
+def test_a_failed_result_is_failed() -> None:
+    outcome = RunOutcome(status="failed", error="model unreachable", finished_at=UPDATED)
+    assert durable("Completed", output=outcome.model_dump(mode="json")).status == "failed"
+
+
+def test_a_crashed_or_terminated_orchestration_is_failed_with_its_reason() -> None:
+    crashed = durable("Failed", output="Orchestrator function 'task_orchestrator' failed: boom")
+    assert crashed.status == "failed" and "boom" in crashed.outcome.error
+    terminated = durable("Terminated", output="operator stopped it")
+    assert terminated.status == "failed" and terminated.outcome.error == "operator stopped it"

@@ -1,0 +1,95 @@
+"""Settings: names from design.md, the original service's aliases, and clear failures."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from magentic_tasks.settings import Settings
+
+SETTING_NAMES = (
+    "AZURE_OPENAI_ENDPOINT", "AZURE_OPEN_AI_ENDPOINT", "AZURE_OPENAI_API_KEY", "AZURE_OPEN_AI_KEY",
+    "OPENAI_API_KEY", "OPEN_AI_API_KEY", "OPENAI_BASE_URL", "OPEN_AI_MODEL_NAME", "DEFAULT_MODEL_NAME",
+    "ALLOWED_MODELS", "MODEL_INFO", "CODE_EXECUTOR", "TASK_TIMEOUT_SECONDS", "MAX_TOKENS_PER_TASK",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_need_nothing_and_configure_no_provider() -> None:
+    settings = Settings()
+    assert settings.code_executor == "none"
+    assert settings.max_turns == 20 and settings.max_stalls == 3
+    assert settings.task_timeout_seconds < 600
+    assert settings.provider_problem(use_aoai=True) is not None
+    assert settings.provider_problem(use_aoai=False) is not None
+
+
+def test_conventional_names_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://example.openai.azure.com")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-conventional")
+    settings = Settings()
+    assert settings.azure_openai_endpoint == "https://example.openai.azure.com"
+    assert settings.openai_api_key is not None and settings.openai_api_key.get_secret_value() == "sk-conventional"
+    assert settings.provider_problem(use_aoai=True) is None
+    assert settings.provider_problem(use_aoai=False) is None
+
+
+def test_the_original_services_names_are_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_OPEN_AI_ENDPOINT", "https://legacy.openai.azure.com")
+    monkeypatch.setenv("AZURE_OPEN_AI_KEY", "legacy-azure-key")
+    monkeypatch.setenv("OPEN_AI_API_KEY", "legacy-openai-key")
+    monkeypatch.setenv("OPEN_AI_MODEL_NAME", "gpt-4o-mini")
+    settings = Settings()
+    assert settings.azure_openai_endpoint == "https://legacy.openai.azure.com"
+    assert settings.azure_openai_api_key is not None
+    assert settings.azure_openai_api_key.get_secret_value() == "legacy-azure-key"
+    assert settings.default_model_name == "gpt-4o-mini"
+    assert sorted(settings.secrets()) == ["legacy-azure-key", "legacy-openai-key"]
+
+
+def test_blank_values_from_local_settings_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AZURE_OPENAI_ENDPOINT", "OPENAI_API_KEY", "MODEL_INFO", "MAX_TOKENS_PER_TASK"):
+        monkeypatch.setenv(name, "")
+    settings = Settings()
+    assert settings.azure_openai_endpoint is None
+    assert settings.openai_api_key is None
+    assert settings.model_info is None and settings.max_tokens_per_task is None
+
+
+def test_allowed_models_is_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOWED_MODELS", "gpt-4o, gpt-4o-mini ,")
+    settings = Settings()
+    assert settings.allowed_models == ("gpt-4o", "gpt-4o-mini")
+    assert settings.model_allowed("gpt-4o-mini")
+    assert not settings.model_allowed("o1")
+    assert Settings(ALLOWED_MODELS="").model_allowed("anything")
+
+
+def test_model_info_is_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_INFO", '{"vision": false, "function_calling": true, "json_output": true, '
+                                     '"family": "unknown", "structured_output": false}')
+    assert Settings().model_info == {
+        "vision": False, "function_calling": True, "json_output": True, "family": "unknown", "structured_output": False
+    }
+
+
+def test_the_run_deadline_must_stay_below_the_function_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASK_TIMEOUT_SECONDS", "600")
+    with pytest.raises(ValidationError, match="TASK_TIMEOUT_SECONDS"):
+        Settings()
+
+
+def test_an_unknown_code_executor_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODE_EXECUTOR", "host-shell")
+    with pytest.raises(ValidationError, match="CODE_EXECUTOR"):
+        Settings()
+
+
+def test_aca_needs_its_pool_endpoint() -> None:
+    with pytest.raises(ValidationError, match="ACA_POOL_MANAGEMENT_ENDPOINT"):
+        Settings(CODE_EXECUTOR="aca")

@@ -1,0 +1,292 @@
+"""The API's behaviour without any host: validation, start, reading back, fallbacks, isolation.
+
+Durable Functions sits behind the `Orchestrations` port; here an in-memory stand-in plays it, so
+these tests pin the service's own rules. The end-to-end suite runs the same paths through the
+registered functions and the real Durable client.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from magentic_tasks.errors import StoreError
+from magentic_tasks.schemas import RunOutcome, TaskInput, TaskSnapshot
+from magentic_tasks.service import TaskService
+from magentic_tasks.settings import Settings
+from magentic_tasks.store import TaskStore
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+class InMemoryOrchestrations:
+    """Durable state, as the service sees it through its port."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, TaskInput] = {}
+        self.snapshots: dict[str, TaskSnapshot] = {}
+        self.fail_start = False
+        self.unreachable = False
+
+    async def start(self, task: TaskInput) -> None:
+        if self.fail_start:
+            raise RuntimeError("host unavailable")
+        self.started[task.task_id] = task
+        self.snapshots[task.task_id] = TaskSnapshot(
+            task_id=task.task_id, status="pending", prompt=task.prompt, use_aoai=task.use_aoai,
+            model_name=task.model_name, owner=task.owner, created_at=task.created_at, updated_at=task.created_at,
+        )
+
+    async def snapshot(self, task_id: str) -> TaskSnapshot | None:
+        if self.unreachable:
+            raise ConnectionError("cannot reach the host")
+        return self.snapshots.get(task_id)
+
+    def finish(self, task_id: str, outcome: RunOutcome) -> None:
+        snap = self.snapshots[task_id]
+        self.snapshots[task_id] = snap.model_copy(update={"status": outcome.status, "outcome": outcome})
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        OPENAI_API_KEY="sk-test-openai-key-000000",
+        TASKS_DB_PATH=str(tmp_path / "tasks.db"),
+        ALLOWED_MODELS="gpt-4o,gpt-4o-mini",
+        MAX_PROMPT_CHARS=100,
+    )
+
+
+@pytest.fixture
+def durable() -> InMemoryOrchestrations:
+    return InMemoryOrchestrations()
+
+
+@pytest.fixture
+def store(settings: Settings) -> TaskStore:
+    return TaskStore.from_settings(settings)
+
+
+@pytest.fixture
+def service(settings: Settings, durable: InMemoryOrchestrations, store: TaskStore) -> TaskService:
+    ids = iter(f"task-{n}" for n in range(1, 100))
+    return TaskService(settings, durable, store, clock=lambda: NOW, new_id=lambda: next(ids))
+
+
+def body(**fields: Any) -> bytes:
+    return json.dumps(fields).encode()
+
+
+def row_count(store: TaskStore) -> int:
+    import sqlite3
+
+    if not store.path.exists():
+        return 0
+    with sqlite3.connect(store.path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        return conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0] if "tasks" in tables else 0
+
+
+async def test_create_starts_the_orchestration_and_mirrors_a_pending_task(
+    service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
+) -> None:
+    response = await service.create(body(prompt="Summarise X", use_aoai=False), owner=None)
+    assert response.status_code == 202
+    assert response.body == {"task_id": "task-1", "status": "pending", "created_at": "2026-11-25T12:00:00+00:00"}
+    assert response.headers["Location"] == "/tasks/task-1"
+    assert int(response.headers["Retry-After"]) > 0
+    started = durable.started["task-1"]
+    assert (started.prompt, started.use_aoai, started.model_name) == ("Summarise X", False, "gpt-4o")
+    assert started.max_attempts == 3
+    mirrored = store.get_task("task-1")
+    assert mirrored is not None and mirrored.status == "pending" and mirrored.prompt == "Summarise X"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "loc"),
+    [
+        (b"not json", 422, ["body", 0]),
+        (b"", 422, ["body"]),
+        (b"[1, 2]", 422, ["body"]),
+        (b'"a string"', 422, ["body"]),
+        (body(use_aoai=False), 422, ["body", "prompt"]),
+        (body(prompt="", use_aoai=False), 422, ["body", "prompt"]),
+        (body(prompt="   \n\t", use_aoai=False), 422, ["body", "prompt"]),
+        (body(prompt="a\x00b", use_aoai=False), 422, ["body", "prompt"]),
+        (body(prompt=42, use_aoai=False), 422, ["body", "prompt"]),
+        (body(prompt="hi", use_aoai="maybe"), 422, ["body", "use_aoai"]),
+        (body(prompt="hi", use_aoai=False, model_name=7), 422, ["body", "model_name"]),
+        (body(prompt="hi", use_aoai=False, model_name="../../etc"), 422, ["body", "model_name"]),
+        (body(prompt="x" * 101, use_aoai=False), 422, ["body", "prompt"]),
+        (body(prompt="hi", use_aoai=True), 422, ["body", "use_aoai"]),
+        (body(prompt="hi", use_aoai=False, model_name="o1"), 422, ["body", "model_name"]),
+        ("\u00e9".encode("latin-1") + b'{"prompt": "hi"}', 422, ["body", 0]),
+        (b"{" + b" " * 700_000 + b"}", 413, ["body"]),
+    ],
+    ids=[
+        "not-json", "empty", "array", "string", "missing-prompt", "empty-prompt", "blank-prompt", "nul-in-prompt",
+        "prompt-not-string", "use_aoai-not-bool", "model-not-string", "model-path-trick", "prompt-too-long",
+        "provider-not-configured", "model-not-allowed", "invalid-utf8", "huge-body",
+    ],
+)
+async def test_bad_input_is_refused_with_a_useful_detail_and_leaves_nothing(
+    service: TaskService, durable: InMemoryOrchestrations, store: TaskStore,
+    raw: bytes, status: int, loc: list[Any],
+) -> None:
+    response = await service.create(raw, owner=None)
+    assert response.status_code == status
+    detail = response.body["detail"]
+    assert isinstance(detail, list) and detail
+    assert detail[0]["loc"] == loc
+    assert all(item["msg"] for item in detail)
+    assert durable.started == {}
+    assert row_count(store) == 0
+
+
+async def test_unknown_fields_are_ignored_like_the_original(service: TaskService) -> None:
+    response = await service.create(body(prompt="hi", use_aoai=False, temperature=0.2), owner=None)
+    assert response.status_code == 202
+
+
+async def test_a_disallowed_model_says_which_are_allowed(service: TaskService) -> None:
+    response = await service.create(body(prompt="hi", use_aoai=False, model_name="o1"), owner=None)
+    assert "gpt-4o, gpt-4o-mini" in response.body["detail"][0]["msg"]
+
+
+async def test_a_start_failure_is_a_503_and_leaves_no_row(
+    service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
+) -> None:
+    durable.fail_start = True
+    response = await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    assert response.status_code == 503
+    assert "host unavailable" not in json.dumps(response.body)
+    assert row_count(store) == 0
+
+
+async def test_status_reads_durable_state(service: TaskService, durable: InMemoryOrchestrations) -> None:
+    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    response = await service.status("task-1", owner=None)
+    assert response.status_code == 200
+    assert response.body == {
+        "task_id": "task-1", "status": "pending", "prompt": "hi",
+        "created_at": "2026-11-25T12:00:00+00:00", "updated_at": "2026-11-25T12:00:00+00:00",
+    }
+
+
+@pytest.mark.parametrize("task_id", ["unknown", "0f8fad5b-d9cb-469f-a165-70867728950e"])
+async def test_an_unknown_task_is_404(service: TaskService, task_id: str) -> None:
+    for read in (service.status, service.result):
+        response = await read(task_id, None)
+        assert (response.status_code, response.body) == (404, {"detail": "Task not found"})
+
+
+@pytest.mark.parametrize("task_id", ["../etc/passwd", "a" * 65, "has space", "semi;colon", "-leading-dash", ""])
+async def test_a_malformed_task_id_is_422(service: TaskService, task_id: str) -> None:
+    response = await service.status(task_id, None)
+    assert response.status_code == 422
+    assert response.body["detail"][0]["loc"] == ["path", "task_id"]
+
+
+async def test_result_is_202_until_the_task_finishes(service: TaskService) -> None:
+    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    response = await service.result("task-1", None)
+    assert response.status_code == 202
+    assert response.body["status"] == "pending"
+    assert "Retry-After" in response.headers
+
+
+async def test_a_finished_result_has_the_originals_shape(
+    service: TaskService, durable: InMemoryOrchestrations
+) -> None:
+    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    outcome = RunOutcome(
+        status="completed", final_answer="42", stop_reason="done", execution_time=1.5,
+        prompt_tokens=100, completion_tokens=20, finished_at=NOW,
+        messages=[{"source": "user", "content": "hi", "type": "TextMessage"}],  # type: ignore[list-item]
+        usage_by_agent={"MagenticOneOrchestrator": {"prompt_tokens": 100, "completion_tokens": 20}},  # type: ignore[dict-item]
+    )
+    durable.finish("task-1", outcome)
+    response = await service.result("task-1", None)
+    assert response.status_code == 200
+    assert response.body["status"] == "completed"
+    assert response.body["prompt_tokens"] == 100 and response.body["completion_tokens"] == 20
+    result = response.body["result"]
+    assert result["messages"] == [{"source": "user", "content": "hi", "type": "TextMessage"}]
+    assert result["task_result"] == {"status": "completed", "stop_reason": "done", "final_answer": "42", "error": None}
+    assert result["execution_time"] == 1.5
+    assert set(response.body) >= {"task_id", "status", "result", "prompt_tokens", "completion_tokens",
+                                  "created_at", "updated_at"}
+
+
+async def test_a_result_that_sqlite_missed_is_copied_into_it_on_read(
+    service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
+) -> None:
+    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    durable.finish("task-1", RunOutcome(status="completed", final_answer="42", finished_at=NOW))
+    assert store.get_task("task-1").outcome is None  # type: ignore[union-attr]
+    await service.result("task-1", None)
+    repaired = store.get_task("task-1")
+    assert repaired is not None and repaired.status == "completed" and repaired.outcome.final_answer == "42"  # type: ignore[union-attr]
+
+
+async def test_purged_durable_history_is_served_from_sqlite(
+    service: TaskService, durable: InMemoryOrchestrations
+) -> None:
+    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    durable.finish("task-1", RunOutcome(status="completed", final_answer="42", finished_at=NOW))
+    await service.result("task-1", None)  # mirrors the result
+    del durable.snapshots["task-1"]  # history purged
+    status = await service.status("task-1", None)
+    result = await service.result("task-1", None)
+    assert status.status_code == 200 and status.body["status"] == "completed"
+    assert result.status_code == 200 and result.body["result"]["task_result"]["final_answer"] == "42"
+
+
+async def test_unreachable_durable_state_falls_back_to_sqlite(
+    service: TaskService, durable: InMemoryOrchestrations
+) -> None:
+    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    durable.unreachable = True
+    assert (await service.status("task-1", None)).body["status"] == "pending"
+    assert (await service.status("task-2", None)).status_code == 503
+
+
+async def test_an_unwritable_mirror_does_not_stop_tasks(tmp_path: Path, durable: InMemoryOrchestrations) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the database folder should be")
+    settings = Settings(OPENAI_API_KEY="k" * 8, TASKS_DB_PATH=str(blocker / "tasks.db"))
+    service = TaskService(settings, durable, clock=lambda: NOW, new_id=lambda: "t-1")
+    with pytest.raises(StoreError):
+        service.store.get_task("t-1")
+    assert (await service.create(body(prompt="hi", use_aoai=False), None)).status_code == 202
+    assert (await service.status("t-1", None)).body["status"] == "pending"
+
+
+async def test_a_task_belongs_to_its_creator_when_a_principal_is_present(service: TaskService) -> None:
+    await service.create(body(prompt="mine", use_aoai=False), owner="alice")
+    assert (await service.status("task-1", "alice")).status_code == 200
+    assert (await service.status("task-1", "mallory")).status_code == 404
+    assert (await service.result("task-1", "mallory")).status_code == 404
+    assert (await service.status("task-1", None)).status_code == 404
+
+
+async def test_tasks_created_without_a_principal_are_visible_to_all(service: TaskService) -> None:
+    await service.create(body(prompt="shared", use_aoai=False), owner=None)
+    assert (await service.status("task-1", "anyone")).status_code == 200
+
+
+async def test_a_queued_task_starts_once_per_task_id(
+    service: TaskService, durable: InMemoryOrchestrations
+) -> None:
+    message = body(prompt="from a queue", use_aoai=False, task_id="order-42")
+    assert await service.submit_queued(message) == "order-42"
+    assert await service.submit_queued(message) is None
+    assert list(durable.started) == ["order-42"]
+
+
+async def test_a_queued_task_without_an_id_gets_one(service: TaskService, durable: InMemoryOrchestrations) -> None:
+    assert await service.submit_queued(body(prompt="from a queue", use_aoai=False)) == "task-1"
