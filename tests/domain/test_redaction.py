@@ -16,7 +16,9 @@ def test_known_secrets_are_replaced_wherever_they_appear() -> None:
 
 def test_things_shaped_like_keys_are_replaced_even_when_unknown() -> None:
     redact = Redactor()
-    text = redact("key sk-proj-abcdefghijklmnop1234 header Authorization: Bearer abc.def.ghijklmnopqrs api-key=zzzzzzzzz")
+    text = redact(
+        "key sk-proj-abcdefghijklmnop1234 header Authorization: Bearer abc.def.ghijklmnopqrs api-key=zzzzzzzzz"
+    )
     assert "sk-proj-abcdefghijklmnop1234" not in text
     assert "abc.def.ghijklmnopqrs" not in text
     assert "zzzzzzzzz" not in text
