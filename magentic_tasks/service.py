@@ -271,6 +271,18 @@ class TaskService:
             await self._repair_mirror(durable)
         return snapshot
 
+    async def reconcile(self, task_ids: list[str]) -> int:
+        """Copy finished results that SQLite is missing from Durable state; how many were copied."""
+        repaired = 0
+        for task_id in task_ids:
+            durable, _ = await self._durable_snapshot(task_id)
+            if durable is None or durable.outcome is None:
+                continue
+            mirrored = await self._mirror(self.store.get_task, task_id)
+            if mirrored is None or mirrored.outcome is None:
+                repaired += await self._repair_mirror(durable)
+        return repaired
+
     async def _durable_snapshot(self, task_id: str) -> tuple[TaskSnapshot | None, bool]:
         try:
             return await self.orchestrations.snapshot(task_id), True
@@ -282,7 +294,7 @@ class TaskService:
         durable, _ = await self._durable_snapshot(task_id)
         return durable is not None or bool(await self._mirror(self.store.task_exists, task_id))
 
-    async def _repair_mirror(self, durable: TaskSnapshot) -> None:
+    async def _repair_mirror(self, durable: TaskSnapshot) -> bool:
         """Copy a finished result that SQLite missed (it was locked or unwritable at the time)."""
         assert durable.outcome is not None
         task = TaskInput(
@@ -293,7 +305,8 @@ class TaskService:
             owner=durable.owner,
             created_at=durable.created_at,
         )
-        await self._mirror(self.store.save_outcome, task, durable.outcome, None)
+        saved = await self._mirror(self.store.save_outcome, task, durable.outcome, None)
+        return saved is not None
 
     async def _mirror(self, operation: Callable[..., Any], *args: Any) -> Any:
         """Run a store operation off the event loop; a store failure is logged, never raised."""

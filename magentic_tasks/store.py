@@ -329,7 +329,7 @@ class TaskStore:
 
     # ---- results ----------------------------------------------------------------------------
 
-    def save_outcome(self, task: TaskInput, outcome: RunOutcome, attempt: int | None) -> None:
+    def save_outcome(self, task: TaskInput, outcome: RunOutcome, attempt: int | None) -> bool:
         """Record the task's final state. The transcript of `attempt` is kept where it was streamed;
         where it is missing (a result copied back from Durable state) the outcome's own is stored."""
         attempt = attempt or 0
@@ -369,6 +369,7 @@ class TaskStore:
             )
 
         self._run(work, write=True)
+        return True
 
     def integrity_check(self) -> str:
         return self._run(lambda conn: str(conn.execute("PRAGMA integrity_check").fetchone()[0]), write=False)

@@ -1,6 +1,7 @@
-"""Starter functions: the HTTP API and the queue trigger, one blueprint each."""
+"""Starter functions: the HTTP API, the queue trigger and the mirror's reconcile timer."""
 
 from .http_api import bp as http_bp
+from .maintenance import bp as maintenance_bp
 from .queue_trigger import bp as queue_bp
 
-__all__ = ["http_bp", "queue_bp"]
+__all__ = ["http_bp", "maintenance_bp", "queue_bp"]

@@ -15,40 +15,13 @@ from typing import Any
 import pytest
 
 from magentic_tasks.errors import StoreError
-from magentic_tasks.schemas import RunOutcome, TaskInput, TaskSnapshot
+from magentic_tasks.schemas import RunOutcome
 from magentic_tasks.service import TaskService
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import TaskStore
+from tests.support.in_memory import InMemoryOrchestrations, row_count
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-class InMemoryOrchestrations:
-    """Durable state, as the service sees it through its port."""
-
-    def __init__(self) -> None:
-        self.started: dict[str, TaskInput] = {}
-        self.snapshots: dict[str, TaskSnapshot] = {}
-        self.fail_start = False
-        self.unreachable = False
-
-    async def start(self, task: TaskInput) -> None:
-        if self.fail_start:
-            raise RuntimeError("host unavailable")
-        self.started[task.task_id] = task
-        self.snapshots[task.task_id] = TaskSnapshot(
-            task_id=task.task_id, status="pending", prompt=task.prompt, use_aoai=task.use_aoai,
-            model_name=task.model_name, owner=task.owner, created_at=task.created_at, updated_at=task.created_at,
-        )
-
-    async def snapshot(self, task_id: str) -> TaskSnapshot | None:
-        if self.unreachable:
-            raise ConnectionError("cannot reach the host")
-        return self.snapshots.get(task_id)
-
-    def finish(self, task_id: str, outcome: RunOutcome) -> None:
-        snap = self.snapshots[task_id]
-        self.snapshots[task_id] = snap.model_copy(update={"status": outcome.status, "outcome": outcome})
 
 
 @pytest.fixture
@@ -79,16 +52,6 @@ def service(settings: Settings, durable: InMemoryOrchestrations, store: TaskStor
 
 def body(**fields: Any) -> bytes:
     return json.dumps(fields).encode()
-
-
-def row_count(store: TaskStore) -> int:
-    import sqlite3
-
-    if not store.path.exists():
-        return 0
-    with sqlite3.connect(store.path) as conn:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        return conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0] if "tasks" in tables else 0
 
 
 async def test_create_starts_the_orchestration_and_mirrors_a_pending_task(
@@ -290,3 +253,17 @@ async def test_a_queued_task_starts_once_per_task_id(
 
 async def test_a_queued_task_without_an_id_gets_one(service: TaskService, durable: InMemoryOrchestrations) -> None:
     assert await service.submit_queued(body(prompt="from a queue", use_aoai=False)) == "task-1"
+
+
+async def test_reconcile_copies_only_finished_results_that_sqlite_is_missing(
+    service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
+) -> None:
+    for n in range(3):
+        await service.create(body(prompt=f"task {n}", use_aoai=False), owner=None)
+    durable.finish("task-1", RunOutcome(status="completed", final_answer="one", finished_at=NOW))
+    durable.finish("task-2", RunOutcome(status="failed", error="boom", finished_at=NOW))
+    assert await service.reconcile(["task-1", "task-2", "task-3", "unknown"]) == 2
+    assert await service.reconcile(["task-1", "task-2", "task-3"]) == 0
+    assert store.get_task("task-1").outcome.final_answer == "one"  # type: ignore[union-attr]
+    assert store.get_task("task-2").status == "failed"  # type: ignore[union-attr]
+    assert store.get_task("task-3").status == "pending"  # type: ignore[union-attr]

@@ -1,0 +1,44 @@
+"""In-memory stand-ins for the service's ports, and a peek into the SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from magentic_tasks.schemas import RunOutcome, TaskInput, TaskSnapshot
+from magentic_tasks.store import TaskStore
+
+
+class InMemoryOrchestrations:
+    """Durable state, as the service sees it through its port."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, TaskInput] = {}
+        self.snapshots: dict[str, TaskSnapshot] = {}
+        self.fail_start = False
+        self.unreachable = False
+
+    async def start(self, task: TaskInput) -> None:
+        if self.fail_start:
+            raise RuntimeError("host unavailable")
+        self.started[task.task_id] = task
+        self.snapshots[task.task_id] = TaskSnapshot(
+            task_id=task.task_id, status="pending", prompt=task.prompt, use_aoai=task.use_aoai,
+            model_name=task.model_name, owner=task.owner, created_at=task.created_at, updated_at=task.created_at,
+        )
+
+    async def snapshot(self, task_id: str) -> TaskSnapshot | None:
+        if self.unreachable:
+            raise ConnectionError("cannot reach the host")
+        return self.snapshots.get(task_id)
+
+    def finish(self, task_id: str, outcome: RunOutcome) -> None:
+        snap = self.snapshots[task_id]
+        self.snapshots[task_id] = snap.model_copy(update={"status": outcome.status, "outcome": outcome})
+
+
+def row_count(store: TaskStore) -> int:
+    if not store.path.exists():
+        return 0
+    with sqlite3.connect(store.path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        return conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0] if "tasks" in tables else 0
