@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
@@ -92,20 +93,23 @@ class TaskStore:
         locking: SqliteLocking = "default",
         busy_timeout_ms: int = 5000,
         lock_retries: int = 5,
+        stale_lock_seconds: float = 60.0,
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         self.locking = locking
         self.busy_timeout_ms = busy_timeout_ms
         self.lock_retries = lock_retries
+        self.stale_lock_seconds = stale_lock_seconds
         self._schema_ready = False
         self._schema_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TaskStore:
-        return cls(
-            settings.tasks_db_path,
-            locking=settings.sqlite_locking,
-            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        """The process's store for these settings: one per file, so the schema is checked once."""
+        return _shared_store(
+            str(Path(settings.tasks_db_path).expanduser().resolve()),
+            settings.sqlite_locking,
+            settings.sqlite_busy_timeout_ms,
         )
 
     # ---- connections and transactions -------------------------------------------------------
@@ -154,6 +158,7 @@ class TaskStore:
             except sqlite3.OperationalError as error:
                 if not _is_lock_error(error) or attempt == self.lock_retries:
                     raise StoreError(f"task database {self.path.name}: {error}") from error
+                self._break_stale_dotfile_lock()
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 1.0)
             except sqlite3.DatabaseError as error:
@@ -162,12 +167,31 @@ class TaskStore:
                 raise StoreError(f"task database {self.path.name}: {error.strerror or error}") from error
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _break_stale_dotfile_lock(self) -> None:
+        """Remove a dot-file lock left by a process that died holding it.
+
+        The `unix-dotfile` VFS locks by creating the directory `<db>.lock`; a Function instance
+        killed mid-transaction leaves it behind, and every later connection would see "locked"
+        for ever. No transaction here lasts anywhere near `stale_lock_seconds`."""
+        if self.locking != "dotfile":
+            return
+        lock = self.path.with_name(self.path.name + ".lock")
+        try:
+            age = time.time() - lock.stat().st_mtime
+            if age > self.stale_lock_seconds:
+                lock.rmdir()
+                logger.warning("removed a stale SQLite lock %s (%.0f s old)", lock, age)
+        except OSError:
+            pass  # no lock, or another process removed it first
+
     def _ensure_schema(self) -> None:
+        """Create or migrate the schema once per store; a current schema costs one read."""
         if self._schema_ready:
             return
         with self._schema_lock:
             if not self._schema_ready:
-                self._with_retries(_migrate, write=True)
+                if self._with_retries(_schema_version, write=False) != SCHEMA_VERSION:
+                    self._with_retries(_migrate, write=True)
                 self._schema_ready = True
 
     # ---- tasks ------------------------------------------------------------------------------
@@ -375,6 +399,11 @@ class TaskStore:
         return self._run(lambda conn: str(conn.execute("PRAGMA integrity_check").fetchone()[0]), write=False)
 
 
+@lru_cache(maxsize=16)
+def _shared_store(path: str, locking: SqliteLocking, busy_timeout_ms: int) -> TaskStore:
+    return TaskStore(path, locking=locking, busy_timeout_ms=busy_timeout_ms)
+
+
 def _messages(conn: sqlite3.Connection, task_id: str, attempt: int | None) -> list[MessageView]:
     if attempt is None:
         return []
@@ -385,10 +414,17 @@ def _messages(conn: sqlite3.Connection, task_id: str, attempt: int | None) -> li
     return [MessageView(source=row["source"], content=row["content"], type=row["type"]) for row in rows]
 
 
+def _schema_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    if exists is None:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    current = int(row[0]) if row and row[0] is not None else 0
+    current = _schema_version(conn)
     if current > SCHEMA_VERSION:
         raise StoreError(f"task database schema v{current} is newer than this code (v{SCHEMA_VERSION})")
     for version in range(current + 1, SCHEMA_VERSION + 1):

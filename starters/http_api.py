@@ -31,7 +31,8 @@ def auth_level() -> func.AuthLevel:
     return func.AuthLevel.ANONYMOUS if value == "anonymous" else func.AuthLevel.FUNCTION
 
 
-bp = df.Blueprint(http_auth_level=auth_level())
+bp = df.Blueprint()
+AUTH_LEVEL = auth_level()
 
 
 def service_for(client: df.DurableOrchestrationClient) -> TaskService | ApiResponse:
@@ -79,7 +80,7 @@ async def get_task_result(req: func.HttpRequest, client: df.DurableOrchestration
 
 def _register(fn: object, route: str, method: str) -> None:
     builder = bp.durable_client_input(client_name="client")(fn)
-    bp.route(route=route, methods=[method])(builder)
+    bp.route(route=route, methods=[method], auth_level=AUTH_LEVEL)(builder)
 
 
 _register(create_task, "tasks", "POST")

@@ -1,0 +1,105 @@
+"""The app as the Functions host indexes it, and the project files that configure it."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from pydantic import AliasChoices
+
+from magentic_tasks.settings import FUNCTION_TIMEOUT_SECONDS, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def functions() -> dict[str, dict[str, object]]:
+    import function_app
+
+    found = {}
+    for fn in function_app.app.get_functions():
+        trigger = fn.get_trigger().get_dict_repr()
+        found[fn.get_function_name()] = {
+            "trigger": trigger["type"],
+            "route": trigger.get("route"),
+            "methods": [getattr(m, "value", m) for m in trigger.get("methods") or ()],
+            "auth": getattr(trigger.get("authLevel"), "value", None),
+            "bindings": sorted(b.type for b in fn.get_bindings()),
+        }
+    return found
+
+
+def test_the_host_finds_every_function_with_its_trigger() -> None:
+    found = functions()
+    assert {name: f["trigger"] for name, f in found.items()} == {
+        "create_task": "httpTrigger",
+        "get_task_status": "httpTrigger",
+        "get_task_result": "httpTrigger",
+        "enqueue_task": "queueTrigger",
+        "reconcile_mirror": "timerTrigger",
+        "task_orchestrator": "orchestrationTrigger",
+        "run_magentic_one_activity": "activityTrigger",
+        "record_failure_activity": "activityTrigger",
+    }
+
+
+def test_routes_are_the_original_services_and_need_a_function_key() -> None:
+    found = functions()
+    routes = {(f["route"], tuple(f["methods"] or ())) for f in found.values() if f["trigger"] == "httpTrigger"}
+    assert routes == {("tasks", ("POST",)), ("tasks/{task_id}", ("GET",)), ("tasks/{task_id}/result", ("GET",))}
+    assert {str(f["auth"]).lower() for f in found.values() if f["trigger"] == "httpTrigger"} == {"function"}
+
+
+def test_importing_the_app_does_not_import_autogen() -> None:
+    code = "import sys, function_app; print(sorted(m for m in sys.modules if m.startswith('autogen')))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_an_explicit_setting_opens_the_http_functions_for_local_development() -> None:
+    code = (
+        "import function_app; print({f.get_trigger().get_dict_repr().get('authLevel') "
+        "for f in function_app.app.get_functions() if f.get_trigger().get_dict_repr()['type'] == 'httpTrigger'})"
+    )
+    env = {"HTTP_AUTH_LEVEL": "anonymous", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env)
+    assert "ANONYMOUS" in out.stdout.upper()
+
+
+def test_invalid_settings_do_not_stop_the_host_indexing_the_functions() -> None:
+    code = "import function_app; print(len(function_app.app.get_functions()))"
+    env = {"TASK_TIMEOUT_SECONDS": "not-a-number", "CODE_EXECUTOR": "bogus", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "8"
+
+
+def test_host_json_matches_the_contract_and_the_settings() -> None:
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["extensions"]["http"]["routePrefix"] == ""
+    assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"
+    hours, minutes, seconds = (int(part) for part in host["functionTimeout"].split(":"))
+    assert hours * 3600 + minutes * 60 + seconds == FUNCTION_TIMEOUT_SECONDS
+    assert Settings().task_timeout_seconds < FUNCTION_TIMEOUT_SECONDS
+    assert host["extensions"]["durableTask"]["hubName"]
+
+
+def test_local_settings_example_lists_every_setting() -> None:
+    values = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        assert isinstance(alias, AliasChoices), name
+        assert alias.choices[0] in values, f"{alias.choices[0]} missing from local.settings.json.example"
+    assert values["HTTP_AUTH_LEVEL"] == "anonymous"
+    assert Settings(**{k: v for k, v in values.items() if k.isupper()}) is not None
+
+
+def test_the_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        assert isinstance(alias, AliasChoices)
+        assert re.search(rf"`{alias.choices[0]}`", readme), f"{alias.choices[0]} missing from README.md"
