@@ -57,7 +57,14 @@ class UsageMeter:
 
 
 class MeteredClient(ChatCompletionClient):
-    """Delegates to a real client, recording each call's usage under one agent's name."""
+    """Delegates to a real client, recording each call's usage under one agent's name.
+
+    It reports `structured_output: False`. With structured output, Magentic-One asks for its
+    progress ledger through the openai SDK's parser, which raises on a malformed ledger before the
+    call's usage is known (those tokens go uncounted), is not retried, and is not given the
+    cancellation token (a run past its deadline waits for it). Without it the orchestrator uses JSON
+    mode, retries malformed ledgers up to ten times, and every call is counted and cancellable.
+    """
 
     component_type = "model"
 
@@ -132,4 +139,5 @@ class MeteredClient(ChatCompletionClient):
 
     @property
     def model_info(self) -> ModelInfo:
-        return self._inner.model_info
+        info: ModelInfo = {**self._inner.model_info, "structured_output": False}
+        return info

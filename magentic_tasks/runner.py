@@ -117,6 +117,9 @@ async def run_team(
             )
         except Exception as error:
             await _cancel(consumer, token)
+            if not progress.messages:  # failed before autogen handed over the task message
+                progress.messages.append(MessageView(source="user", content=redact(task.prompt), type="TextMessage"))
+                await sink(progress.messages)
             if meter.exhausted or isinstance(error, TokenBudgetExceeded):
                 return report("failed", error=_budget_message(meter), stop_reason="token budget exhausted")
             name, text = _describe(error)

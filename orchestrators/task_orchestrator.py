@@ -20,17 +20,16 @@ bp = df.Blueprint()
 ORCHESTRATOR_NAME = "task_orchestrator"
 RUN_ACTIVITY = "run_magentic_one_activity"
 FAILURE_ACTIVITY = "record_failure_activity"
-BACKOFF_COEFFICIENT = 2.0
 
 
 def task_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     task = TaskInput.model_validate(context.get_input())
     context.set_custom_status(custom_status("running"))
+    # SDK 1.7 sends the host only these two fields: retries are spaced at a fixed interval.
     retry = df.RetryOptions(
         first_retry_interval_in_milliseconds=task.first_retry_ms,
         max_number_of_attempts=task.max_attempts,
     )
-    retry.backoff_coefficient = BACKOFF_COEFFICIENT
     payload = task.model_dump(mode="json")
     try:
         result = yield context.call_activity_with_retry(RUN_ACTIVITY, retry, payload)
@@ -57,7 +56,8 @@ def failure_reason(error: BaseException) -> str:
     marker = "TaskRunError: "
     if marker in text:
         text = text.split(marker, 1)[1]
-    return text.splitlines()[0][:2000] if text else type(error).__name__
+    first_line = text.splitlines()[0].strip() if text else ""
+    return first_line[:2000] or type(error).__name__
 
 
 bp.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR_NAME)(task_orchestrator)

@@ -1,0 +1,491 @@
+"""A scripted, OpenAI-compatible chat-completions server that can drive a whole Magentic-One run.
+
+It is a real HTTP server (stdlib, threaded, 127.0.0.1, a free port), so autogen's real
+`OpenAIChatCompletionClient` and `AzureOpenAIChatCompletionClient` talk to it over HTTP with the
+openai SDK's own retries, timeouts, structured-output parsing and usage accounting.
+
+Which call it is answering is recognised from the last user message, by fragments of autogen's
+own orchestrator prompt templates; any other call is an agent's turn. Every answer carries a
+deterministic `usage`, and the server keeps totals of the tokens it served, so tests can assert
+that the tokens a run reports are exactly the tokens the model "spent".
+
+    with ScriptedModelServer(Script(rounds_before_satisfied=1)) as server:
+        settings = Settings(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-test")
+"""
+
+from __future__ import annotations
+
+import json
+import string
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+from autogen_agentchat.teams._group_chat._magentic_one._prompts import (
+    ORCHESTRATOR_FINAL_ANSWER_PROMPT,
+    ORCHESTRATOR_PROGRESS_LEDGER_PROMPT,
+    ORCHESTRATOR_TASK_LEDGER_FACTS_PROMPT,
+    ORCHESTRATOR_TASK_LEDGER_FACTS_UPDATE_PROMPT,
+    ORCHESTRATOR_TASK_LEDGER_PLAN_PROMPT,
+    ORCHESTRATOR_TASK_LEDGER_PLAN_UPDATE_PROMPT,
+)
+from autogen_ext.agents.magentic_one._magentic_one_coder_agent import MAGENTIC_ONE_CODER_SYSTEM_MESSAGE
+
+CallKind = Literal[
+    "facts", "plan", "ledger", "facts_update", "plan_update", "final_answer", "coder", "file_surfer", "agent"
+]
+ORCHESTRATOR_KINDS: frozenset[str] = frozenset(
+    {"facts", "plan", "ledger", "facts_update", "plan_update", "final_answer"}
+)
+BROKEN_LEDGER = '{"is_request_satisfied": {"reason": "cut off mid-sentence'
+DEFAULT_API_VERSION = "2024-10-21"
+
+
+def _fragment(template: str) -> str:
+    """The longest literal run of a prompt template: text every formatted prompt contains verbatim."""
+    literals = [literal.strip() for literal, *_ in string.Formatter().parse(template)]
+    return max(literals, key=len)
+
+
+# Checked in this order; the ledger prompt embeds the task, so the task text is never what matches.
+_FRAGMENTS: tuple[tuple[CallKind, str], ...] = (
+    ("final_answer", _fragment(ORCHESTRATOR_FINAL_ANSWER_PROMPT)),
+    ("plan_update", _fragment(ORCHESTRATOR_TASK_LEDGER_PLAN_UPDATE_PROMPT)),
+    ("facts_update", _fragment(ORCHESTRATOR_TASK_LEDGER_FACTS_UPDATE_PROMPT)),
+    ("ledger", _fragment(ORCHESTRATOR_PROGRESS_LEDGER_PROMPT)),
+    ("plan", _fragment(ORCHESTRATOR_TASK_LEDGER_PLAN_PROMPT)),
+    ("facts", _fragment(ORCHESTRATOR_TASK_LEDGER_FACTS_PROMPT)),
+)
+_CODER_MARK = MAGENTIC_ONE_CODER_SYSTEM_MESSAGE.splitlines()[1].strip()
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the scripted model says.
+
+    The first `rounds_before_satisfied` progress ledgers say the request is not satisfied and hand
+    the turn to `next_speaker`; the ones after say it is. Agents answer `agent_reply`.
+    """
+
+    rounds_before_satisfied: int = 1
+    next_speaker: str = "Coder"
+    instruction: str = "Please compute 6 * 7 and report the result."
+    agent_reply: str = "6 * 7 = 42. The result is 42."
+    final_answer: str = "SCRIPTED-FINAL-ANSWER: the result is 42."
+    facts: str = "1. GIVEN OR VERIFIED FACTS\n- The request asks for 6 * 7.\n2. FACTS TO LOOK UP\n- None."
+    plan: str = "- Coder: compute 6 * 7.\n- Report the result."
+    progress_being_made: bool = True
+    in_loop: bool = False
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Failures to inject. Counts are over the requests received since the faults were set, retries included."""
+
+    fail_first: int = 0  # the first N (eligible) requests fail with `status`
+    fail_all: bool = False  # every (eligible) request fails with `status`
+    fail_kinds: frozenset[str] | None = None  # only calls of these kinds are eligible (None: all)
+    status: int = 500
+    retry_after_ms: int | None = 10  # sent with each failure; the openai SDK waits this long
+    broken_ledger_from: int | None = None  # progress ledgers from this index on are broken JSON (0: all)
+    latency: float = 0.0  # seconds slept before each answer
+    canary: str | None = None  # text put in each error message
+    echo_credentials: bool = False  # put the api-key / bearer token received in each error message
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class RecordedRequest:
+    """One request as received, and what the server did with it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: dict[str, Any]
+    kind: CallKind | None = None
+    status: int = 200
+    usage: Usage | None = None  # set when the call was answered
+    received_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def deployment(self) -> str | None:
+        parts = self.path.strip("/").split("/")
+        if len(parts) >= 3 and parts[0] == "openai" and parts[1] == "deployments":
+            return parts[2]
+        return None
+
+
+def prompt_tokens_for(body: dict[str, Any]) -> int:
+    """Deterministic prompt tokens: about one per four characters of the messages sent."""
+    return 11 + len(json.dumps(body.get("messages", []), sort_keys=True)) // 4
+
+
+def completion_tokens_for(text: str) -> int:
+    return 3 + len(text) // 4
+
+
+def message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def classify(body: dict[str, Any]) -> CallKind:
+    """Which Magentic-One call a chat-completions request is."""
+    messages: list[dict[str, Any]] = body.get("messages") or []
+    users = [m for m in messages if m.get("role") == "user"]
+    last = message_text(users[-1]) if users else ""
+    for kind, fragment in _FRAGMENTS:
+        if fragment in last:
+            return kind
+    system = "\n".join(message_text(m) for m in messages if m.get("role") in ("system", "developer"))
+    if _CODER_MARK in system:
+        return "coder"
+    if body.get("tools"):
+        return "file_surfer"
+    return "agent"
+
+
+class ScriptedModelServer:
+    """The server; a context manager. Thread-safe: the handler threads share one lock."""
+
+    def __init__(self, script: Script | None = None, faults: Faults | None = None) -> None:
+        self.script = script or Script()
+        self._faults = faults or Faults()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.requests: list[RecordedRequest] = []
+        self.served_by_kind: dict[str, Usage] = {}
+        self._ledgers_answered = 0
+        self._eligible_seen = 0  # requests eligible for failure since the faults were set
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> ScriptedModelServer:
+        handler = type("_Handler", (_Handler,), {"model_server": self})
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="scripted-model-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> ScriptedModelServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """For OpenAI clients (`OPENAI_BASE_URL`)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def azure_endpoint(self) -> str:
+        """For Azure OpenAI clients (`AZURE_OPENAI_ENDPOINT`)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    # ---- configuration -----------------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        with self._lock:
+            return self._faults
+
+    def set_faults(self, faults: Faults | None = None, **changes: Any) -> None:
+        """Replace the faults, or change some of their fields."""
+        with self._lock:
+            self._faults = replace(faults or self._faults, **changes)
+            self._eligible_seen = 0
+
+    # ---- what was served ---------------------------------------------------------------------
+
+    @property
+    def calls(self) -> int:
+        """Requests received, failed ones included."""
+        with self._lock:
+            return len(self.requests)
+
+    @property
+    def answered(self) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.usage is not None]
+
+    @property
+    def calls_by_kind(self) -> Counter[str]:
+        with self._lock:
+            return Counter(r.kind for r in self.requests if r.kind is not None)
+
+    @property
+    def served(self) -> Usage:
+        """Tokens of every answer sent (as a provider bills them: even if the client had stopped listening)."""
+        with self._lock:
+            return sum(self.served_by_kind.values(), Usage())
+
+    @property
+    def served_prompt_tokens(self) -> int:
+        return self.served.prompt_tokens
+
+    @property
+    def served_completion_tokens(self) -> int:
+        return self.served.completion_tokens
+
+    def served_for(self, kinds: frozenset[str] | set[str]) -> Usage:
+        with self._lock:
+            return sum((u for k, u in self.served_by_kind.items() if k in kinds), Usage())
+
+    @property
+    def served_orchestrator(self) -> Usage:
+        return self.served_for(ORCHESTRATOR_KINDS)
+
+    # ---- answering ---------------------------------------------------------------------------
+
+    def _admit(self, record: RecordedRequest) -> tuple[Faults, bool, int]:
+        """Record a request; return the faults in force, whether it fails, and its ledger index."""
+        with self._lock:
+            self.requests.append(record)
+            faults = self._faults
+            fails = False
+            if faults.fail_kinds is None or record.kind in faults.fail_kinds:
+                self._eligible_seen += 1
+                fails = faults.fail_all or self._eligible_seen <= faults.fail_first
+            ledger_index = -1
+            if not fails and record.kind == "ledger":
+                ledger_index = self._ledgers_answered
+                self._ledgers_answered += 1
+            return faults, fails, ledger_index
+
+    def _served(self, record: RecordedRequest, usage: Usage) -> None:
+        with self._lock:
+            record.usage = usage
+            assert record.kind is not None
+            self.served_by_kind[record.kind] = self.served_by_kind.get(record.kind, Usage()) + usage
+
+    def reply_text(self, kind: CallKind, ledger_index: int, faults: Faults) -> str:
+        script = self.script
+        if kind == "facts" or kind == "facts_update":
+            return script.facts
+        if kind == "plan" or kind == "plan_update":
+            return script.plan
+        if kind == "final_answer":
+            return script.final_answer
+        if kind == "ledger":
+            if faults.broken_ledger_from is not None and ledger_index >= faults.broken_ledger_from:
+                return BROKEN_LEDGER
+            return json.dumps(self.ledger(satisfied=ledger_index >= script.rounds_before_satisfied))
+        return script.agent_reply
+
+    def ledger(self, *, satisfied: bool) -> dict[str, dict[str, Any]]:
+        script = self.script
+        return {
+            "is_request_satisfied": {
+                "reason": "The result has been reported." if satisfied else "Nothing has been computed yet.",
+                "answer": satisfied,
+            },
+            "is_in_loop": {"reason": "Each step is new.", "answer": script.in_loop},
+            "is_progress_being_made": {"reason": "Steps are adding value.", "answer": script.progress_being_made},
+            "next_speaker": {"reason": "The Coder can compute it.", "answer": script.next_speaker},
+            "instruction_or_question": {"reason": "A direct instruction.", "answer": script.instruction},
+        }
+
+
+def _completion_id(n: int) -> str:
+    return f"chatcmpl-scripted-{n}"
+
+
+def _resolved_model(model: str) -> str:
+    """The model name to report: autogen warns when it differs from the one it resolved."""
+    try:
+        from autogen_ext.models.openai._model_info import resolve_model
+
+        return resolve_model(model)
+    except Exception:
+        return model
+
+
+class _Handler(BaseHTTPRequestHandler):
+    model_server: ScriptedModelServer
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._send_json(HTTPStatus.NOT_FOUND, _error_body("not found", "invalid_request_error", "not_found"))
+
+    def do_POST(self) -> None:
+        server = self.model_server
+        url = urlsplit(self.path)
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            body = {}
+        record = RecordedRequest(
+            method="POST",
+            path=url.path,
+            query=parse_qs(url.query),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body if isinstance(body, dict) else {},
+        )
+        is_openai = url.path.rstrip("/") == "/v1/chat/completions"
+        is_azure = record.deployment is not None and url.path.endswith("/chat/completions")
+        if not (is_openai or is_azure):
+            record.status = 404
+            with server._lock:
+                server.requests.append(record)
+            self._send_json(HTTPStatus.NOT_FOUND, _error_body(f"no route {url.path}", "invalid_request_error", None))
+            return
+        record.kind = classify(record.body)
+        faults, fails, ledger_index = server._admit(record)
+        if faults.latency and server._stopping.wait(faults.latency):
+            return
+        if fails:
+            record.status = faults.status
+            self._send_error(faults, record)
+            return
+        text = server.reply_text(record.kind, ledger_index, faults)
+        usage = Usage(prompt_tokens_for(record.body), completion_tokens_for(text))
+        server._served(record, usage)
+        model = _resolved_model(str(record.body.get("model") or record.deployment or "scripted"))
+        n = server.calls
+        if record.body.get("stream"):
+            options = record.body.get("stream_options") or {}
+            self._send_stream(n, model, text, usage if options.get("include_usage") else None)
+        else:
+            self._send_json(HTTPStatus.OK, _completion(n, model, text, usage))
+
+    # ---- writing -----------------------------------------------------------------------------
+
+    def _send_error(self, faults: Faults, record: RecordedRequest) -> None:
+        message = f"Scripted failure with status {faults.status}."
+        if faults.canary:
+            message += f" canary={faults.canary}"
+        if faults.echo_credentials:
+            received = record.headers.get("api-key") or record.headers.get("authorization", "")
+            message += f" Credentials received: {received}"
+        kinds = {429: ("rate_limit_exceeded", "requests"), 401: ("invalid_api_key", "invalid_request_error")}
+        code, error_type = kinds.get(faults.status, ("server_error", "server_error"))
+        headers = {"retry-after-ms": str(faults.retry_after_ms)} if faults.retry_after_ms is not None else {}
+        self._send_json(faults.status, _error_body(message, error_type, code), headers)
+
+    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.send_header("x-request-id", f"req-scripted-{id(payload)}")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout, cancellation)
+            self.close_connection = True
+
+    def _send_stream(self, n: int, model: str, text: str, usage: Usage | None) -> None:
+        """Server-sent events: a role chunk, content chunks, a finish chunk, a usage chunk, [DONE]."""
+        base = {
+            "id": _completion_id(n),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_scripted",
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+
+        pieces = [text[i : i + 16] for i in range(0, len(text), 16)] or [""]
+        events = [chunk({"role": "assistant", "content": ""})]
+        events += [chunk({"content": piece}) for piece in pieces]
+        events.append(chunk({}, "stop"))
+        if usage is not None:
+            events.append({**base, "choices": [], "usage": _usage_json(usage)})
+        try:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("cache-control", "no-cache")
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            for event in events:
+                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+def _usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total,
+    }
+
+
+def _completion(n: int, model: str, text: str, usage: Usage) -> dict[str, Any]:
+    return {
+        "id": _completion_id(n),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_scripted",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": _usage_json(usage),
+    }
+
+
+def _error_body(message: str, error_type: str, code: str | None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
