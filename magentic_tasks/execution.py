@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -64,14 +65,12 @@ async def execute_task(
         if attempt is not None:
             await _mirror(store.append_messages, task.task_id, attempt, first, views)
 
-    report = await run_team(
-        task,
-        settings,
-        stream_to_store,
-        workspace=settings.task_workspace_root / task.task_id,
-        redact=redact,
-        client=client,
-    )
+    workspace = settings.task_workspace_root / task.task_id
+    try:
+        report = await run_team(task, settings, stream_to_store, workspace=workspace, redact=redact, client=client)
+    finally:
+        # Nothing serves the workspace's files after the run; keep the disk (or share) from filling.
+        await asyncio.to_thread(shutil.rmtree, workspace, True)
     if attempt is not None:
         await _mirror(store.finish_attempt, task.task_id, attempt, utc_now(), report.usage_by_agent, report.error)
     if report.status == "failed" and report.retryable:

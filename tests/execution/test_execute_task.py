@@ -88,7 +88,7 @@ async def test_a_run_streams_its_transcript_and_records_the_result(settings: Set
     assert stored is not None and stored.status == "completed"
     assert stored.outcome is not None and stored.outcome.messages == outcome.messages
     assert [m.source for m in outcome.messages][:2] == ["user", "MagenticOneOrchestrator"]
-    assert (Path(settings.task_workspace_root) / TASK.task_id).is_dir()
+    assert not (Path(settings.task_workspace_root) / TASK.task_id).exists()  # the workspace is cleaned up
 
 
 async def test_a_redelivered_activity_does_not_run_the_team_again(settings: Settings, store: TaskStore) -> None:
