@@ -58,6 +58,9 @@ def snapshot_from_durable(
             outcome = RunOutcome.model_validate(output)
         except ValidationError:
             outcome = _crash_outcome(f"orchestration returned an unreadable result: {str(output)[:200]}", updated_at)
+        # The time the result was made, as SQLite records it: the host's lastUpdatedTime has only
+        # whole seconds, so a purged task would otherwise change its updated_at.
+        updated_at = outcome.finished_at
         status: TaskStatus = outcome.status
     elif runtime_status in ("Failed", "Terminated", "Canceled"):
         reason = str(output) if output else f"orchestration {runtime_status.lower()}"

@@ -1,0 +1,1 @@
+"""End-to-end tests: the registered functions, the fake Durable host and the scripted model server."""
