@@ -63,17 +63,20 @@ def secrets_from_environment() -> list[str]:
 
 def install_log_redaction(secrets: Callable[[], Iterable[str]] = secrets_from_environment) -> None:
     """Scrub every log record in this process, whichever library logs it and whichever handler
-    (the Functions worker's included) writes it: records are redacted as they are created."""
+    (the Functions worker's included) writes it: records are redacted as they are created.
+
+    Installing again keeps one factory and refreshes the secrets it knows."""
     current = logging.getLogRecordFactory()
-    if getattr(current, "redacting", False):
+    installed: RedactingFilter | None = getattr(current, "redacting_filter", None)
+    if installed is not None:
+        installed.redactor = Redactor(secrets())
         return
-    redactor = Redactor(secrets())
-    scrub = RedactingFilter(redactor)
+    scrub = RedactingFilter(Redactor(secrets()))
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = current(*args, **kwargs)
         scrub.filter(record)
         return record
 
-    factory.redacting = True  # type: ignore[attr-defined]
+    factory.redacting_filter = scrub  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)

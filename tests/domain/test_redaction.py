@@ -53,7 +53,7 @@ def test_installed_redaction_scrubs_records_from_any_logger(
     monkeypatch.setenv("OPENAI_API_KEY", "canary-env-key-987654")
     try:
         install_log_redaction()
-        install_log_redaction()  # idempotent
+        install_log_redaction()  # once: installing again refreshes the secrets
         with caplog.at_level(logging.INFO):
             logging.getLogger("openai._base_client").info("sending key %s", "canary-env-key-987654")
         assert "canary-env-key-987654" not in caplog.text
