@@ -10,33 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from autogen_core.models import ChatCompletionClient
 
 from .clock import utc_now
-from .errors import StoreError, TaskRunError
+from .errors import TaskRunError
 from .redaction import Redactor
 from .runner import RunReport, run_team
 from .schemas import MessageView, RunOutcome, TaskInput, TokenUsage
 from .settings import Settings
 from .shaping import without_image_bytes
-from .store import TaskStore
+from .store import TaskStore, best_effort
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 MAX_ERROR_CHARS = 2000
-
-
-async def _mirror(operation: Callable[..., T], *args: Any) -> T | None:
-    try:
-        return await asyncio.to_thread(operation, *args)
-    except StoreError as error:
-        logger.warning("task mirror write skipped (%s): %s", operation.__name__, error)
-        return None
 
 
 async def execute_task(
@@ -51,19 +39,19 @@ async def execute_task(
     store = store or TaskStore.from_settings(settings)
     redact = Redactor(settings.secrets())
 
-    done = await _mirror(store.get_task, task.task_id)
+    done = await best_effort(store.get_task, task.task_id)
     if done is not None and done.status == "completed" and done.outcome is not None:
         logger.info("task %s already completed; re-delivered activity returns the stored result", task.task_id)
         return done.outcome.model_copy(update={"messages": without_image_bytes(done.outcome.messages)})
 
-    attempt = await _mirror(store.begin_attempt, task, utc_now())
+    attempt = await best_effort(store.begin_attempt, task, utc_now())
     next_seq = 0
 
     async def stream_to_store(views: list[MessageView]) -> None:
         nonlocal next_seq
         first, next_seq = next_seq, next_seq + len(views)
         if attempt is not None:
-            await _mirror(store.append_messages, task.task_id, attempt, first, views)
+            await best_effort(store.append_messages, task.task_id, attempt, first, views)
 
     workspace = settings.task_workspace_root / task.task_id
     try:
@@ -72,13 +60,13 @@ async def execute_task(
         # Nothing serves the workspace's files after the run; keep the disk (or share) from filling.
         await asyncio.to_thread(shutil.rmtree, workspace, True)
     if attempt is not None:
-        await _mirror(store.finish_attempt, task.task_id, attempt, utc_now(), report.usage_by_agent, report.error)
+        await best_effort(store.finish_attempt, task.task_id, attempt, utc_now(), report.usage_by_agent, report.error)
     if report.status == "failed" and report.retryable:
         raise TaskRunError(report.error or "the team run failed")
 
     usage, attempts = await _usage_of_all_attempts(store, task.task_id, attempt, report.usage_by_agent)
     outcome = _outcome(report, usage, attempts)
-    await _mirror(store.save_outcome, task, outcome, attempt)
+    await best_effort(store.save_outcome, task, outcome, attempt)
     return outcome.model_copy(update={"messages": without_image_bytes(outcome.messages)})
 
 
@@ -89,8 +77,8 @@ async def record_failure(
     store = store or TaskStore.from_settings(settings)
     redact = Redactor(settings.secrets())
     message = redact(error)[:MAX_ERROR_CHARS]
-    last = await _mirror(store.last_attempt, task.task_id)
-    messages = (await _mirror(store.messages, task.task_id, last) or []) if last is not None else []
+    last = await best_effort(store.last_attempt, task.task_id)
+    messages = (await best_effort(store.messages, task.task_id, last) or []) if last is not None else []
     usage, attempts = await _usage_of_all_attempts(store, task.task_id, None, {})
     total = sum(usage.values(), TokenUsage())
     outcome = RunOutcome(
@@ -104,7 +92,7 @@ async def record_failure(
         attempts=max(attempts, 1),
         finished_at=utc_now(),
     )
-    await _mirror(store.save_outcome, task, outcome, last)
+    await best_effort(store.save_outcome, task, outcome, last)
     return outcome.model_copy(update={"messages": without_image_bytes(messages)})
 
 
@@ -112,7 +100,7 @@ async def _usage_of_all_attempts(
     store: TaskStore, task_id: str, attempt: int | None, current: dict[str, TokenUsage]
 ) -> tuple[dict[str, TokenUsage], int]:
     """Tokens by agent summed over every attempt on record (the current one included) and their count."""
-    recorded = await _mirror(store.attempt_usage, task_id) or {}
+    recorded = await best_effort(store.attempt_usage, task_id) or {}
     if attempt is not None or not recorded:
         recorded[attempt or 0] = current
     by_agent: dict[str, TokenUsage] = {}

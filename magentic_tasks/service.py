@@ -7,7 +7,6 @@ and it is repaired from Durable state when it lags behind.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -20,7 +19,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from .clock import utc_now
-from .errors import ConfigurationError, StoreError
+from .errors import ConfigurationError
 from .redaction import Redactor
 from .schemas import (
     FINAL_STATUSES,
@@ -37,7 +36,7 @@ from .schemas import (
     TaskStatusView,
 )
 from .settings import Settings
-from .store import TaskStore
+from .store import TaskStore, best_effort
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +169,7 @@ class TaskService:
     async def start(self, task: TaskInput) -> None:
         """Start the orchestration, then mirror the pending task (best effort: Durable is the truth)."""
         await self.orchestrations.start(task)
-        await self._mirror(self.store.create_task, task)
+        await best_effort(self.store.create_task, task)
 
     async def create(self, body: bytes, owner: str | None) -> ApiResponse:
         """`POST /tasks`."""
@@ -258,7 +257,7 @@ class TaskService:
             detail = [_error(("path", "task_id"), f"Task ids match {TASK_ID_PATTERN}", "string_pattern_mismatch")]
             return ApiResponse(422, {"detail": detail})
         durable, durable_ok = await self._durable_snapshot(task_id)
-        mirrored = await self._mirror(self.store.get_task, task_id)
+        mirrored = await best_effort(self.store.get_task, task_id)
         snapshot = _prefer(durable, mirrored)
         if snapshot is None:
             if not durable_ok and mirrored is None:
@@ -278,7 +277,7 @@ class TaskService:
             durable, _ = await self._durable_snapshot(task_id)
             if durable is None or durable.outcome is None:
                 continue
-            mirrored = await self._mirror(self.store.get_task, task_id)
+            mirrored = await best_effort(self.store.get_task, task_id)
             if mirrored is None or mirrored.outcome is None:
                 repaired += await self._repair_mirror(durable)
         return repaired
@@ -292,7 +291,7 @@ class TaskService:
 
     async def _exists(self, task_id: str) -> bool:
         durable, _ = await self._durable_snapshot(task_id)
-        return durable is not None or bool(await self._mirror(self.store.task_exists, task_id))
+        return durable is not None or bool(await best_effort(self.store.task_exists, task_id))
 
     async def _repair_mirror(self, durable: TaskSnapshot) -> bool:
         """Copy a finished result that SQLite missed (it was locked or unwritable at the time)."""
@@ -305,16 +304,8 @@ class TaskService:
             owner=durable.owner,
             created_at=durable.created_at,
         )
-        saved = await self._mirror(self.store.save_outcome, task, durable.outcome, None)
+        saved = await best_effort(self.store.save_outcome, task, durable.outcome, None)
         return saved is not None
-
-    async def _mirror(self, operation: Callable[..., Any], *args: Any) -> Any:
-        """Run a store operation off the event loop; a store failure is logged, never raised."""
-        try:
-            return await asyncio.to_thread(operation, *args)
-        except StoreError as error:
-            logger.warning("task mirror unavailable (%s): %s", operation.__name__, error)
-            return None
 
 
 def _prefer(durable: TaskSnapshot | None, mirrored: TaskSnapshot | None) -> TaskSnapshot | None:

@@ -14,6 +14,7 @@ Calls block; async code runs them with `asyncio.to_thread`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from .clock import as_utc, iso
@@ -397,6 +398,16 @@ class TaskStore:
 
     def integrity_check(self) -> str:
         return self._run(lambda conn: str(conn.execute("PRAGMA integrity_check").fetchone()[0]), write=False)
+
+
+async def best_effort(operation: Callable[..., T], *args: Any) -> T | None:
+    """Run a store operation off the event loop. The mirror never stops a task: a store failure
+    (after the store's own retries) is logged and comes back as None."""
+    try:
+        return await asyncio.to_thread(operation, *args)
+    except StoreError as error:
+        logger.warning("task mirror unavailable (%s): %s", getattr(operation, "__name__", operation), error)
+        return None
 
 
 @lru_cache(maxsize=16)
