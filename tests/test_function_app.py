@@ -103,3 +103,13 @@ def test_the_readme_documents_every_setting() -> None:
         alias = field.validation_alias
         assert isinstance(alias, AliasChoices)
         assert re.search(rf"`{alias.choices[0]}`", readme), f"{alias.choices[0]} missing from README.md"
+
+
+def test_the_azure_app_settings_lock_sqlite_for_smb_and_are_valid() -> None:
+    entries = json.loads((ROOT / "deploy" / "azure.appsettings.json").read_text())
+    values = {entry["name"]: entry["value"] for entry in entries}
+    assert values["SQLITE_LOCKING"] == "dotfile"
+    assert values["TASKS_DB_PATH"].startswith("/mounts/")
+    assert "HTTP_AUTH_LEVEL" not in values and "AZURE_OPENAI_API_KEY" not in values
+    settings = Settings(**values)
+    assert settings.sqlite_locking == "dotfile" and settings.task_timeout_seconds < FUNCTION_TIMEOUT_SECONDS
