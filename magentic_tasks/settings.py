@@ -6,6 +6,7 @@ The original FastAPI service's variable names are accepted as aliases.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -106,10 +107,17 @@ class Settings(BaseSettings):
     def _blank_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("model_info", "max_tokens_per_task", mode="before")
+    @field_validator("max_tokens_per_task", mode="before")
     @classmethod
-    def _blank_json_is_unset(cls, value: object) -> object:
+    def _blank_number_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("model_info", mode="before")
+    @classmethod
+    def _model_info_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else None
+        return value
 
     @model_validator(mode="after")
     def _aca_needs_endpoint(self) -> Settings:
