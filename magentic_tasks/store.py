@@ -201,21 +201,7 @@ class TaskStore:
         """Insert the task as pending; False when a task with this id already exists."""
 
         def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                """INSERT OR IGNORE INTO tasks
-                   (task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at)
-                   VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)""",
-                (
-                    task.task_id,
-                    task.prompt,
-                    int(task.use_aoai),
-                    task.model_name,
-                    task.owner,
-                    iso(task.created_at),
-                    iso(task.created_at),
-                ),
-            )
-            return cursor.rowcount == 1
+            return _insert_pending(conn, task)
 
         return self._run(work, write=True)
 
@@ -270,13 +256,7 @@ class TaskStore:
         """Record a new run of the team (creating the task row if it is missing); its number."""
 
         def work(conn: sqlite3.Connection) -> int:
-            conn.execute(
-                """INSERT OR IGNORE INTO tasks
-                   (task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at)
-                   VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)""",
-                (task.task_id, task.prompt, int(task.use_aoai), task.model_name, task.owner,
-                 iso(task.created_at), iso(task.created_at)),
-            )
+            _insert_pending(conn, task)
             (last,) = conn.execute(
                 "SELECT COALESCE(MAX(attempt), 0) FROM attempts WHERE task_id = ?", (task.task_id,)
             ).fetchone()
@@ -302,11 +282,7 @@ class TaskStore:
         ]
 
         def work(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                """INSERT OR IGNORE INTO messages (task_id, attempt, seq, source, type, content)
-                   VALUES (?, ?, ?, ?, ?, ?)""",
-                rows,
-            )
+            _insert_messages(conn, rows)
 
         if rows:
             self._run(work, write=True)
@@ -361,24 +337,14 @@ class TaskStore:
         stored = outcome.model_copy(update={"messages": []})
 
         def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                """INSERT OR IGNORE INTO tasks
-                   (task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at)
-                   VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)""",
-                (task.task_id, task.prompt, int(task.use_aoai), task.model_name, task.owner,
-                 iso(task.created_at), iso(task.created_at)),
-            )
+            _insert_pending(conn, task)
             (count,) = conn.execute(
                 "SELECT COUNT(*) FROM messages WHERE task_id = ? AND attempt = ?", (task.task_id, attempt)
             ).fetchone()
             if count < len(outcome.messages):
-                conn.executemany(
-                    """INSERT OR IGNORE INTO messages (task_id, attempt, seq, source, type, content)
-                       VALUES (?, ?, ?, ?, ?, ?)""",
-                    [
-                        (task.task_id, attempt, seq, m.source, m.type, m.content)
-                        for seq, m in enumerate(outcome.messages)
-                    ],
+                _insert_messages(
+                    conn, [(task.task_id, attempt, seq, m.source, m.type, m.content)
+                           for seq, m in enumerate(outcome.messages)]
                 )
             conn.execute(
                 """UPDATE tasks SET status = ?, updated_at = ?, error = ?, outcome_json = ?, final_attempt = ?
@@ -413,6 +379,27 @@ async def best_effort(operation: Callable[..., T], *args: Any) -> T | None:
 @lru_cache(maxsize=16)
 def _shared_store(path: str, locking: SqliteLocking, busy_timeout_ms: int) -> TaskStore:
     return TaskStore(path, locking=locking, busy_timeout_ms=busy_timeout_ms)
+
+
+def _insert_pending(conn: sqlite3.Connection, task: TaskInput) -> bool:
+    """Insert the task as pending unless it exists; whether it was inserted."""
+    cursor = conn.execute(
+        """INSERT OR IGNORE INTO tasks
+           (task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at)
+           VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)""",
+        (task.task_id, task.prompt, int(task.use_aoai), task.model_name, task.owner,
+         iso(task.created_at), iso(task.created_at)),
+    )
+    return cursor.rowcount == 1
+
+
+def _insert_messages(conn: sqlite3.Connection, rows: Sequence[tuple[str, int, int, str, str, str]]) -> None:
+    """Transcript rows (task_id, attempt, seq, source, type, content); a stored seq is kept as it is."""
+    conn.executemany(
+        """INSERT OR IGNORE INTO messages (task_id, attempt, seq, source, type, content)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        rows,
+    )
 
 
 def _messages(conn: sqlite3.Connection, task_id: str, attempt: int | None) -> list[MessageView]:
