@@ -12,13 +12,18 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from autogen_agentchat.base import TaskResult
-from autogen_agentchat.messages import ModelClientStreamingChunkEvent, TextMessage
+from autogen_agentchat.messages import (
+    BaseAgentEvent,
+    BaseChatMessage,
+    ModelClientStreamingChunkEvent,
+    TextMessage,
+)
 from autogen_core import CancellationToken
 from autogen_core.models import ChatCompletionClient
 
@@ -104,8 +109,8 @@ async def run_team(
             team = await build_team(settings, model_client, meter, workspace, resources)
         except Exception as error:  # executor or agent construction
             return report("failed", error=redact(f"cannot build the team: {error}"), stop_reason="configuration error")
-        consumer = asyncio.ensure_future(_consume(team.run_stream(task=task.prompt, cancellation_token=token),
-                                                  sink, progress, redact))
+        stream = team.run_stream(task=task.prompt, cancellation_token=token)
+        consumer = asyncio.ensure_future(_consume(stream, sink, progress, redact))
         try:
             stop_reason = await asyncio.wait_for(asyncio.shield(consumer), settings.task_timeout_seconds)
         except TimeoutError:
@@ -129,9 +134,12 @@ async def run_team(
 
 
 async def _consume(
-    stream: object, sink: MessageSink, progress: _Progress, redact: Redactor
+    stream: AsyncIterator[BaseAgentEvent | BaseChatMessage | TaskResult],
+    sink: MessageSink,
+    progress: _Progress,
+    redact: Redactor,
 ) -> str | None:
-    async for item in stream:  # type: ignore[attr-defined]
+    async for item in stream:
         if isinstance(item, TaskResult):
             return item.stop_reason
         if isinstance(item, ModelClientStreamingChunkEvent):
