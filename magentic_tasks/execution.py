@@ -40,8 +40,9 @@ async def execute_task(
     redact = Redactor(settings.secrets())
 
     done = await best_effort(store.get_task, task.task_id)
-    if done is not None and done.status == "completed" and done.outcome is not None:
-        logger.info("task %s already completed; re-delivered activity returns the stored result", task.task_id)
+    if done is not None and done.outcome is not None:
+        # Finished: completed, or failed for good (deadline, budget, ledger); never run a task twice.
+        logger.info("task %s already finished; re-delivered activity returns the stored result", task.task_id)
         return done.outcome.model_copy(update={"messages": without_image_bytes(done.outcome.messages)})
 
     attempt = await best_effort(store.begin_attempt, task, utc_now())

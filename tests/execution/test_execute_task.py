@@ -101,6 +101,19 @@ async def test_a_redelivered_activity_does_not_run_the_team_again(settings: Sett
     assert len(store.messages(TASK.task_id, 1)) == len(first.messages)
 
 
+async def test_a_redelivered_activity_after_a_terminal_failure_does_not_run_again(
+    settings: Settings, store: TaskStore
+) -> None:
+    broken = ReplayChatCompletionClient(["facts", "plan"] + ["not a ledger"] * 10, model_info=INFO)
+    first = await execute_task(TASK, settings, store=store, client=broken)
+    assert first.status == "failed" and first.error is not None and "ledger" in first.error
+    again = scripted_client()
+    second = await execute_task(TASK, settings, store=store, client=again)
+    assert second == first
+    assert usage_total(again).prompt_tokens == 0
+    assert store.last_attempt(TASK.task_id) == 1
+
+
 async def test_a_transient_failure_raises_for_a_retry_and_keeps_the_partial_transcript(
     settings: Settings, store: TaskStore
 ) -> None:
