@@ -1,11 +1,15 @@
 """The activities: run the Magentic-One team for a task, and record a task's final failure.
 
 autogen is imported inside the activity bodies only, so the HTTP functions that share this
-process do not pay its import cost at cold start.
+process do not pay its import cost at cold start; and it is imported on a worker thread, so the
+seconds that first import takes do not stall the other functions on this worker's event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+from types import ModuleType
 from typing import Any
 
 import azure.durable_functions as df
@@ -15,20 +19,25 @@ from magentic_tasks.settings import get_settings
 
 bp = df.Blueprint()
 
+EXECUTION_MODULE = "magentic_tasks.execution"
+
+
+async def load_execution() -> ModuleType:
+    """`magentic_tasks.execution`, imported off the event loop the first time."""
+    return await asyncio.to_thread(importlib.import_module, EXECUTION_MODULE)
+
 
 async def run_magentic_one_activity(payload: dict[str, Any]) -> dict[str, Any]:
-    from magentic_tasks.execution import execute_task
-
-    outcome = await execute_task(TaskInput.model_validate(payload), get_settings())
-    return outcome.model_dump(mode="json")
+    execution = await load_execution()
+    outcome = await execution.execute_task(TaskInput.model_validate(payload), get_settings())
+    return outcome.model_dump(mode="json")  # type: ignore[no-any-return]
 
 
 async def record_failure_activity(payload: dict[str, Any]) -> dict[str, Any]:
-    from magentic_tasks.execution import record_failure
-
+    execution = await load_execution()
     task = TaskInput.model_validate(payload["task"])
-    outcome = await record_failure(task, str(payload.get("error", "unknown error")), get_settings())
-    return outcome.model_dump(mode="json")
+    outcome = await execution.record_failure(task, str(payload.get("error", "unknown error")), get_settings())
+    return outcome.model_dump(mode="json")  # type: ignore[no-any-return]
 
 
 bp.activity_trigger(input_name="payload", activity="run_magentic_one_activity")(run_magentic_one_activity)
