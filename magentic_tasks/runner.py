@@ -115,6 +115,7 @@ async def run_team(
             stop_reason = await asyncio.wait_for(asyncio.shield(consumer), settings.task_timeout_seconds)
         except TimeoutError:
             await _cancel(consumer, token)
+            await _keep_prompt(task, progress, sink, redact)
             return report(
                 "failed",
                 error=f"timed out after {settings.task_timeout_seconds:g} s (TASK_TIMEOUT_SECONDS)",
@@ -122,9 +123,7 @@ async def run_team(
             )
         except Exception as error:
             await _cancel(consumer, token)
-            if not progress.messages:  # failed before autogen handed over the task message
-                progress.messages.append(MessageView(source="user", content=redact(task.prompt), type="TextMessage"))
-                await sink(progress.messages)
+            await _keep_prompt(task, progress, sink, redact)
             if meter.exhausted or isinstance(error, TokenBudgetExceeded):
                 return report("failed", error=_budget_message(meter), stop_reason="token budget exhausted")
             name, text = _describe(error)
@@ -150,6 +149,14 @@ async def _consume(
         progress.messages.extend(views)
         await sink(views)
     return None
+
+
+async def _keep_prompt(task: TaskInput, progress: _Progress, sink: MessageSink, redact: Redactor) -> None:
+    """A run that failed before autogen handed over the task message still shows the prompt."""
+    if not progress.messages:
+        prompt = MessageView(source="user", content=redact(task.prompt), type="TextMessage")
+        progress.messages.append(prompt)
+        await sink([prompt])
 
 
 async def _cancel(consumer: asyncio.Future[str | None], token: CancellationToken) -> None:

@@ -348,6 +348,19 @@ async def test_timeout_fails_promptly_and_keeps_the_transcript(start_model_serve
     assert report.final_answer is None
 
 
+async def test_a_timeout_in_the_first_round_still_keeps_the_prompt(
+    start_model_server: StartServer, tmp_path: Path
+) -> None:
+    """The deadline passes while the orchestrator is still gathering facts: autogen has handed over
+    no message yet, and the transcript still shows what was asked."""
+    server = start_model_server(faults=Faults(latency=1.0))
+    result = await run(settings_for("openai", server, TASK_TIMEOUT_SECONDS=0.3), server, tmp_path)
+
+    assert result.report.stop_reason == "timeout"
+    assert [(m.source, m.content) for m in result.report.messages] == [("user", PROMPT)]
+    assert result.sunk == result.report.messages
+
+
 async def test_token_budget_stops_the_run(start_model_server: StartServer, tmp_path: Path) -> None:
     budget = 1500
     server = start_model_server(Script(rounds_before_satisfied=10_000))
