@@ -27,7 +27,7 @@ from autogen_agentchat.messages import (
 from autogen_core import CancellationToken
 from autogen_core.models import ChatCompletionClient
 
-from .clients import build_model_client
+from .clients import build_model_client, shared_http_client
 from .errors import ConfigurationError, TokenBudgetExceeded
 from .metering import UsageMeter
 from .redaction import Redactor
@@ -97,14 +97,15 @@ async def run_team(
         )
 
     try:
-        model_client = client or build_model_client(settings, use_aoai=task.use_aoai, model_name=task.model_name)
+        # Not closed after the run: it shares the event loop's connection pool.
+        model_client = client or build_model_client(
+            settings, use_aoai=task.use_aoai, model_name=task.model_name, http_client=shared_http_client()
+        )
     except ConfigurationError as error:
         return report("failed", error=redact(str(error)), stop_reason="configuration error")
 
     token = CancellationToken()
     async with contextlib.AsyncExitStack() as resources:
-        if client is None:
-            resources.push_async_callback(model_client.close)
         try:
             team = await build_team(settings, model_client, meter, workspace, resources)
         except Exception as error:  # executor or agent construction
