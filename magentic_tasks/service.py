@@ -257,7 +257,11 @@ class TaskService:
             detail = [_error(("path", "task_id"), f"Task ids match {TASK_ID_PATTERN}", "string_pattern_mismatch")]
             return ApiResponse(422, {"detail": detail})
         durable, durable_ok = await self._durable_snapshot(task_id)
-        mirrored = await best_effort(self.store.get_task, task_id)
+        # SQLite is read only when it can change the answer: Durable lacks the task, or it has
+        # finished (SQLite keeps the images, and may need the result copied in). Polls of a running
+        # task stay off the file share.
+        needs_mirror = durable is None or durable.outcome is not None
+        mirrored = await best_effort(self.store.get_task, task_id) if needs_mirror else None
         snapshot = _prefer(durable, mirrored)
         if snapshot is None:
             if not durable_ok and mirrored is None:
@@ -266,8 +270,8 @@ class TaskService:
             return ApiResponse(404, {"detail": NOT_FOUND})
         if snapshot.owner is not None and snapshot.owner != owner:
             return ApiResponse(404, {"detail": NOT_FOUND})
-        if durable is not None and durable.outcome is not None and (mirrored is None or mirrored.outcome is None):
-            await self._repair_mirror(durable)
+        if durable is not None:
+            await self._repair_mirror(durable, mirrored)
         return snapshot
 
     async def reconcile(self, task_ids: list[str]) -> int:
@@ -275,11 +279,8 @@ class TaskService:
         repaired = 0
         for task_id in task_ids:
             durable, _ = await self._durable_snapshot(task_id)
-            if durable is None or durable.outcome is None:
-                continue
-            mirrored = await best_effort(self.store.get_task, task_id)
-            if mirrored is None or mirrored.outcome is None:
-                repaired += await self._repair_mirror(durable)
+            if durable is not None and durable.outcome is not None:
+                repaired += await self._repair_mirror(durable, await best_effort(self.store.get_task, task_id))
         return repaired
 
     async def _durable_snapshot(self, task_id: str) -> tuple[TaskSnapshot | None, bool]:
@@ -293,9 +294,11 @@ class TaskService:
         durable, _ = await self._durable_snapshot(task_id)
         return durable is not None or bool(await best_effort(self.store.task_exists, task_id))
 
-    async def _repair_mirror(self, durable: TaskSnapshot) -> bool:
-        """Copy a finished result that SQLite missed (it was locked or unwritable at the time)."""
-        assert durable.outcome is not None
+    async def _repair_mirror(self, durable: TaskSnapshot, mirrored: TaskSnapshot | None) -> bool:
+        """Copy a finished result that SQLite missed (it was locked or unwritable at the time);
+        whether anything was copied."""
+        if durable.outcome is None or (mirrored is not None and mirrored.outcome is not None):
+            return False
         task = TaskInput(
             task_id=durable.task_id,
             prompt=durable.prompt,
