@@ -47,10 +47,11 @@ async def build_team(
         return MeteredClient(client, agent, meter)
 
     await asyncio.to_thread(workspace.mkdir, parents=True, exist_ok=True)
-    participants: list[ChatAgent] = [
-        MagenticOneCoderAgent("Coder", model_client=metered("Coder")),
-        FileSurfer("FileSurfer", model_client=metered("FileSurfer"), base_path=str(workspace)),
-    ]
+    # FileSurfer loads a file-type model (magika) as it is built: tens of ms, kept off the event loop.
+    file_surfer = await asyncio.to_thread(
+        FileSurfer, "FileSurfer", model_client=metered("FileSurfer"), base_path=str(workspace)
+    )
+    participants: list[ChatAgent] = [MagenticOneCoderAgent("Coder", model_client=metered("Coder")), file_surfer]
     if settings.enable_web_surfer:
         if web_surfer_available():
             from autogen_ext.agents.web_surfer import MultimodalWebSurfer
