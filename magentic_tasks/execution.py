@@ -1,6 +1,6 @@
 """The activities' logic: run a task once (an attempt), or record its final failure.
 
-Activities run at least once, so both are idempotent: a task already completed in SQLite is not
+Activities run at least once, so both are idempotent: a task already finished in SQLite is not
 run again, every write is keyed by task id and attempt, and the tokens of every attempt are summed.
 SQLite is a mirror: when it cannot be written the run goes on and Durable state keeps the result.
 """
@@ -17,14 +17,12 @@ from .clock import utc_now
 from .errors import TaskRunError
 from .redaction import Redactor
 from .runner import RunReport, run_team
-from .schemas import MessageView, RunOutcome, TaskInput, TokenUsage
+from .schemas import MAX_ERROR_CHARS, MessageView, RunOutcome, TaskInput, TokenUsage
 from .settings import Settings
 from .shaping import without_image_bytes
 from .store import TaskStore, best_effort
 
 logger = logging.getLogger(__name__)
-
-MAX_ERROR_CHARS = 2000
 
 
 async def execute_task(

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .clock import utc_now
-from .schemas import RunOutcome, TaskInput, TaskSnapshot, TaskStatus
+from .schemas import MAX_ERROR_CHARS, RunOutcome, TaskInput, TaskSnapshot, TaskStatus
 
 _IN_PROGRESS: dict[str, TaskStatus] = {
     "Pending": "pending",
@@ -84,4 +84,4 @@ def snapshot_from_durable(
 
 
 def _crash_outcome(error: str, at: datetime | None) -> RunOutcome:
-    return RunOutcome(status="failed", error=error[:2000], stop_reason="error", finished_at=at or utc_now())
+    return RunOutcome(status="failed", error=error[:MAX_ERROR_CHARS], stop_reason="error", finished_at=at or utc_now())

@@ -11,6 +11,8 @@ from .clock import as_utc, iso
 
 TaskStatus = Literal["pending", "running", "completed", "failed"]
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed"})
+# The longest error text a task result carries.
+MAX_ERROR_CHARS = 2000
 
 # Durable instance ids may not hold '/', '\\', '#', '?' or control characters; this is stricter.
 TASK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"

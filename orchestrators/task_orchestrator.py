@@ -13,7 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from magentic_tasks.lifecycle import custom_status
-from magentic_tasks.schemas import RunOutcome, TaskInput
+from magentic_tasks.schemas import MAX_ERROR_CHARS, RunOutcome, TaskInput
 
 bp = df.Blueprint()
 
@@ -57,7 +57,7 @@ def failure_reason(error: BaseException) -> str:
     if marker in text:
         text = text.split(marker, 1)[1]
     first_line = text.splitlines()[0].strip() if text else ""
-    return first_line[:2000] or type(error).__name__
+    return first_line[:MAX_ERROR_CHARS] or type(error).__name__
 
 
 bp.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR_NAME)(task_orchestrator)
