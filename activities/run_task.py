@@ -27,13 +27,19 @@ async def load_execution() -> ModuleType:
     return await asyncio.to_thread(importlib.import_module, EXECUTION_MODULE)
 
 
-async def run_magentic_one_activity(payload: dict[str, Any]) -> dict[str, Any]:
+# Binding parameters are annotated `Any`: on Python 3.11+ the Functions worker refuses to index a
+# function whose binding parameter has a parameterised builtin such as `dict[str, Any]`
+# ("binding payload has invalid non-type annotation"), and then the host gets no functions at all.
+# The real-worker tier (tests/worker/) pins this.
+
+
+async def run_magentic_one_activity(payload: Any) -> dict[str, Any]:
     execution = await load_execution()
     outcome = await execution.execute_task(TaskInput.model_validate(payload), get_settings())
     return outcome.model_dump(mode="json")  # type: ignore[no-any-return]
 
 
-async def record_failure_activity(payload: dict[str, Any]) -> dict[str, Any]:
+async def record_failure_activity(payload: Any) -> dict[str, Any]:
     execution = await load_execution()
     task = TaskInput.model_validate(payload["task"])
     outcome = await execution.record_failure(task, str(payload.get("error", "unknown error")), get_settings())
