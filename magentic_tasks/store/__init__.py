@@ -1,0 +1,15 @@
+"""The SQLite mirror of every task: lifecycle, streamed transcript, attempts and results.
+
+Every write is idempotent and keyed by task id (and attempt), so a re-delivered activity cannot
+duplicate rows. Calls block; async code runs them with `asyncio.to_thread` (`best_effort`).
+
+Modules, one idea each: `_connection` (connections, transactions, retries, locks), `_schema`
+(tables and migrations), `_rows` (statements shared by the others), `_tasks` (task rows and
+outcomes), `_transcript` (attempts and messages), `_mirror` (the store and its best-effort use).
+"""
+
+from ._mirror import TaskStore, best_effort
+from ._schema import SCHEMA_VERSION
+from ._tasks import parse_timestamp
+
+__all__ = ["SCHEMA_VERSION", "TaskStore", "best_effort", "parse_timestamp"]

@@ -1,0 +1,42 @@
+"""The statements both task rows and transcripts need: a pending task, message rows."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from ..clock import iso
+from ..schemas import MessageView, TaskInput
+
+MessageRow = tuple[str, int, int, str, str, str]
+
+
+def insert_pending(conn: sqlite3.Connection, task: TaskInput) -> bool:
+    """Insert the task as pending unless it exists; whether it was inserted."""
+    cursor = conn.execute(
+        """INSERT OR IGNORE INTO tasks
+           (task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at)
+           VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)""",
+        (task.task_id, task.prompt, int(task.use_aoai), task.model_name, task.owner,
+         iso(task.created_at), iso(task.created_at)),
+    )
+    return cursor.rowcount == 1
+
+
+def insert_messages(conn: sqlite3.Connection, rows: Sequence[MessageRow]) -> None:
+    """Transcript rows (task_id, attempt, seq, source, type, content); a stored seq is kept as it is."""
+    conn.executemany(
+        """INSERT OR IGNORE INTO messages (task_id, attempt, seq, source, type, content)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        rows,
+    )
+
+
+def read_messages(conn: sqlite3.Connection, task_id: str, attempt: int | None) -> list[MessageView]:
+    if attempt is None:
+        return []
+    rows = conn.execute(
+        "SELECT source, content, type FROM messages WHERE task_id = ? AND attempt = ? ORDER BY seq",
+        (task_id, attempt),
+    ).fetchall()
+    return [MessageView(source=row["source"], content=row["content"], type=row["type"]) for row in rows]

@@ -1,0 +1,104 @@
+"""Task rows: creation, lifecycle transitions and the final outcome."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from ..clock import as_utc, iso
+from ..schemas import RunOutcome, TaskInput, TaskSnapshot, TaskStatus
+from ._connection import Database
+from ._rows import insert_messages, insert_pending, read_messages
+
+
+class TaskRows(Database):
+    """One row per task: its request, status and (once finished) outcome."""
+
+    def create_task(self, task: TaskInput) -> bool:
+        """Insert the task as pending; False when a task with this id already exists."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            return insert_pending(conn, task)
+
+        return self._run(work, write=True)
+
+    def task_exists(self, task_id: str) -> bool:
+        return self._run(
+            lambda conn: conn.execute("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            is not None,
+            write=False,
+        )
+
+    def get_task(self, task_id: str) -> TaskSnapshot | None:
+        """The task with its outcome (transcript included) when it has finished."""
+
+        def work(conn: sqlite3.Connection) -> TaskSnapshot | None:
+            row = conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            if row is None:
+                return None
+            outcome = None
+            if row["outcome_json"] is not None:
+                outcome = RunOutcome.model_validate_json(row["outcome_json"])
+                outcome.messages = read_messages(conn, task_id, row["final_attempt"])
+            return TaskSnapshot(
+                task_id=row["task_id"],
+                status=row["status"],
+                prompt=row["prompt"],
+                use_aoai=bool(row["use_aoai"]),
+                model_name=row["model_name"],
+                owner=row["owner"],
+                created_at=parse_timestamp(row["created_at"]),
+                updated_at=parse_timestamp(row["updated_at"]),
+                outcome=outcome,
+            )
+
+        return self._run(work, write=False)
+
+    def set_status(self, task_id: str, status: TaskStatus, at: datetime) -> bool:
+        """Move an unfinished task forward; a finished task is never changed by this."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                """UPDATE tasks SET status = ?, updated_at = ?
+                   WHERE task_id = ? AND status NOT IN ('completed', 'failed')""",
+                (status, iso(at), task_id),
+            )
+            return cursor.rowcount == 1
+
+        return self._run(work, write=True)
+
+    def save_outcome(self, task: TaskInput, outcome: RunOutcome, attempt: int | None) -> bool:
+        """Record the task's final state. The transcript of `attempt` is kept where it was streamed;
+        where it is missing (a result copied back from Durable state) the outcome's own is stored."""
+        attempt = attempt or 0
+        stored = outcome.model_copy(update={"messages": []})
+
+        def work(conn: sqlite3.Connection) -> None:
+            insert_pending(conn, task)
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM messages WHERE task_id = ? AND attempt = ?", (task.task_id, attempt)
+            ).fetchone()
+            if count < len(outcome.messages):
+                insert_messages(
+                    conn, [(task.task_id, attempt, seq, m.source, m.type, m.content)
+                           for seq, m in enumerate(outcome.messages)]
+                )
+            conn.execute(
+                """UPDATE tasks SET status = ?, updated_at = ?, error = ?, outcome_json = ?, final_attempt = ?
+                   WHERE task_id = ?""",
+                (
+                    outcome.status,
+                    iso(outcome.finished_at),
+                    outcome.error,
+                    stored.model_dump_json(),
+                    attempt,
+                    task.task_id,
+                ),
+            )
+
+        self._run(work, write=True)
+        return True
+
+
+def parse_timestamp(text: str) -> datetime:
+    return as_utc(datetime.fromisoformat(text))
