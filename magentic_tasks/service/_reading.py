@@ -1,0 +1,138 @@
+"""Reading tasks back: status and result, Durable state first, SQLite second, the mirror repaired."""
+
+from __future__ import annotations
+
+import re
+
+from ..schemas import (
+    FINAL_STATUSES,
+    TASK_ID_PATTERN,
+    TaskInput,
+    TaskNotFinishedView,
+    TaskResultBody,
+    TaskResultInfo,
+    TaskResultView,
+    TaskSnapshot,
+    TaskStatusView,
+)
+from ..store import best_effort
+from ._responses import NOT_FOUND, RETRY_AFTER_SECONDS, ApiResponse, error_entry, unavailable
+from ._state import ServiceState
+
+_TASK_ID = re.compile(TASK_ID_PATTERN)
+
+
+class Reading(ServiceState):
+    """The service's read paths and the mirror's repair."""
+
+    async def status(self, task_id: str, owner: str | None) -> ApiResponse:
+        """`GET /tasks/{task_id}`."""
+        found = await self._find(task_id, owner)
+        if isinstance(found, ApiResponse):
+            return found
+        view = TaskStatusView(
+            task_id=found.task_id,
+            status=found.status,
+            prompt=found.prompt,
+            created_at=found.created_at,
+            updated_at=found.updated_at,
+        )
+        return ApiResponse(200, view.model_dump(mode="json"))
+
+    async def result(self, task_id: str, owner: str | None) -> ApiResponse:
+        """`GET /tasks/{task_id}/result`: 200 once finished (failed included), 202 before."""
+        found = await self._find(task_id, owner)
+        if isinstance(found, ApiResponse):
+            return found
+        outcome = found.outcome
+        if found.status not in FINAL_STATUSES or outcome is None:
+            pending = TaskNotFinishedView(task_id=found.task_id, status=found.status, detail="Task is not finished yet")
+            return ApiResponse(202, pending.model_dump(mode="json"), {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        view = TaskResultView(
+            task_id=found.task_id,
+            status=found.status,
+            result=TaskResultBody(
+                messages=outcome.messages,
+                task_result=TaskResultInfo(
+                    status=outcome.status,
+                    stop_reason=outcome.stop_reason,
+                    final_answer=outcome.final_answer,
+                    error=outcome.error,
+                ),
+                execution_time=outcome.execution_time,
+                usage_by_agent=outcome.usage_by_agent,
+                attempts=outcome.attempts,
+            ),
+            prompt_tokens=outcome.prompt_tokens,
+            completion_tokens=outcome.completion_tokens,
+            created_at=found.created_at,
+            updated_at=found.updated_at,
+            error=outcome.error,
+        )
+        return ApiResponse(200, view.model_dump(mode="json"))
+
+    async def _find(self, task_id: str, owner: str | None) -> TaskSnapshot | ApiResponse:
+        if not _TASK_ID.fullmatch(task_id):
+            detail = [
+                error_entry(("path", "task_id"), f"Task ids match {TASK_ID_PATTERN}", "string_pattern_mismatch")
+            ]
+            return ApiResponse(422, {"detail": detail})
+        durable, durable_ok = await self._durable_snapshot(task_id)
+        # SQLite is read only when it can change the answer: Durable lacks the task, or it has
+        # finished (SQLite keeps the images, and may need the result copied in). Polls of a running
+        # task stay off the file share.
+        needs_mirror = durable is None or durable.outcome is not None
+        mirrored = await best_effort(self.store.get_task, task_id) if needs_mirror else None
+        snapshot = _prefer(durable, mirrored)
+        if snapshot is None:
+            if not durable_ok and mirrored is None:
+                return unavailable("Task state is unavailable; try again later")
+            return ApiResponse(404, {"detail": NOT_FOUND})
+        if snapshot.owner is not None and snapshot.owner != owner:
+            return ApiResponse(404, {"detail": NOT_FOUND})
+        if durable is not None:
+            await self._repair_mirror(durable, mirrored)
+        return snapshot
+
+    async def reconcile(self, task_ids: list[str]) -> int:
+        """Copy finished results that SQLite is missing from Durable state; how many were copied."""
+        repaired = 0
+        for task_id in task_ids:
+            durable, _ = await self._durable_snapshot(task_id)
+            if durable is not None and durable.outcome is not None:
+                repaired += await self._repair_mirror(durable, await best_effort(self.store.get_task, task_id))
+        return repaired
+
+    async def _repair_mirror(self, durable: TaskSnapshot, mirrored: TaskSnapshot | None) -> bool:
+        """Copy a finished result that SQLite missed (it was locked or unwritable at the time);
+        whether anything was copied."""
+        if durable.outcome is None or (mirrored is not None and mirrored.outcome is not None):
+            return False
+        task = TaskInput(
+            task_id=durable.task_id,
+            prompt=durable.prompt,
+            use_aoai=durable.use_aoai,
+            model_name=durable.model_name,
+            owner=durable.owner,
+            created_at=durable.created_at,
+        )
+        saved = await best_effort(self.store.save_outcome, task, durable.outcome, None)
+        return saved is not None
+
+
+def _prefer(durable: TaskSnapshot | None, mirrored: TaskSnapshot | None) -> TaskSnapshot | None:
+    """Durable state is authoritative; SQLite fills in what Durable no longer has.
+
+    The transcript is taken from SQLite when it has the finished task, because only SQLite keeps
+    image bytes (Durable keeps references)."""
+    if durable is None:
+        return mirrored
+    if (
+        durable.outcome is not None
+        and mirrored is not None
+        and mirrored.outcome is not None
+        and len(mirrored.outcome.messages) >= len(durable.outcome.messages)
+    ):
+        outcome = durable.outcome.model_copy(update={"messages": mirrored.outcome.messages})
+        return durable.model_copy(update={"outcome": outcome})
+    return durable

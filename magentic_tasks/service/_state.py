@@ -1,0 +1,53 @@
+"""What every use of the service shares: its settings, its two stores and its clock."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from ..clock import utc_now
+from ..redaction import Redactor
+from ..schemas import TaskInput, TaskSnapshot
+from ..settings import Settings
+from ..store import TaskStore
+
+logger = logging.getLogger("magentic_tasks.service")
+
+
+class Orchestrations(Protocol):
+    """What the service needs from Durable Functions."""
+
+    async def start(self, task: TaskInput) -> None: ...
+
+    async def snapshot(self, task_id: str) -> TaskSnapshot | None: ...
+
+
+class ServiceState:
+    """Settings, Durable state, the SQLite mirror, the clock and id source, the redactor."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        orchestrations: Orchestrations,
+        store: TaskStore | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.settings = settings
+        self.orchestrations = orchestrations
+        self.store = store or TaskStore.from_settings(settings)
+        self.clock = clock
+        self.new_id = new_id
+        self.redact = Redactor(settings.secrets())
+
+    async def _durable_snapshot(self, task_id: str) -> tuple[TaskSnapshot | None, bool]:
+        """Durable state's view of the task, and whether Durable could be asked at all."""
+        try:
+            return await self.orchestrations.snapshot(task_id), True
+        except Exception as error:
+            logger.warning("Durable state for task %s unavailable: %s", task_id, self.redact(str(error)))
+            return None, False
