@@ -1,4 +1,15 @@
-"""Scrubbing secrets out of text before it reaches a response, a log line or the database."""
+"""Scrubbing secrets out of text before it reaches a response, a log line or the database.
+
+Two layers: the secret values this process holds (its settings' keys) are replaced wherever they
+appear; and credentials it does not know are recognised by the shapes real ones have, never by a
+mere substring. A shape needs a word boundary before it and a value that looks generated (long,
+letters and digits), so prose and code pass through unchanged: "skeleton", "risk-free",
+`exit_code = 1`, `token = tokenizer.encode(text)`.
+
+Decided: bare hex digests (commit ids, SHA-256 of images) are ordinary text and are kept. A hex or
+base64 Azure key is redacted when it is a known secret value or introduced by a key-like name
+(`api-key: …`, `AccountKey=…`); an unknown key standing alone is indistinguishable from a digest.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +21,56 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 
-# Credentials that look like credentials even when this process does not know them.
-_PATTERNS = (
-    re.compile(r"sk-[A-Za-z0-9_\-]{12,}"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-~+/]{12,}=*"),
-    re.compile(r"(?i)((?:api[-_ ]?key|authorization|x-functions-key|code)[\"']?\s*[:=]\s*[\"']?)[^\s\"',&}]{6,}"),
+# A value that looks generated: at least 12 of base64/base62/url-safe characters, with a letter
+# and a digit. Possessive, so a code expression (`tokenizer_v2.encode(`) cannot match a prefix of itself.
+_OPAQUE = r"(?=[A-Za-z0-9+/=_.~%-]*[0-9])(?=[A-Za-z0-9+/=_.~%-]*[A-Za-z])[A-Za-z0-9+/=_.~%-]{12,}+(?![(\[])"
+# Names that introduce a credential, alone or as the last part of a longer name (AZURE_OPENAI_API_KEY,
+# x-functions-key, Ocp-Apim-Subscription-Key), never inside a word (`monkey`, `max_tokens`, `exit_code`).
+_KEY_NAME = (
+    r"(?<![A-Za-z0-9])(?:api[_-]?key|access[_-]?key|account[_-]?key|secret[_-]?key|private[_-]?key"
+    r"|subscription[_-]?key|functions[_-]?key|master[_-]?key|client[_-]?secret|secret"
+    r"|access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|token|password|passwd|authorization)"
+)
+# An optional quote around a name or value, JSON-escaped too (`\"api-key\": \"…\"` inside a JSON string).
+_QUOTE = r"(?:\\?[\"'])?"
+# URL query parameters that carry credentials: SAS signatures, function keys, OAuth codes and tokens.
+_QUERY_NAME = (
+    r"(?:sig|code|key|token|access_token|refresh_token|id_token|client_secret|api[_-]?key|apikey"
+    r"|password|x-functions-key|subscription-key)"
+)
+
+# Each pattern runs only on text holding one of its trigger words (lower-cased): most log records
+# hold none, and a substring test is far cheaper than a regex scan. Group 1, when present, is kept:
+# the name that introduced the secret.
+_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
+    # PEM private keys.
+    (("private key-----",),
+     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)),
+    # Azure Storage / Service Bus / SQL connection strings: the value up to the next `;`.
+    (("accountkey=", "sharedaccess", "password=", "pwd="),
+     re.compile(r"(\b(?:AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd)=)[^;\s\"'<>]+")),
+    # Credentials in URL query strings: keep the parameter name.
+    (("?", "&"), re.compile(rf"(?i)([?&]{_QUERY_NAME}=)[^&#\s\"'<>]+")),
+    # OpenAI-style keys (sk-, sk-proj-, sk-svcacct-, ...), at a word start.
+    (("sk-",), re.compile(r"sk-(?<![A-Za-z0-9_]sk-)(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,}")),
+    # GitHub tokens, AWS access key ids, JSON Web Tokens.
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "akia"),
+     re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}|AKIA[0-9A-Z]{16})\b")),
+    (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    # `Bearer <token>` anywhere (headers, curl lines, exception texts).
+    (("bearer",), re.compile(rf"(?i)(\bbearer\s+){_OPAQUE}")),
+    # `api-key: …`, `"api_key": "…"`, `x-functions-key=…`, `Authorization: Basic …`.
+    (("key", "secret", "token", "passw", "authorization"),
+     re.compile(rf"(?i)({_KEY_NAME}{_QUOTE}\s*[:=]\s*{_QUOTE}(?:(?:basic|token|sharedkey)\s+)?){_OPAQUE}")),
 )
 
 
+def _keep_name(match: re.Match[str]) -> str:
+    return (match.group(1) or "") + REDACTED if match.re.groups else REDACTED
+
+
 class Redactor:
-    """Replaces known secret values, and things shaped like keys, with `[REDACTED]`."""
+    """Replaces known secret values, and credentials in the shapes real ones have, with `[REDACTED]`."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # Longest first, so a secret that contains another is replaced whole.
@@ -27,9 +78,12 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        for pattern in _PATTERNS:
-            text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        lowered = text.lower()
+        for triggers, pattern in _PATTERNS:
+            if any(trigger in lowered for trigger in triggers):
+                text = pattern.sub(_keep_name, text)
         return text
 
 
