@@ -57,6 +57,8 @@ class Harness:
     provider: Provider
     responses: list[func.HttpResponse] = field(default_factory=list)
     statuses_seen: dict[str, list[str]] = field(default_factory=dict)
+    # How long a task may take to finish; a worker process pays autogen's import on its first run.
+    finish_timeout: float = 8.0
 
     # ---- HTTP --------------------------------------------------------------------------------
 
@@ -97,9 +99,10 @@ class Harness:
         task_id: str,
         *,
         headers: Mapping[str, str] | None = None,
-        timeout: float = 8.0,  # noqa: ASYNC109
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> dict[str, Any]:
         """Poll `GET /tasks/{id}` until the task is completed or failed; statuses may only move forward."""
+        timeout = self.finish_timeout if timeout is None else timeout
         seen = self.statuses_seen.setdefault(task_id, [])
         deadline = time.monotonic() + timeout
         while True:
@@ -197,6 +200,35 @@ def db_rows(path: Path, table: str) -> list[dict[str, Any]]:
         conn.close()
 
 
+def app_environment(
+    model: ScriptedModelServer, tmp_path: Path, provider: Provider, env: Mapping[str, object]
+) -> dict[str, object]:
+    """The app settings of a test app: the model provider points at `model`, `TASKS_DB_PATH` and
+    `TASK_WORKSPACE_ROOT` are under `tmp_path`, retries are few and fast; `env` overrides (None unsets)."""
+    values: dict[str, object] = {
+        "TASKS_DB_PATH": tmp_path / "data" / "tasks.db",
+        "TASK_WORKSPACE_ROOT": tmp_path / "workspaces",
+        "MODEL_MAX_RETRIES": 1,
+        "MODEL_TIMEOUT_SECONDS": 10,
+        "ACTIVITY_FIRST_RETRY_SECONDS": 1,
+    }
+    if provider == "azure":
+        values |= {"AZURE_OPENAI_ENDPOINT": model.azure_endpoint, "AZURE_OPENAI_API_KEY": AZURE_KEY}
+    else:
+        values |= {"OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": OPENAI_KEY}
+    return values | dict(env)
+
+
+def set_environment(monkeypatch: pytest.MonkeyPatch, values: Mapping[str, object]) -> None:
+    """Set (or, for None, unset) each variable for this test; the settings are read afresh."""
+    for name, value in values.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, str(value))
+    get_settings.cache_clear()
+
+
 class StartApp(Protocol):
     def __call__(
         self,
@@ -246,24 +278,8 @@ async def start_app(
             **env: object,
         ) -> Harness:
             model = server or start_model_server(script, faults)
-            values: dict[str, object] = {
-                "TASKS_DB_PATH": tmp_path / "data" / "tasks.db",
-                "TASK_WORKSPACE_ROOT": tmp_path / "workspaces",
-                "MODEL_MAX_RETRIES": 1,
-                "MODEL_TIMEOUT_SECONDS": 10,
-                "ACTIVITY_FIRST_RETRY_SECONDS": 1,
-            }
-            if provider == "azure":
-                values |= {"AZURE_OPENAI_ENDPOINT": model.azure_endpoint, "AZURE_OPENAI_API_KEY": AZURE_KEY}
-            else:
-                values |= {"OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": OPENAI_KEY}
-            values |= env
-            for name, value in values.items():
-                if value is None:
-                    monkeypatch.delenv(name, raising=False)
-                else:
-                    monkeypatch.setenv(name, str(value))
-            get_settings.cache_clear()
+            values = app_environment(model, tmp_path, provider, env)
+            set_environment(monkeypatch, values)
             host = await stack.enter_async_context(
                 FakeDurableHost(function_app.app, host_json=HOST_JSON, timer_scale=TIMER_SCALE)
             )

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -48,6 +49,21 @@ def call(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[in
         return error.code, json.loads(error.read() or b"{}")
 
 
+def venv_environment() -> dict[str, str]:
+    """Make Core Tools run the worker on this test's interpreter (the project's .venv).
+
+    Core Tools otherwise starts the worker with the first `python3` on PATH, which has none of the
+    app's requirements. The host reads the worker's interpreter from
+    `languageWorkers__python__defaultExecutablePath`; an activated venv (PATH, VIRTUAL_ENV) is what
+    Core Tools' own version check looks at."""
+    venv = Path(sys.prefix)
+    return {
+        "languageWorkers__python__defaultExecutablePath": sys.executable,
+        "VIRTUAL_ENV": str(venv),
+        "PATH": os.pathsep.join((str(venv / "bin"), os.environ.get("PATH", ""))),
+    }
+
+
 @pytest.fixture(scope="module")
 def func_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedModelServer]:
     if shutil.which("func") is None:
@@ -58,6 +74,7 @@ def func_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedMode
     with ScriptedModelServer() as model:
         env = {
             **os.environ,
+            **venv_environment(),
             "FUNCTIONS_WORKER_RUNTIME": "python",
             "AzureWebJobsStorage": "UseDevelopmentStorage=true",
             "HTTP_AUTH_LEVEL": "anonymous",

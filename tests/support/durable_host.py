@@ -142,6 +142,7 @@ __all__ = [
     "RegisteredFunction",
     "UnsupportedActionError",
     "discover_functions",
+    "index_functions",
     "reset_sdk_http_session",
 ]
 
@@ -239,8 +240,6 @@ def _lookup(table: Mapping[str, RegisteredFunction], name: str) -> RegisteredFun
 
 def discover_functions(app: func.FunctionRegister) -> FunctionIndex:
     """Index a `df.DFApp` (any `FunctionRegister`) the way the host indexes a v2 app."""
-    functions: dict[str, RegisteredFunction] = {}
-    index = FunctionIndex(functions, {}, {}, {}, {})
     # `get_functions()` records the names it has seen and refuses to index them a second time (the
     # worker indexes once per process): index as a fresh process would, then leave the app as it was.
     seen = getattr(app, "functions_bindings", None)
@@ -249,19 +248,35 @@ def discover_functions(app: func.FunctionRegister) -> FunctionIndex:
         indexed = app.get_functions()
     finally:
         app.functions_bindings = seen
-    for fn in indexed:
-        trigger = fn.get_trigger()
-        if trigger is None:
-            continue
-        bindings = tuple(_binding_dict(b) for b in fn.get_bindings())
-        trigger_repr = _binding_dict(trigger)
-        name = fn.get_function_name() or fn.get_user_function().__name__
+    return index_functions(
+        (
+            fn.get_function_name() or fn.get_user_function().__name__,
+            tuple(_binding_dict(b) for b in fn.get_bindings()),
+            fn.get_user_function(),
+        )
+        for fn in indexed
+        if fn.get_trigger() is not None
+    )
+
+
+def index_functions(
+    entries: Iterable[tuple[str, Iterable[Mapping[str, Any]], Callable[..., Any]]],
+) -> FunctionIndex:
+    """The host's table of functions from (name, binding dicts, user function) triples.
+
+    Binding dicts are as `get_raw_bindings()` writes them (the metadata the worker sends the host)
+    or as `_binding_dict` makes them; exactly one binding is a trigger."""
+    functions: dict[str, RegisteredFunction] = {}
+    index = FunctionIndex(functions, {}, {}, {}, {})
+    for name, raw_bindings, user_function in entries:
+        bindings = tuple(_normalised(b) for b in raw_bindings)
+        trigger_repr = next(b for b in bindings if str(b.get("type", "")).endswith("Trigger"))
         methods = trigger_repr.get("methods")
         registered = RegisteredFunction(
             function_name=name,
             trigger_type=str(trigger_repr.get("type")),
             trigger_param=str(trigger_repr.get("name")),
-            user_function=fn.get_user_function(),
+            user_function=user_function,
             bindings=bindings,
             client_params=tuple(str(b["name"]) for b in bindings if b.get("type") == "durableClient"),
             durable_name=trigger_repr.get("orchestration") or trigger_repr.get("activity") or name,
@@ -281,6 +296,12 @@ def discover_functions(app: func.FunctionRegister) -> FunctionIndex:
             key = registered.durable_name if registered.kind in ("orchestrator", "activity") else name
             table[str(key)] = registered
     return index
+
+
+def _normalised(binding: Mapping[str, Any]) -> dict[str, Any]:
+    plain = dict(binding)
+    plain["direction"] = str(plain.get("direction") or "IN").upper()
+    return plain
 
 
 def _binding_dict(binding: Any) -> dict[str, Any]:
@@ -673,7 +694,7 @@ class FakeDurableHost:
 
     def __init__(
         self,
-        app: func.FunctionRegister,
+        app: func.FunctionRegister | FunctionIndex,
         *,
         host_json: str | Path | None = None,
         settings: HostSettings | None = None,
@@ -686,7 +707,7 @@ class FakeDurableHost:
         if settings is None:
             settings = HostSettings.from_host_json(host_json) if host_json is not None else HostSettings()
         self.settings = settings
-        self.functions = discover_functions(app)
+        self.functions = app if isinstance(app, FunctionIndex) else discover_functions(app)
         self.system_key = system_key
         self.connection_name = connection_name
         self.timer_scale = timer_scale
@@ -1035,9 +1056,8 @@ class FakeDurableHost:
                 )
                 delivery.attempts = attempt
                 outs: dict[str, _Out] = {}
-                kwargs = self._binding_kwargs(function, message, outs)
                 try:
-                    await self._call_user_function(function.user_function, kwargs)
+                    await self._run_function(function, message, outs)
                 except Exception as error:
                     delivery.errors.append(error)
                     self.function_errors.append(FunctionError(function.function_name, error))
@@ -1074,12 +1094,11 @@ class FakeDurableHost:
         if function is None:
             raise LookupError(f"no function named {function_name!r}; have {sorted(self.functions.functions)}")
         outs: dict[str, _Out] = {}
-        kwargs = self._binding_kwargs(function, trigger_value, outs)
         task = asyncio.current_task()
         if task is not None:
             self._busy.add(task)
         try:
-            return await self._call_user_function(function.user_function, kwargs)
+            return await self._run_function(function, trigger_value, outs)
         except Exception as error:
             self.function_errors.append(FunctionError(function.function_name, error))
             raise
@@ -1145,6 +1164,30 @@ class FakeDurableHost:
                 OutputBindingValue(function.function_name, name, str(binding.get("type")), binding, out.value)
             )
 
+    # -- the invocation seam: in process here; tests/support/worker_host.py goes through a real worker
+
+    async def _run_function(self, function: RegisteredFunction, trigger_value: Any, outs: dict[str, _Out]) -> Any:
+        """Call a client or trigger function with its trigger value, binding the rest as the worker does."""
+        kwargs = self._binding_kwargs(function, trigger_value, outs)
+        return await self._call_user_function(function.user_function, kwargs)
+
+    async def _run_orchestrator(
+        self, orchestrator: RegisteredFunction, context_json: str
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """One orchestrator execution: (state JSON, error message or None)."""
+        return self._invoke_orchestrator(orchestrator, context_json)
+
+    async def _run_activity(self, function: RegisteredFunction, raw_input: str | None) -> tuple[Any, str]:
+        """Run an activity on its JSON input: (the value it returned, that value as the host stores it)."""
+        value = _decode_activity_input(raw_input)
+        outs: dict[str, _Out] = {}
+        kwargs = self._binding_kwargs(function, value, outs)
+        try:
+            result = await self._call_user_function(function.user_function, kwargs)
+        finally:
+            self._collect_outputs(function, outs)
+        return result, ActivityTriggerConverter.encode(result, expected_type=None).value
+
     @staticmethod
     async def _call_user_function(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         """Await an async function; run a sync one in a worker thread, as the Python worker does."""
@@ -1159,9 +1202,8 @@ class FakeDurableHost:
         self, function: RegisteredFunction, request: func.HttpRequest, *, raise_errors: bool
     ) -> func.HttpResponse:
         outs: dict[str, _Out] = {}
-        kwargs = self._binding_kwargs(function, request, outs)
         try:
-            result = await self._call_user_function(function.user_function, kwargs)
+            result = await self._run_function(function, request, outs)
         except Exception as error:
             self.function_errors.append(FunctionError(function.function_name, error))
             logger.error("HTTP function %s failed: %r", function.function_name, error, exc_info=error)
@@ -1473,15 +1515,23 @@ class FakeDurableHost:
         try:
             returned = orchestrator.user_function(context)
         except Exception as error:
-            message = str(error)
-            if _OUT_OF_PROC_MARKER in message:
-                head, _, data = message.partition(_OUT_OF_PROC_MARKER)
-                try:
-                    state = json.loads(data)
-                except ValueError:
-                    return None, head.strip() or type(error).__name__
-                return state, state.get("error") or head.strip() or type(error).__name__
-            return None, message or type(error).__name__
+            return FakeDurableHost._orchestrator_failure(str(error) or type(error).__name__)
+        return FakeDurableHost._orchestrator_state(returned)
+
+    @staticmethod
+    def _orchestrator_failure(message: str) -> tuple[dict[str, Any] | None, str]:
+        """A failed orchestrator execution: the state JSON after ``$OutOfProcData$:``, if any."""
+        if _OUT_OF_PROC_MARKER in message:
+            head, _, data = message.partition(_OUT_OF_PROC_MARKER)
+            try:
+                state = json.loads(data)
+            except ValueError:
+                return None, head.strip() or "orchestrator failed"
+            return state, state.get("error") or head.strip() or "orchestrator failed"
+        return None, message
+
+    @staticmethod
+    def _orchestrator_state(returned: Any) -> tuple[dict[str, Any] | None, str | None]:
         state = json.loads(returned) if isinstance(returned, str | bytes) else returned
         if not isinstance(state, dict):
             return None, f"orchestrator returned {type(returned).__name__}, not the state JSON"
@@ -1491,7 +1541,7 @@ class FakeDurableHost:
         events = [self._execution_started(instance)]
         try:
             while True:
-                follow_up = self._episode(instance, orchestrator, events)
+                follow_up = await self._episode(instance, orchestrator, events)
                 if follow_up is not None:
                     events = follow_up
                     continue
@@ -1507,7 +1557,7 @@ class FakeDurableHost:
                 instance.failure = f"FakeDurableHost internal error: {error!r}"
                 self._finish(instance, "Failed", instance.failure)
 
-    def _episode(
+    async def _episode(
         self, instance: OrchestrationInstance, orchestrator: RegisteredFunction, new_events: list[dict[str, Any]]
     ) -> list[dict[str, Any]] | None:
         """One orchestrator execution; returns the first events of a continued-as-new execution."""
@@ -1519,7 +1569,7 @@ class FakeDurableHost:
         context_json = self._context_json(instance, episode_start)
         instance.last_context = context_json
         instance.episodes += 1
-        state, error = self._invoke_orchestrator(orchestrator, context_json)
+        state, error = await self._run_orchestrator(orchestrator, context_json)
         instance.last_state = state
         if state is not None and state.get("customStatus") is not None:
             instance.custom_status = state["customStatus"]
@@ -1713,25 +1763,14 @@ class FakeDurableHost:
             try:
                 if function is None:
                     raise LookupError(f"Activity function '{name}' does not exist.")
-                value = (
-                    None
-                    if raw_input is None
-                    else ActivityTriggerConverter.decode(Datum(raw_input, "json"), trigger_metadata=None)
-                )
-                call.input = value
-                outs: dict[str, _Out] = {}
-                kwargs = self._binding_kwargs(function, value, outs)
-                try:
-                    result = await self._call_user_function(function.user_function, kwargs)
-                finally:
-                    self._collect_outputs(function, outs)
-                encoded = ActivityTriggerConverter.encode(result, expected_type=None).value
+                call.input = _decode_activity_input(raw_input)
+                result, encoded = await self._run_activity(function, raw_input)
             except Exception as error:
                 call.status, call.error = "failed", error
                 event = self._event(
                     HistoryEventType.TASK_FAILED,
                     TaskScheduledId=task_id,
-                    Reason=f"Activity function '{name}' failed: {type(error).__name__}: {error}",
+                    Reason=f"Activity function '{name}' failed: {_describe(error)}",
                     Details=_exception_details(error),
                     FailureDetails=None,
                 )
@@ -1744,10 +1783,24 @@ class FakeDurableHost:
             instance._inbox.put_nowait(event)
 
 
+def _decode_activity_input(raw_input: str | None) -> Any:
+    """The activity's input as the worker's ``ActivityTriggerConverter`` decodes it."""
+    if raw_input is None:
+        return None
+    return ActivityTriggerConverter.decode(Datum(raw_input, "json"), trigger_metadata=None)
+
+
+def _describe(error: BaseException) -> str:
+    """``Type: message``, as the worker's ``RpcException.message`` has it (a worker's error already is)."""
+    return str(error) if getattr(error, "from_worker", False) else f"{type(error).__name__}: {error}"
+
+
 def _exception_details(error: BaseException) -> str:
     """Like the extension's ``Utils.SerializeCause`` of the host's RpcException (one JSON line)."""
-    stack = "".join(traceback.format_exception(type(error), error, error.__traceback__)).strip()
-    message = f"Result: Failure\nException: {type(error).__name__}: {error}\nStack: {stack}"
+    stack = getattr(error, "stack", None) or "".join(
+        traceback.format_exception(type(error), error, error.__traceback__)
+    ).strip()
+    message = f"Result: Failure\nException: {_describe(error)}\nStack: {stack}"
     return json.dumps(
         {
             "$type": "System.Exception, System.Private.CoreLib",
