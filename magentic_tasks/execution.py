@@ -1,8 +1,11 @@
 """The activities' logic: run a task once (an attempt), or record its final failure.
 
-Activities run at least once, so both are idempotent: a task already finished in SQLite is not
-run again, every write is keyed by task id and attempt, and the tokens of every attempt are summed.
-SQLite is a mirror: when it cannot be written the run goes on and Durable state keeps the result.
+Activities run at least once, and the host may even run two copies of one at the same time, so
+both are idempotent and agree: a task already finished in SQLite is not run again, every write is
+keyed by task id and attempt, the first final outcome written to SQLite wins, and each copy returns
+the outcome SQLite holds after its own write, so Durable state records that same outcome whichever
+copy it keeps. SQLite is a mirror: when it cannot be written the run goes on and Durable state
+keeps the result (the read path and the reconcile timer copy it over later).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from .runner import RunReport, run_team
 from .schemas import MAX_ERROR_CHARS, MessageView, RunOutcome, TaskInput, TokenUsage
 from .settings import Settings
 from .shaping import without_image_bytes
+from .stop_signal import STOPPED, StopSignal
 from .store import TaskStore, best_effort
+from .text import storable
 
 logger = logging.getLogger(__name__)
 
@@ -31,17 +36,30 @@ async def execute_task(
     *,
     store: TaskStore | None = None,
     client: ChatCompletionClient | None = None,
+    stop: StopSignal | None = None,
 ) -> RunOutcome:
     """One attempt at the task. Returns the outcome for Durable state (image bytes left out);
-    raises `TaskRunError` for a failure worth retrying."""
+    raises `TaskRunError` for a failure worth retrying, and nothing else: a defect of this code
+    ends the task `failed` with its real reason instead of being retried (it would only recur)."""
     store = store or TaskStore.from_settings(settings)
-    redact = Redactor(settings.secrets())
+    try:
+        return await _attempt(task, settings, store, client, stop)
+    except TaskRunError:
+        raise
+    except Exception as error:
+        logger.exception("task %s: the activity failed unexpectedly", task.task_id)
+        return await record_failure(task, f"internal error: {type(error).__name__}: {error}", settings, store=store)
 
+
+async def _attempt(
+    task: TaskInput, settings: Settings, store: TaskStore, client: ChatCompletionClient | None, stop: StopSignal | None
+) -> RunOutcome:
+    redact = Redactor(settings.secrets())
     done = await best_effort(store.get_task, task.task_id)
     if done is not None and done.outcome is not None:
         # Finished: completed, or failed for good (deadline, budget, ledger); never run a task twice.
         logger.info("task %s already finished; re-delivered activity returns the stored result", task.task_id)
-        return done.outcome.model_copy(update={"messages": without_image_bytes(done.outcome.messages)})
+        return _for_durable(done.outcome)
 
     attempt = await best_effort(store.begin_attempt, task, utc_now())
     next_seq = 0
@@ -54,29 +72,44 @@ async def execute_task(
 
     workspace = settings.task_workspace_root / task.task_id
     try:
-        report = await run_team(task, settings, stream_to_store, workspace=workspace, redact=redact, client=client)
+        report = await run_team(
+            task, settings, stream_to_store, workspace=workspace, redact=redact, client=client, stop=stop
+        )
     finally:
         # Nothing serves the workspace's files after the run; keep the disk (or share) from filling.
         await asyncio.to_thread(shutil.rmtree, workspace, True)
     if attempt is not None:
         await best_effort(store.finish_attempt, task.task_id, attempt, utc_now(), report.usage_by_agent, report.error)
     if report.status == "failed" and report.retryable:
-        raise TaskRunError(report.error or "the team run failed")
+        settled = await best_effort(store.get_task, task.task_id)
+        if settled is not None and settled.outcome is not None:
+            return _for_durable(settled.outcome)  # another copy of this activity finished the task
+        raise TaskRunError(" ".join((report.error or "the team run failed").split()))
 
     usage, attempts = await _usage_of_all_attempts(store, task.task_id, attempt, report.usage_by_agent)
-    outcome = _outcome(report, usage, attempts)
-    await best_effort(store.save_outcome, task, outcome, attempt)
-    return outcome.model_copy(update={"messages": without_image_bytes(outcome.messages)})
+    outcome = _outcome(report, usage, attempts)  # stamped before the last stop check below
+    if report.status == "completed" and stop is not None:
+        reason = await stop.reason()  # ended from outside while the team was finishing: that came first
+        if reason:
+            outcome = outcome.model_copy(update={
+                "status": "failed", "final_answer": None, "stop_reason": STOPPED,
+                "error": redact(storable(reason))[:MAX_ERROR_CHARS], "finished_at": utc_now(),
+            })
+    held = await best_effort(store.save_outcome, task, outcome, attempt)
+    return _for_durable(held or outcome)
 
 
 async def record_failure(
     task: TaskInput, error: str, settings: Settings, *, store: TaskStore | None = None
 ) -> RunOutcome:
-    """The final state of a task whose every attempt failed: the error, the last transcript, all tokens."""
+    """The final state of a task whose every attempt failed: the last attempt's own error (or,
+    when it recorded none, `error` as the host reported it), the last transcript, all tokens.
+    A task that already has an outcome in SQLite keeps it."""
     store = store or TaskStore.from_settings(settings)
     redact = Redactor(settings.secrets())
-    message = redact(error)[:MAX_ERROR_CHARS]
     last = await best_effort(store.last_attempt, task.task_id)
+    recorded = await best_effort(store.attempt_error, task.task_id, last) if last is not None else None
+    message = redact(storable(recorded or error))[:MAX_ERROR_CHARS]
     messages = (await best_effort(store.messages, task.task_id, last) or []) if last is not None else []
     usage, attempts = await _usage_of_all_attempts(store, task.task_id, None, {})
     total = sum(usage.values(), TokenUsage())
@@ -91,8 +124,13 @@ async def record_failure(
         attempts=max(attempts, 1),
         finished_at=utc_now(),
     )
-    await best_effort(store.save_outcome, task, outcome, last)
-    return outcome.model_copy(update={"messages": without_image_bytes(messages)})
+    held = await best_effort(store.save_outcome, task, outcome, last)
+    return _for_durable(held or outcome)
+
+
+def _for_durable(outcome: RunOutcome) -> RunOutcome:
+    """The outcome as Durable state keeps it: every image replaced by a reference."""
+    return outcome.model_copy(update={"messages": without_image_bytes(outcome.messages)})
 
 
 async def _usage_of_all_attempts(

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import (
@@ -34,7 +34,9 @@ from .redaction import Redactor
 from .schemas import MessageView, TaskInput, TokenUsage
 from .settings import Settings
 from .shaping import to_views
+from .stop_signal import STOPPED, StopSignal
 from .team import ORCHESTRATOR_NAME, build_team
+from .text import storable
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +82,10 @@ async def run_team(
     workspace: Path,
     redact: Redactor,
     client: ChatCompletionClient | None = None,
+    stop: StopSignal | None = None,
 ) -> RunReport:
-    """Run the team on `task.prompt`; never raises for a failure of the run itself."""
+    """Run the team on `task.prompt`; never raises for a failure of the run itself. When `stop`
+    gives a reason, the team is cancelled as for the deadline and the run fails with it."""
     started = time.monotonic()
     meter = UsageMeter(settings.max_tokens_per_task)
     progress = _Progress()
@@ -113,7 +117,12 @@ async def run_team(
         stream = team.run_stream(task=task.prompt, cancellation_token=token)
         consumer = asyncio.ensure_future(_consume(stream, sink, progress, redact))
         try:
-            stop_reason = await asyncio.wait_for(asyncio.shield(consumer), settings.task_timeout_seconds)
+            stop_reason = await _until_done(consumer, stop, settings.task_timeout_seconds)
+        except _Stopped as stopped:
+            await _cancel(consumer, token)
+            await _keep_prompt(task, progress, sink, redact)
+            logger.info("task %s: run stopped: %s", task.task_id, stopped.reason)
+            return report("failed", error=redact(storable(stopped.reason)), stop_reason=STOPPED)
         except TimeoutError:
             await _cancel(consumer, token)
             await _keep_prompt(task, progress, sink, redact)
@@ -131,6 +140,29 @@ async def run_team(
             logger.warning("task %s: team run failed: %s", task.task_id, redact(text))
             return report("failed", error=redact(text), stop_reason="error", retryable=name in TRANSIENT_ERRORS)
     return report("completed", stop_reason=stop_reason)
+
+
+class _Stopped(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def _until_done(consumer: asyncio.Future[str | None], stop: StopSignal | None, deadline: float) -> str | None:
+    """The consumer's result; `_Stopped` when the stop signal fires first, TimeoutError at the deadline.
+    The consumer itself is left running for the caller to cancel."""
+    stopper = None if stop is None else asyncio.ensure_future(stop.wait())
+    waiters: set[asyncio.Future[Any]] = {consumer} if stopper is None else {consumer, stopper}
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if stopper is not None:
+            stopper.cancel()
+    if consumer in done:
+        return consumer.result()
+    if stopper is not None and stopper in done:
+        raise _Stopped(stopper.result())
+    raise TimeoutError
 
 
 async def _consume(
@@ -155,7 +187,7 @@ async def _consume(
 async def _keep_prompt(task: TaskInput, progress: _Progress, sink: MessageSink, redact: Redactor) -> None:
     """A run that failed before autogen handed over the task message still shows the prompt."""
     if not progress.messages:
-        prompt = MessageView(source="user", content=redact(task.prompt), type="TextMessage")
+        prompt = MessageView(source="user", content=storable(redact(task.prompt)), type="TextMessage")
         progress.messages.append(prompt)
         await sink([prompt])
 
@@ -171,7 +203,7 @@ async def _cancel(consumer: asyncio.Future[str | None], token: CancellationToken
 
 def _describe(error: BaseException) -> tuple[str, str]:
     """The error's type name and a one-line description, without autogen's appended traceback."""
-    text = str(error).split("\nTraceback:", 1)[0].strip()
+    text = storable(str(error).split("\nTraceback:", 1)[0].strip())
     if isinstance(error, RuntimeError):
         match = _ERROR_HEAD.match(text)
         if match:

@@ -3,6 +3,9 @@
 A multimodal message becomes its text, then one `base64_image` entry per image, as the original
 service did. Durable state gets the same entries with each image replaced by an `image_ref`
 (its SHA-256 and size), so orchestration payloads stay small; SQLite keeps the bytes.
+
+This is where model output enters the domain, so every entry is made storable here (`text.storable`:
+no lone surrogates), and Durable state and SQLite hold the same text.
 """
 
 from __future__ import annotations
@@ -16,13 +19,21 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, MultiMod
 from autogen_core import Image
 
 from .schemas import MessageView
+from .text import storable
 
 IMAGE_TYPE = "base64_image"
 IMAGE_REF_TYPE = "image_ref"
 
 
 def to_views(message: BaseAgentEvent | BaseChatMessage) -> list[MessageView]:
-    """The transcript entries for one message the team emitted."""
+    """The transcript entries for one message the team emitted, every text storable."""
+    return [
+        MessageView(source=storable(v.source), content=storable(v.content), type=storable(v.type))
+        for v in _views(message)
+    ]
+
+
+def _views(message: BaseAgentEvent | BaseChatMessage) -> list[MessageView]:
     source = message.source
     kind = type(message).__name__
     if isinstance(message, MultiModalMessage):

@@ -1,4 +1,7 @@
-"""The statements both task rows and transcripts need: a pending task, message rows."""
+"""The statements both task rows and transcripts need: a pending task, message rows.
+
+Text is bound through `text.storable`: a string SQLite cannot encode (a lone surrogate) is stored
+with U+FFFD in its place instead of failing the write."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from collections.abc import Sequence
 
 from ..clock import iso
 from ..schemas import MessageView, TaskInput
+from ..text import storable
 
 MessageRow = tuple[str, int, int, str, str, str]
 
@@ -17,7 +21,8 @@ def insert_pending(conn: sqlite3.Connection, task: TaskInput) -> bool:
         """INSERT OR IGNORE INTO tasks
            (task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at)
            VALUES (?, 'pending', ?, ?, ?, ?, ?, ?)""",
-        (task.task_id, task.prompt, int(task.use_aoai), task.model_name, task.owner,
+        (task.task_id, storable(task.prompt), int(task.use_aoai), storable(task.model_name),
+         None if task.owner is None else storable(task.owner),
          iso(task.created_at), iso(task.created_at)),
     )
     return cursor.rowcount == 1
@@ -28,7 +33,8 @@ def insert_messages(conn: sqlite3.Connection, rows: Sequence[MessageRow]) -> Non
     conn.executemany(
         """INSERT OR IGNORE INTO messages (task_id, attempt, seq, source, type, content)
            VALUES (?, ?, ?, ?, ?, ?)""",
-        rows,
+        [(task_id, attempt, seq, storable(source), storable(kind), storable(content))
+         for task_id, attempt, seq, source, kind, content in rows],
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime
 
 from ..clock import as_utc, iso
 from ..schemas import RunOutcome, TaskInput, TaskSnapshot, TaskStatus
+from ..text import storable_json
 from ._connection import Database
 from ._rows import insert_messages, insert_pending, read_messages
 
@@ -36,10 +38,7 @@ class TaskRows(Database):
             row = conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
             if row is None:
                 return None
-            outcome = None
-            if row["outcome_json"] is not None:
-                outcome = RunOutcome.model_validate_json(row["outcome_json"])
-                outcome.messages = read_messages(conn, task_id, row["final_attempt"])
+            outcome = held_outcome(conn, task_id)
             return TaskSnapshot(
                 task_id=row["task_id"],
                 status=row["status"],
@@ -67,14 +66,22 @@ class TaskRows(Database):
 
         return self._run(work, write=True)
 
-    def save_outcome(self, task: TaskInput, outcome: RunOutcome, attempt: int | None) -> bool:
-        """Record the task's final state. The transcript of `attempt` is kept where it was streamed;
+    def save_outcome(self, task: TaskInput, outcome: RunOutcome, attempt: int | None) -> RunOutcome:
+        """Record the task's final state unless it has one: the first outcome written wins, and the
+        outcome SQLite holds afterwards (this one or the earlier) is returned, transcript included.
+
+        Every writer (two copies of the run activity, a terminated run, the read path's repair)
+        thus ends with the same answer. The transcript of `attempt` is kept where it was streamed;
         where it is missing (a result copied back from Durable state) the outcome's own is stored."""
         attempt = attempt or 0
-        stored = outcome.model_copy(update={"messages": []})
+        fields = storable_json(outcome.model_dump(mode="json", exclude={"messages"}))
+        stored_json = json.dumps(fields, ensure_ascii=False)
 
-        def work(conn: sqlite3.Connection) -> None:
+        def work(conn: sqlite3.Connection) -> RunOutcome:
             insert_pending(conn, task)
+            held = held_outcome(conn, task.task_id)
+            if held is not None:
+                return held
             (count,) = conn.execute(
                 "SELECT COUNT(*) FROM messages WHERE task_id = ? AND attempt = ?", (task.task_id, attempt)
             ).fetchone()
@@ -85,19 +92,24 @@ class TaskRows(Database):
                 )
             conn.execute(
                 """UPDATE tasks SET status = ?, updated_at = ?, error = ?, outcome_json = ?, final_attempt = ?
-                   WHERE task_id = ?""",
-                (
-                    outcome.status,
-                    iso(outcome.finished_at),
-                    outcome.error,
-                    stored.model_dump_json(),
-                    attempt,
-                    task.task_id,
-                ),
+                   WHERE task_id = ? AND outcome_json IS NULL""",
+                (outcome.status, iso(outcome.finished_at), fields["error"], stored_json, attempt, task.task_id),
             )
+            written = held_outcome(conn, task.task_id)
+            assert written is not None  # the row exists and this transaction holds the write lock
+            return written
 
-        self._run(work, write=True)
-        return True
+        return self._run(work, write=True)
+
+
+def held_outcome(conn: sqlite3.Connection, task_id: str) -> RunOutcome | None:
+    """The task's recorded outcome with the transcript of its final attempt; None before it finishes."""
+    row = conn.execute("SELECT outcome_json, final_attempt FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+    if row is None or row["outcome_json"] is None:
+        return None
+    outcome = RunOutcome.model_validate_json(row["outcome_json"])
+    outcome.messages = read_messages(conn, task_id, row["final_attempt"])
+    return outcome
 
 
 def parse_timestamp(text: str) -> datetime:

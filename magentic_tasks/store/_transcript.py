@@ -9,6 +9,7 @@ from datetime import datetime
 
 from ..clock import iso
 from ..schemas import MessageView, TaskInput, TokenUsage
+from ..text import storable
 from ._connection import Database
 from ._rows import insert_messages, insert_pending, read_messages
 
@@ -60,7 +61,7 @@ class TranscriptRows(Database):
             conn.execute(
                 """UPDATE attempts SET finished_at = ?, usage_json = ?, error = ?
                    WHERE task_id = ? AND attempt = ?""",
-                (iso(at), usage_json, error, task_id, attempt),
+                (iso(at), usage_json, None if error is None else storable(error), task_id, attempt),
             )
 
         self._run(work, write=True)
@@ -79,6 +80,17 @@ class TranscriptRows(Database):
                 }
                 for row in rows
             }
+
+        return self._run(work, write=False)
+
+    def attempt_error(self, task_id: str, attempt: int) -> str | None:
+        """The error a finished attempt recorded itself; None while it runs, or when it crashed."""
+
+        def work(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT error FROM attempts WHERE task_id = ? AND attempt = ?", (task_id, attempt)
+            ).fetchone()
+            return None if row is None or row["error"] is None else str(row["error"])
 
         return self._run(work, write=False)
 

@@ -16,10 +16,13 @@ from autogen_agentchat.messages import (
 )
 from autogen_core import FunctionCall, Image
 from autogen_core.models import FunctionExecutionResult
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image as PILImage
 
 from magentic_tasks.schemas import MessageView
 from magentic_tasks.shaping import IMAGE_REF_TYPE, IMAGE_TYPE, to_views, without_image_bytes
+from magentic_tasks.text import storable
 
 
 def png_image(color: str = "red") -> Image:
@@ -71,3 +74,30 @@ def test_durable_copies_carry_a_reference_instead_of_image_bytes() -> None:
     assert compact[0] == views[0]
     assert compact[1].type == IMAGE_REF_TYPE
     assert json.loads(compact[1].content) == {"sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
+
+
+# Any Python string, surrogates mixed in (hypothesis' st.text() leaves them out).
+ANY_TEXT = st.lists(st.one_of(st.characters(), st.integers(0xD800, 0xDFFF).map(chr))).map("".join)
+
+
+@given(ANY_TEXT)
+def test_storable_text_always_encodes_and_changes_only_surrogates(text: str) -> None:
+    clean = storable(text)
+    clean.encode("utf-8")
+    assert storable(clean) == clean
+    if not any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        assert clean == text
+    assert clean == text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def test_a_surrogate_pair_becomes_its_character_and_a_lone_one_the_replacement_character() -> None:
+    assert storable("\ud83d\ude00 \ud800 \udfff") == "\U0001f600 \ufffd \ufffd"
+
+
+@given(content=ANY_TEXT, source=ANY_TEXT)
+def test_every_entry_of_any_message_is_storable_and_survives_durables_json(content: str, source: str) -> None:
+    for message in (TextMessage(source=source, content=content), MultiModalMessage(source=source, content=[content])):
+        views = to_views(message)
+        assert views[0] == MessageView(source=storable(source), content=storable(content), type=type(message).__name__)
+        payload = json.dumps([v.model_dump(mode="json") for v in views], ensure_ascii=False).encode("utf-8")
+        assert [MessageView.model_validate(v) for v in json.loads(payload)] == views

@@ -167,3 +167,48 @@ async def test_an_unwritable_mirror_does_not_stop_the_run(tmp_path: Path) -> Non
     outcome = await execute_task(TASK, settings, client=scripted_client())
     assert outcome.status == "completed" and outcome.final_answer == "The answer is 4."
     assert outcome.prompt_tokens > 0 and outcome.attempts == 1
+
+
+async def test_a_lone_surrogate_from_the_model_is_stored_replaced_and_the_run_completes(
+    settings: Settings, store: TaskStore
+) -> None:
+    client = ReplayChatCompletionClient(
+        ["facts", "plan", ledger(False), "2+2 is \ud800 4.", ledger(True), "The answer is \udfff4."], model_info=INFO
+    )
+    outcome = await execute_task(TASK, settings, store=store, client=client)
+    assert outcome.status == "completed", outcome.error
+    assert outcome.final_answer == "The answer is \ufffd4."
+    assert "2+2 is \ufffd 4." in [m.content for m in outcome.messages]
+    json.dumps(outcome.model_dump(mode="json"), ensure_ascii=False).encode("utf-8")  # Durable's JSON encodes
+    stored = store.get_task(TASK.task_id)
+    assert stored is not None and stored.outcome is not None
+    assert stored.outcome.messages == outcome.messages
+    assert stored.outcome.final_answer == outcome.final_answer
+
+
+async def test_the_final_error_is_the_attempts_own_reason_not_the_hosts_wrapper(
+    settings: Settings, store: TaskStore
+) -> None:
+    with pytest.raises(TaskRunError):
+        await execute_task(TASK, settings, store=store, client=FailingClient(ok_calls=3))
+    wrapped = "Activity function 'run_magentic_one_activity' failed: Result: Failure\nException: Traceback (most"
+    outcome = await record_failure(TASK, wrapped, settings, store=store)
+    assert outcome.error == "ConnectionError: model service unreachable"
+
+
+class DefectiveStore(TaskStore):
+    """A store with a bug that is not a `StoreError`: what a lone surrogate used to cause."""
+
+    def finish_attempt(self, *args: object) -> None:  # type: ignore[override]
+        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+
+async def test_a_defect_after_the_run_fails_the_task_with_its_reason_instead_of_a_retry(
+    settings: Settings, tmp_path: Path
+) -> None:
+    store = DefectiveStore(tmp_path / "defective.db")
+    outcome = await execute_task(TASK, settings, store=store, client=scripted_client())  # does not raise
+    assert outcome.status == "failed"
+    assert outcome.error is not None and outcome.error.startswith("internal error: UnicodeEncodeError:")
+    assert outcome.messages and outcome.messages[0].content == TASK.prompt  # the transcript is kept
+    assert store.get_task(TASK.task_id) is not None and store.get_task(TASK.task_id).outcome == outcome  # type: ignore[union-attr]
