@@ -65,6 +65,7 @@ var identitySettings = {
 // What the app's code reads (magentic_tasks/settings.py), with production values. Settings not
 // listed here keep their code default on purpose: see DEFAULTED in tests/deploy/test_settings_coverage.py.
 var taskSettings = {
+  HTTP_AUTH_LEVEL: 'function' // function keys; never 'anonymous' in Azure
   AZURE_OPENAI_ENDPOINT: azureOpenAiEndpoint
   OPENAI_API_VERSION: '2024-10-21'
   DEFAULT_MODEL_NAME: modelDeploymentName
@@ -140,7 +141,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         maximumInstanceCount: maximumInstanceCount
         // Orchestrations and activities run in the durable group; Microsoft advises keeping
         // one instance of it warm on Flex Consumption so timers and queues are polled.
-        alwaysReady: durableAlwaysReady > 0 ? [{ name: 'durable', instanceCount: durableAlwaysReady }] : []
+        alwaysReady: (durableAlwaysReady > 0) ? [{ name: 'durable', instanceCount: durableAlwaysReady }] : []
       }
       runtime: {
         name: 'python'

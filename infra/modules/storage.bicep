@@ -18,7 +18,7 @@ var tasksShareName = 'tasks'
 resource host 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_43: the name is take('st...' + uniqueString, 24): lowercase letters and digits, at most 24; checkov cannot evaluate it.
   // checkov:skip=CKV_AZURE_35: default-allow network rules; Flex Consumption without VNet integration reaches storage over public endpoints. Shared keys are off, so access is Entra-only.
-  // checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35 (public network access on, identity-only access).
+  // checkov:skip=CKV_AZURE_59: public network access stays on for the same reason (no VNet in this template); shared keys are off, so only Entra principals with data roles get in.
   // checkov:skip=CKV_AZURE_206: LRS on purpose: Durable state is transient work state; GRS doubles cost without a failover plan for the app.
   name: take('sthost${token}', 24)
   location: location
@@ -76,7 +76,7 @@ resource hostRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01
 resource files 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_43: the name is take('st...' + uniqueString, 24): lowercase letters and digits, at most 24; checkov cannot evaluate it.
   // checkov:skip=CKV_AZURE_35: Flex Consumption mounts the share over the public SMB endpoint unless the app is VNet-integrated (not in this template).
-  // checkov:skip=CKV_AZURE_59: same reason as CKV_AZURE_35.
+  // checkov:skip=CKV_AZURE_59: public network access stays on: without VNet integration Flex Consumption mounts the share over the public SMB endpoint.
   // checkov:skip=CKV_AZURE_206: LRS on purpose: the share is a mirror of Durable state, which stays authoritative.
   name: take('stfiles${token}', 24)
   location: location
