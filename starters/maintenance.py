@@ -1,7 +1,8 @@
 """Timer trigger: the SQLite mirror catches up with Durable state.
 
 A task whose result could not be written to SQLite when it finished (the file was locked or the
-share unavailable) is copied over from Durable state, before its history is purged.
+share unavailable) is copied over from Durable state, before its history is purged. Every page of
+finished instances is read (the host's continuation token is followed), within a time budget.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ bp = df.Blueprint()
 
 
 async def reconcile_mirror(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
-    finished = await client.get_status_by(
-        created_time_from=utc_now() - RECONCILE_WINDOW,
-        runtime_status=[df.OrchestrationRuntimeStatus.Completed],
+    orchestrations = DurableOrchestrations(client)
+    ids, complete = await orchestrations.finished_ids(utc_now() - RECONCILE_WINDOW)
+    repaired = await TaskService(get_settings(), orchestrations).reconcile(ids)
+    logger.info(
+        "mirror reconcile: %d finished tasks checked%s, %d copied into SQLite",
+        len(ids), "" if complete else " (time budget spent; the rest next run)", repaired,
     )
-    ids = [status.instance_id for status in finished if status.instance_id]
-    repaired = await TaskService(get_settings(), DurableOrchestrations(client)).reconcile(ids)
-    logger.info("mirror reconcile: %d finished tasks checked, %d copied into SQLite", len(ids), repaired)
 
 
 bp.timer_trigger(arg_name="timer", schedule=RECONCILE_SCHEDULE, run_on_startup=False)(

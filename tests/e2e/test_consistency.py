@@ -4,11 +4,15 @@ terminated, end to end: real activities through the fake host, the scripted mode
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import azure.durable_functions as df
 import pytest
 
-from tests.e2e.conftest import RUN_ACTIVITY, StartApp
+import starters.durable
+from tests.e2e.conftest import RUN_ACTIVITY, StartApp, as_json
 from tests.support.model_server import Faults, Script
 
 pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
@@ -40,3 +44,43 @@ async def test_two_concurrent_copies_of_the_run_activity_end_with_one_outcome_in
         assert sorted(seqs) == list(range(len(seqs)))
     contents = [m["content"] for m in result["result"]["messages"]]
     assert contents.count(contents[0]) == 1  # the prompt, once
+
+
+async def test_the_reconcile_timer_reads_every_page_of_finished_instances(
+    start_app: StartApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mirror outage longer than a page: every finished result is copied, not only the first page's."""
+    monkeypatch.setattr(starters.durable, "PAGE_SIZE", 2)
+    share = tmp_path / "share"
+    share.write_text("a regular file where the database's folder should be: the share is unavailable")
+    app = await start_app(TASKS_DB_PATH=share / "tasks.db")
+    task_ids = [await app.create_task() for _ in range(5)]
+    results = {task_id: await app.run_to_end(task_id) for task_id in task_ids}
+    assert app.db_rows("tasks") == []
+
+    share.unlink()  # the share is back
+    share.mkdir()
+    await app.host.run_timer("reconcile_mirror")
+
+    assert sorted((row["task_id"], row["status"]) for row in app.db_rows("tasks")) == sorted(
+        (task_id, "completed") for task_id in task_ids
+    )
+    for task_id in task_ids:
+        app.host.purge(task_id)
+        assert as_json(await app.get_result(task_id)) == results[task_id]  # served by SQLite alone
+
+
+async def test_the_instance_query_follows_the_continuation_token_within_its_page_budget(
+    start_app: StartApp,
+) -> None:
+    app = await start_app()
+    task_ids = [await app.create_task() for _ in range(5)]
+    for task_id in task_ids:
+        await app.run_to_end(task_id)
+    client = df.DurableOrchestrationClient(app.host.starter_json())
+    orchestrations = starters.durable.DurableOrchestrations(client)
+    since = datetime.now(UTC) - timedelta(hours=1)
+
+    assert await orchestrations.finished_ids(since, page_size=2) == (task_ids, True)
+    assert await orchestrations.finished_ids(since, page_size=2, max_pages=2) == (task_ids[:4], False)
+    assert await orchestrations.finished_ids(since, page_size=2, budget_seconds=0) == (task_ids[:2], False)

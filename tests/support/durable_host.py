@@ -1277,7 +1277,7 @@ class FakeDurableHost:
         if parts and parts[0] == "instances":
             if len(parts) == 1:
                 if method == "GET":
-                    return _json_response(200, self._list_instances(query))
+                    return self._list_instances_page(query, request.headers.get("x-ms-continuation-token"))
                 if method == "DELETE":
                     return self._purge_by_filter(query)
                 return web.Response(status=404)
@@ -1367,6 +1367,17 @@ class FakeDurableHost:
         if instance.runtime_status == "Failed" and _bool_query(query, "returnInternalServerErrorOnFailure", False):
             return _json_response(500, payload)
         return _json_response(200, payload)
+
+    def _list_instances_page(self, query: Mapping[str, str], token: str | None) -> web.Response:
+        """One page of `_list_instances`, paged as the host pages it: at most ``top`` instances (all
+        without it); the ``x-ms-continuation-token`` response header names the next page and is
+        sent back as a request header to read it; the last page has no token."""
+        found = self._list_instances(query)
+        start = int(token) if token and token.isdigit() else 0
+        top = int(_query_value(query, "top") or 0)
+        end = start + top if top > 0 else len(found)
+        headers = {"x-ms-continuation-token": str(end)} if end < len(found) else None
+        return _json_response(200, found[start:end], headers)
 
     def _list_instances(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
         prefix = _query_value(query, "instanceIdPrefix") or ""
