@@ -13,14 +13,22 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from magentic_tasks.settings import get_settings
 from tests.e2e.conftest import HOST_JSON
-from tests.service.test_task_service_properties import json_values, raw_bodies
+from tests.service.test_task_service_properties import (
+    LIMIT,
+    encodings,
+    hostile_bodies,
+    json_values,
+    prompts,
+    raw_bodies,
+)
 from tests.support.durable_host import FakeDurableHost
 from tests.support.model_server import Script, ScriptedModelServer
 
@@ -59,7 +67,7 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
         for name, value in {
             "OPENAI_BASE_URL": model.base_url, "OPENAI_API_KEY": OPENAI_KEY, "NO_PROXY": "127.0.0.1",
             "TASKS_DB_PATH": str(root / "tasks.db"), "TASK_WORKSPACE_ROOT": str(root / "workspaces"),
-            "ALLOWED_MODELS": "gpt-4o,gpt-4o-mini", "MAX_PROMPT_CHARS": "200",
+            "ALLOWED_MODELS": "gpt-4o,gpt-4o-mini", "MAX_PROMPT_CHARS": str(LIMIT),
         }.items():
             env.setenv(name, value)
         env.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
@@ -83,7 +91,7 @@ def answered(status: int, body: bytes) -> object:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=raw_bodies | plausible_bodies)
+@given(raw=raw_bodies | plausible_bodies | hostile_bodies)
 def test_any_posted_body_is_answered_and_a_rejection_leaves_nothing(running_app: RunningApp, raw: bytes) -> None:
     instances, rows = len(running_app.host.instances), running_app.rows()
     response = running_app.loop.run_until_complete(running_app.host.call_http(("POST", "/tasks"), body=raw))
@@ -99,9 +107,20 @@ def test_any_posted_body_is_answered_and_a_rejection_leaves_nothing(running_app:
         assert running_app.rows() == rows
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prompt=prompts, encoding=encodings)
+@example(prompt="\U0001f600" * LIMIT, encoding={"ensure_ascii": True, "indent": 2, "separators": None})
+def test_any_prompt_within_the_character_limit_is_accepted_through_http(
+    running_app: RunningApp, prompt: str, encoding: dict[str, Any]
+) -> None:
+    raw = json.dumps({"prompt": prompt, "use_aoai": False}, **encoding).encode()
+    response = running_app.loop.run_until_complete(running_app.host.call_http(("POST", "/tasks"), body=raw))
+    assert response.status_code == 202, (response.get_body()[:300], len(raw))
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(task_id=st.text(max_size=100), principal=st.none() | st.text(alphabet=st.characters(codec="ascii",
-       exclude_categories=("Cc",)), max_size=20))
+       exclude_categories=["Cc"]), max_size=20))
 def test_any_task_id_is_answered_without_writing(running_app: RunningApp, task_id: str, principal: str | None) -> None:
     rows = running_app.rows()
     headers = {"X-MS-CLIENT-PRINCIPAL-ID": principal} if principal else None

@@ -89,11 +89,18 @@ async def test_create_starts_the_orchestration_and_mirrors_a_pending_task(
         (body(prompt="hi", use_aoai=False, model_name="o1"), 422, ["body", "model_name"]),
         ("\u00e9".encode("latin-1") + b'{"prompt": "hi"}', 422, ["body", 0]),
         (b"{" + b" " * 700_000 + b"}", 413, ["body"]),
+        (b"[" * 5000, 422, ["body"]),
+        (b'{"prompt": "hi", "use_aoai": false, "x": ' + b'{"a": ' * 2000 + b"1" + b"}" * 2001, 422, ["body"]),
+        (b'{"prompt": "hi", "use_aoai": false, "n": ' + b"9" * 5000 + b"}", 422, ["body"]),
+        (b'{"prompt": "hi", "use_aoai": false, "n": NaN}', 422, ["body"]),
+        (b'{"prompt": "hi", "use_aoai": false, "n": -Infinity}', 422, ["body"]),
+        (b'{"prompt": "hi", "use_aoai": false, "n": 1e999}', 422, ["body"]),
     ],
     ids=[
         "not-json", "empty", "array", "string", "missing-prompt", "empty-prompt", "blank-prompt", "nul-in-prompt",
         "prompt-not-string", "use_aoai-not-bool", "model-not-string", "model-path-trick", "prompt-too-long",
         "provider-not-configured", "model-not-allowed", "invalid-utf8", "huge-body",
+        "deep-array", "deep-object", "int-of-5000-digits", "nan", "infinity", "float-overflow",
     ],
 )
 async def test_bad_input_is_refused_with_a_useful_detail_and_leaves_nothing(
@@ -115,9 +122,13 @@ async def test_unknown_fields_are_ignored_like_the_original(service: TaskService
     assert response.status_code == 202
 
 
-async def test_a_disallowed_model_says_which_are_allowed(service: TaskService) -> None:
-    response = await service.create(body(prompt="hi", use_aoai=False, model_name="o1"), owner=None)
-    assert "gpt-4o, gpt-4o-mini" in response.body["detail"][0]["msg"]
+async def test_a_disallowed_model_says_which_are_allowed_without_echoing_the_callers_name(
+    service: TaskService,
+) -> None:
+    response = await service.create(body(prompt="hi", use_aoai=False, model_name="evil-model-x1"), owner=None)
+    (problem,) = response.body["detail"]
+    assert "gpt-4o, gpt-4o-mini" in problem["msg"]
+    assert "evil-model-x1" not in json.dumps(response.body)
 
 
 async def test_a_start_failure_is_a_503_and_leaves_no_row(
