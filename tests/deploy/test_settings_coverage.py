@@ -21,6 +21,11 @@ DEFAULTED: dict[str, str] = {
     "OPENAI_BASE_URL": "the deployed provider is Azure OpenAI; unset refuses use_aoai=false tasks with a 422",
     "MODEL_INFO": "only needed for model names autogen does not know; unset fails such a task with a clear message",
     "ACA_POOL_MANAGEMENT_ENDPOINT": "CODE_EXECUTOR=none; set both together to run code in Container Apps sessions",
+    "ServiceBusConnection__fullyQualifiedNamespace": "Service Bus starter is opt-in; the template creates no namespace",
+    "ServiceBusConnection": "Service Bus starter is opt-in; and if used, by identity (the namespace), never a key",
+    "SERVICE_BUS_QUEUE": "only read with a Service Bus namespace; default magentic-tasks",
+    "EVENT_GRID_STARTER": "Event Grid starter is opt-in (default false); the template creates no subscription",
+    "LOG_PROMPTS": "default false keeps prompts out of logs and telemetry, which is what production wants",
 }
 
 # Values of the template's parameters used to check its settings through `Settings`.
