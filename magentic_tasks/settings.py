@@ -71,6 +71,19 @@ class Settings(BaseSettings):
     )
     enable_web_surfer: bool = Field(default=False, validation_alias=_alias("ENABLE_WEB_SURFER"))
 
+    # Optional starters, each registered only when its service is configured (read at indexing).
+    service_bus_namespace: str | None = Field(
+        default=None, validation_alias=_alias("ServiceBusConnection__fullyQualifiedNamespace")
+    )
+    service_bus_connection_string: SecretStr | None = Field(
+        default=None, validation_alias=_alias("ServiceBusConnection")
+    )
+    service_bus_queue: str = Field(
+        default="magentic-tasks", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,259}$",
+        validation_alias=_alias("SERVICE_BUS_QUEUE"),
+    )
+    event_grid_starter: bool = Field(default=False, validation_alias=_alias("EVENT_GRID_STARTER"))
+
     # Limits.
     max_turns: int = Field(default=20, ge=1, le=200, validation_alias=_alias("MAX_TURNS"))
     max_stalls: int = Field(default=3, ge=1, le=50, validation_alias=_alias("MAX_STALLS"))
@@ -90,6 +103,9 @@ class Settings(BaseSettings):
         default=5.0, gt=0, validation_alias=_alias("ACTIVITY_FIRST_RETRY_SECONDS")
     )
 
+    # Logging: autogen's prompt-carrying loggers are quiet at INFO unless this is on.
+    log_prompts: bool = Field(default=False, validation_alias=_alias("LOG_PROMPTS"))
+
     @field_validator("allowed_models", mode="before")
     @classmethod
     def _split_models(cls, value: object) -> object:
@@ -97,12 +113,15 @@ class Settings(BaseSettings):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
 
-    @field_validator("azure_openai_endpoint", "openai_base_url", "aca_pool_management_endpoint", mode="before")
+    @field_validator(
+        "azure_openai_endpoint", "openai_base_url", "aca_pool_management_endpoint", "service_bus_namespace",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("azure_openai_api_key", "openai_api_key", mode="before")
+    @field_validator("azure_openai_api_key", "openai_api_key", "service_bus_connection_string", mode="before")
     @classmethod
     def _blank_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -133,6 +152,11 @@ class Settings(BaseSettings):
     def openai_configured(self) -> bool:
         return self.openai_api_key is not None or self.openai_base_url is not None
 
+    @property
+    def service_bus_configured(self) -> bool:
+        """A Service Bus connection is set: by managed identity (namespace) or connection string."""
+        return self.service_bus_namespace is not None or self.service_bus_connection_string is not None
+
     def provider_problem(self, use_aoai: bool) -> str | None:
         """Why a task for this provider cannot run on this server, or None when it can."""
         if use_aoai and not self.azure_openai_configured:
@@ -146,7 +170,7 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """The secret values this service holds, for scrubbing them out of text."""
-        keys = (self.azure_openai_api_key, self.openai_api_key)
+        keys = (self.azure_openai_api_key, self.openai_api_key, self.service_bus_connection_string)
         return [key.get_secret_value() for key in keys if key is not None and key.get_secret_value()]
 
 

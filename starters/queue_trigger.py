@@ -1,23 +1,15 @@
-"""Queue trigger: other Azure services submit tasks by dropping the `POST /tasks` JSON on a queue.
+"""Storage queue trigger: other Azure services submit tasks by dropping the `POST /tasks` JSON on a queue.
 
-The message may carry its own `task_id`; a message for a task that already exists starts nothing.
-A message that can never succeed is logged and dropped (not retried until it is poisoned);
-a failure to start is raised, so the queue redelivers it (up to its maxDequeueCount).
+See starters/submission.py for what a message may hold and how duplicates and invalid messages
+are handled; a failure to start is retried by the queue up to its maxDequeueCount, then poisoned.
 """
 
 from __future__ import annotations
 
-import logging
-
 import azure.durable_functions as df
 import azure.functions as func
 
-from magentic_tasks.service import InvalidRequest, TaskService
-from magentic_tasks.settings import get_settings
-
-from .durable import DurableOrchestrations
-
-logger = logging.getLogger(__name__)
+from .submission import submit_message
 
 QUEUE_NAME = "magentic-tasks"
 
@@ -25,14 +17,7 @@ bp = df.Blueprint()
 
 
 async def enqueue_task(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
-    service = TaskService(get_settings(), DurableOrchestrations(client))
-    try:
-        task_id = await service.submit_queued(msg.get_body())
-    except InvalidRequest as invalid:
-        logger.error("queue message %s dropped: invalid task: %s", msg.id, invalid.detail)
-        return
-    if task_id is not None:
-        logger.info("queue message %s started task %s", msg.id, task_id)
+    await submit_message(client, msg.get_body(), source="storage-queue", message_id=msg.id or "")
 
 
 bp.queue_trigger(arg_name="msg", queue_name=QUEUE_NAME, connection="AzureWebJobsStorage")(

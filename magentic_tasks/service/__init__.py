@@ -8,7 +8,7 @@ The public names live in small private modules, one use each: `_responses` (what
 `_parsing` (request bodies), `_creating` (create and submit), `_reading` (status, result, repair).
 """
 
-from ._creating import Creating
+from ._creating import Creating, task_id_for_message
 from ._parsing import max_body_bytes, parse_json_object, validate_create
 from ._reading import Reading
 from ._responses import (
@@ -35,5 +35,6 @@ __all__ = [
     "config_error_response",
     "max_body_bytes",
     "parse_json_object",
+    "task_id_for_message",
     "validate_create",
 ]

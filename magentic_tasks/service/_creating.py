@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+
 from ..schemas import QueuedTask, TaskCreate, TaskCreated, TaskInput
 from ..store import best_effort
 from ._parsing import max_body_bytes, validate_create
 from ._responses import RETRY_AFTER_SECONDS, ApiResponse, InvalidRequest, unavailable
 from ._state import ServiceState, logger
+
+# Task ids derived from message keys live in their own UUID namespace.
+_MESSAGE_TASKS = uuid.UUID("5b0c2a52-6a0e-4f3c-9b53-7e1f6f1c8d21")
+
+
+def task_id_for_message(message_key: str) -> str:
+    """The task id of a message without one: a name-based UUID of its key (`source:id`)."""
+    return str(uuid.uuid5(_MESSAGE_TASKS, message_key))
 
 
 class Creating(ServiceState):
@@ -56,16 +66,20 @@ class Creating(ServiceState):
             {"Location": f"/tasks/{task.task_id}", "Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
-    async def submit_queued(self, body: bytes) -> str | None:
-        """A queue message: start it and return its id; None when that task id already exists.
+    async def submit_queued(self, body: bytes, *, message_key: str | None = None) -> str | None:
+        """A queued message or event: start it and return its id; None when that task already exists.
 
-        Raises `InvalidRequest` for a message that can never succeed (the caller drops it)."""
+        Its task id is the message's own `task_id`, else one derived from `message_key` (the
+        broker's message id or the event id, stable across redeliveries), so a message delivered
+        twice never starts two tasks. Raises `InvalidRequest` for a message that can never succeed
+        (the caller drops it)."""
         request = self.validate_create(body, QueuedTask)
         assert isinstance(request, QueuedTask)
-        if request.task_id is not None and await self._exists(request.task_id):
-            logger.info("queued task %s already exists; not starting it again", request.task_id)
+        task_id = request.task_id or (task_id_for_message(message_key) if message_key else None)
+        if task_id is not None and await self._exists(task_id):
+            logger.info("queued task %s already exists; not starting it again", task_id)
             return None
-        task = self.new_task(request, owner=None, task_id=request.task_id)
+        task = self.new_task(request, owner=None, task_id=task_id)
         await self.start(task)
         return task.task_id
 

@@ -89,7 +89,7 @@ async def test_an_invalid_message_is_logged_and_dropped_not_retried(
     assert_delivered_once(delivery)
     assert app.host.poison_messages == [] and app.host.function_errors == []
     app.assert_nothing_created()
-    logged = [r.getMessage() for r in caplog.records if r.name == "starters.queue_trigger"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "starters.submission"]
     assert len(logged) == 1 and "msg-1" in logged[0] and "dropped" in logged[0] and problem in logged[0]
     # A later valid message still works.
     ok = await app.host.send_queue_message(QUEUE, message(task_id="after-bad"))

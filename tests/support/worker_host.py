@@ -295,6 +295,32 @@ class FunctionsWorker:
         }
         return self.string(message.get_body().decode("utf-8")), metadata
 
+    def service_bus(self, message: func.ServiceBusMessage) -> tuple[Any, dict[str, Any]]:
+        """A single (cardinality one) Service Bus message: body bytes and the trigger's metadata."""
+        enqueued = message.enqueued_time_utc or dt.datetime.now(dt.UTC)
+        metadata = {
+            "MessageId": self.string(message.message_id or ""),
+            "DeliveryCount": self.json(str(message.delivery_count or 1)),
+            "EnqueuedTimeUtc": self.json(json.dumps(enqueued.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))),
+            "SequenceNumber": self.json(str(message.sequence_number or 1)),
+            "ContentType": self.string(message.content_type or "application/json"),
+            "LockToken": self.string(message.lock_token or str(uuid.uuid4())),
+            "UserProperties": self.json(json.dumps(message.application_properties or {})),
+            "ApplicationProperties": self.json(json.dumps(message.application_properties or {})),
+        }
+        return self.protos.TypedData(bytes=message.get_body()), metadata
+
+    def event(self, event: func.EventGridEvent | func.CloudEvent) -> Any:
+        """One event of an Event Grid delivery, in its own schema (Event Grid or CloudEvents 1.0)."""
+        if isinstance(event, func.CloudEvent):
+            body: dict[str, Any] = {"specversion": event.specversion, "id": event.id, "source": event.source,
+                                    "type": event.type, "subject": event.subject, "data": event.get_json()}
+        else:
+            body = {"id": event.id, "topic": event.topic, "subject": event.subject, "eventType": event.event_type,
+                    "eventTime": dt.datetime.now(dt.UTC).isoformat(), "dataVersion": event.data_version,
+                    "data": event.get_json()}
+        return self.json(json.dumps(body))
+
     def timer(self, request: func.TimerRequest) -> Any:
         return self.json(json.dumps({
             "Schedule": {"AdjustForDST": True},
@@ -374,6 +400,10 @@ class WorkerDurableHost(FakeDurableHost):
             inputs[function.trigger_param], metadata = self.worker.queue(trigger_value)
         elif isinstance(trigger_value, func.TimerRequest):
             inputs[function.trigger_param] = self.worker.timer(trigger_value)
+        elif isinstance(trigger_value, func.ServiceBusMessage):
+            inputs[function.trigger_param], metadata = self.worker.service_bus(trigger_value)
+        elif isinstance(trigger_value, func.EventGridEvent | func.CloudEvent):
+            inputs[function.trigger_param] = self.worker.event(trigger_value)
         else:
             raise NotImplementedError(f"no host payload for a {type(trigger_value).__name__} trigger")
         returned = await self._invoke(function, inputs, metadata)

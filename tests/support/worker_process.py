@@ -83,6 +83,7 @@ async def serve(host: str, port: int) -> None:
 
     async def answer(message: Any, handle: Any, field: str) -> None:
         response = await handle(_Request(message, properties))
+        await asyncio.sleep(0)  # records logged during the request reach the host before its response
         reply = protos.StreamingMessage(request_id=message.request_id, **{field: response})
         outbox.put_nowait(encode(reply))
 

@@ -46,6 +46,7 @@ def expected_functions(auth: str) -> dict[str, tuple[dict[str, Any], ...]]:
         ),
         "run_magentic_one_activity": (
             {"direction": "IN", "type": "activityTrigger", "name": "payload", "activity": "run_magentic_one_activity"},
+            CLIENT,  # to notice that its orchestration was terminated while it runs
         ),
         "record_failure_activity": (
             {"direction": "IN", "type": "activityTrigger", "name": "payload", "activity": "record_failure_activity"},
@@ -73,6 +74,44 @@ async def test_the_worker_indexes_every_function_with_exactly_its_bindings(
     assert as_table(found) == expected
     assert worker.errors_logged() == []
     assert "Traceback" not in worker.stderr
+
+
+EVENT_STARTERS = {
+    "start_from_service_bus": (
+        CLIENT,
+        {"direction": "IN", "type": "serviceBusTrigger", "name": "msg", "queueName": "agent-tasks",
+         "connection": "ServiceBusConnection"},
+    ),
+    "start_from_event": (CLIENT, {"direction": "IN", "type": "eventGridTrigger", "name": "event"}),
+}
+
+
+async def test_the_event_starters_are_indexed_only_when_their_services_are_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HTTP_AUTH_LEVEL", raising=False)
+    monkeypatch.setenv("ServiceBusConnection__fullyQualifiedNamespace", "tasks-ns.servicebus.windows.net")
+    monkeypatch.setenv("SERVICE_BUS_QUEUE", "agent-tasks")
+    monkeypatch.setenv("EVENT_GRID_STARTER", "true")
+
+    async with FunctionsWorker() as worker:
+        found = await worker.index()
+
+    expected = {**expected_functions("FUNCTION"), **EVENT_STARTERS}
+    assert as_table(found) == {name: sorted(bindings, key=repr) for name, bindings in expected.items()}
+    assert worker.errors_logged() == []
+
+
+async def test_invalid_settings_still_index_the_always_on_functions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HTTP_AUTH_LEVEL", raising=False)
+    monkeypatch.setenv("MAX_TURNS", "not a number")
+    monkeypatch.setenv("EVENT_GRID_STARTER", "true")  # unreadable settings: optional starters stay off
+
+    async with FunctionsWorker() as worker:
+        found = await worker.index()
+
+    assert set(found) == set(expected_functions("FUNCTION"))
+    assert any("settings are invalid" in log.message and "MAX_TURNS" in log.message for log in worker.logs)
 
 
 async def test_the_worker_tells_the_host_it_takes_http_bodies_as_bytes() -> None:

@@ -1,0 +1,77 @@
+"""The Service Bus and Event Grid starters, invoked by the real worker with the host's payloads.
+
+A message or event without a `task_id` gets one derived from its own id: delivered again, it
+starts nothing new. An invalid one is logged and dropped (the invocation succeeds, so it is not
+redelivered).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from magentic_tasks.service import task_id_for_message
+from tests.e2e.conftest import PROMPT, Harness, StartApp
+from tests.support.messages import cloud_event, event_grid_event, service_bus_message
+from tests.worker.conftest import worker_of
+
+TASK = {"prompt": PROMPT, "use_aoai": False}
+
+
+@pytest.fixture
+async def event_app(start_worker_app: StartApp) -> Harness:
+    return await start_worker_app(
+        ServiceBusConnection__fullyQualifiedNamespace="tasks-ns.servicebus.windows.net", EVENT_GRID_STARTER="true"
+    )
+
+
+async def test_a_service_bus_message_starts_one_task_however_often_it_is_delivered(event_app: Harness) -> None:
+    message = service_bus_message(TASK, message_id="sb-msg-1")
+
+    await event_app.host.invoke_function("start_from_service_bus", message)
+    await event_app.host.invoke_function("start_from_service_bus", service_bus_message(TASK, message_id="sb-msg-1",
+                                                                                       delivery_count=2))
+
+    task_id = task_id_for_message("service-bus:sb-msg-1")
+    assert list(event_app.host.instances) == [task_id]
+    result = await event_app.run_to_end(task_id)
+    assert result["status"] == "completed" and result["result"]["messages"][0]["content"] == PROMPT
+
+
+async def test_a_service_bus_message_with_its_own_task_id_uses_it(event_app: Harness) -> None:
+    await event_app.host.invoke_function("start_from_service_bus", service_bus_message({**TASK, "task_id": "sb-42"}))
+
+    assert (await event_app.run_to_end("sb-42"))["status"] == "completed"
+
+
+@pytest.mark.parametrize("make_event", [cloud_event, event_grid_event], ids=["cloudevents", "event grid schema"])
+async def test_an_event_starts_one_task_keyed_by_its_id(event_app: Harness, make_event: Any) -> None:
+    await event_app.host.invoke_function("start_from_event", make_event(TASK, event_id="evt-7"))
+    await event_app.host.invoke_function("start_from_event", make_event(TASK, event_id="evt-7"))
+
+    task_id = task_id_for_message("event-grid:evt-7")
+    assert list(event_app.host.instances) == [task_id]
+    assert (await event_app.run_to_end(task_id))["status"] == "completed"
+    assert worker_of(event_app).errors_logged() == []
+
+
+@pytest.mark.parametrize(
+    ("function", "delivery"),
+    [
+        ("start_from_service_bus", service_bus_message(b"{not json", message_id="bad-sb")),
+        ("start_from_service_bus", service_bus_message({"prompt": ""}, message_id="bad-sb")),
+        ("start_from_event", cloud_event({"use_aoai": False}, event_id="bad-sb")),
+        ("start_from_event", event_grid_event("just a string", event_id="bad-sb")),
+    ],
+    ids=["sb not json", "sb blank prompt", "cloudevent without prompt", "event data not an object"],
+)
+async def test_an_invalid_message_or_event_is_logged_and_dropped(
+    event_app: Harness, function: str, delivery: Any
+) -> None:
+    returned = await event_app.host.invoke_function(function, delivery)
+
+    assert returned is None  # a successful invocation: nothing redelivers it
+    event_app.assert_nothing_created()
+    dropped = [log for log in worker_of(event_app).logs if "dropped" in log.message]
+    assert len(dropped) == 1 and "bad-sb" in dropped[0].message
