@@ -16,10 +16,13 @@ import azure.durable_functions as df
 
 from magentic_tasks.schemas import TaskInput
 from magentic_tasks.settings import get_settings
+from magentic_tasks.stop_signal import StopCheck, StopSignal
 
 bp = df.Blueprint()
 
 EXECUTION_MODULE = "magentic_tasks.execution"
+# How often a running team asks whether its orchestration was terminated (one status read each).
+STOP_POLL_SECONDS = 5.0
 
 
 async def load_execution() -> ModuleType:
@@ -30,13 +33,29 @@ async def load_execution() -> ModuleType:
 # Binding parameters are annotated `Any`: on Python 3.11+ the Functions worker refuses to index a
 # function whose binding parameter has a parameterised builtin such as `dict[str, Any]`
 # ("binding payload has invalid non-type annotation"), and then the host gets no functions at all.
+# The durable client may keep its SDK type: durable_client_input rewrites it to `str` for the worker.
 # The real-worker tier (tests/worker/) pins this.
 
 
-async def run_magentic_one_activity(payload: Any) -> dict[str, Any]:
+async def run_magentic_one_activity(payload: Any, client: df.DurableOrchestrationClient) -> dict[str, Any]:
+    task = TaskInput.model_validate(payload)
     execution = await load_execution()
-    outcome = await execution.execute_task(TaskInput.model_validate(payload), get_settings())
+    stop = StopSignal(terminated(client, task.task_id), STOP_POLL_SECONDS)
+    outcome = await execution.execute_task(task, get_settings(), stop=stop)
     return outcome.model_dump(mode="json")  # type: ignore[no-any-return]
+
+
+def terminated(client: df.DurableOrchestrationClient, instance_id: str) -> StopCheck:
+    """The run's stop check: Durable's terminate does not stop a running activity, so the activity
+    asks the host whether its own orchestration was terminated (from any instance of the app)."""
+
+    async def check() -> str | None:
+        status = await client.get_status(instance_id, show_input=False)
+        if status.runtime_status != df.OrchestrationRuntimeStatus.Terminated:
+            return None
+        return f"orchestration terminated: {status.output}" if status.output else "orchestration terminated"
+
+    return check
 
 
 async def record_failure_activity(payload: Any) -> dict[str, Any]:
@@ -46,5 +65,7 @@ async def record_failure_activity(payload: Any) -> dict[str, Any]:
     return outcome.model_dump(mode="json")  # type: ignore[no-any-return]
 
 
-bp.activity_trigger(input_name="payload", activity="run_magentic_one_activity")(run_magentic_one_activity)
+bp.activity_trigger(input_name="payload", activity="run_magentic_one_activity")(
+    bp.durable_client_input(client_name="client")(run_magentic_one_activity)
+)
 bp.activity_trigger(input_name="payload", activity="record_failure_activity")(record_failure_activity)

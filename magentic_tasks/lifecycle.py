@@ -7,13 +7,17 @@ output; this module reads those back. It takes plain values, so it needs no Azur
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from .clock import utc_now
 from .schemas import MAX_ERROR_CHARS, RunOutcome, TaskInput, TaskSnapshot, TaskStatus
+from .stop_signal import STOPPED
+
+# The host reports when an instance ended in whole seconds (lastUpdatedTime).
+HOST_CLOCK_RESOLUTION = timedelta(seconds=1)
 
 _IN_PROGRESS: dict[str, TaskStatus] = {
     "Pending": "pending",
@@ -65,6 +69,8 @@ def snapshot_from_durable(
     elif runtime_status in ("Failed", "Terminated", "Canceled"):
         reason = str(output) if output else f"orchestration {runtime_status.lower()}"
         outcome = _crash_outcome(reason, updated_at)
+        if runtime_status == "Terminated":  # the time it ended is updated_at (whole seconds)
+            outcome.stop_reason = STOPPED
         status = "failed"
     else:
         status = _IN_PROGRESS.get(runtime_status, "running")
@@ -81,6 +87,30 @@ def snapshot_from_durable(
         updated_at=updated_at,
         outcome=outcome,
     )
+
+
+def settle(durable: TaskSnapshot | None, mirrored: TaskSnapshot | None) -> TaskSnapshot | None:
+    """The task to serve, from what Durable state and SQLite each hold: whatever ended it first decides.
+
+    Durable state is authoritative, SQLite fills in what it no longer has (purged history), and
+    the transcript comes from SQLite once it has the finished task (only SQLite keeps image bytes).
+    One exception: an orchestration terminated while its activity ran. A terminated run records its
+    own outcome in SQLite (transcript and tokens so far), which is served; and a run that finished
+    before the termination (its outcome is older than the host's termination time, taken with the
+    host's one-second resolution; the activity checks for a termination right before it records a
+    result) keeps its result."""
+    if durable is None:
+        return mirrored
+    if durable.outcome is None or mirrored is None or mirrored.outcome is None:
+        return durable
+    held, ended = mirrored.outcome, durable.outcome
+    if ended.stop_reason == STOPPED and (
+        held.stop_reason == STOPPED or held.finished_at < ended.finished_at + HOST_CLOCK_RESOLUTION
+    ):
+        return durable.model_copy(update={"status": held.status, "outcome": held, "updated_at": held.finished_at})
+    if len(held.messages) >= len(ended.messages):
+        return durable.model_copy(update={"outcome": ended.model_copy(update={"messages": held.messages})})
+    return durable
 
 
 def _crash_outcome(error: str, at: datetime | None) -> RunOutcome:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ..lifecycle import settle
 from ..schemas import (
     FINAL_STATUSES,
     TASK_ID_PATTERN,
@@ -83,7 +84,7 @@ class Reading(ServiceState):
         # task stay off the file share.
         needs_mirror = durable is None or durable.outcome is not None
         mirrored = await best_effort(self.store.get_task, task_id) if needs_mirror else None
-        snapshot = _prefer(durable, mirrored)
+        snapshot = settle(durable, mirrored)
         if snapshot is None:
             if not durable_ok and mirrored is None:
                 return unavailable("Task state is unavailable; try again later")
@@ -119,20 +120,3 @@ class Reading(ServiceState):
         saved = await best_effort(self.store.save_outcome, task, durable.outcome, None)
         return saved is not None
 
-
-def _prefer(durable: TaskSnapshot | None, mirrored: TaskSnapshot | None) -> TaskSnapshot | None:
-    """Durable state is authoritative; SQLite fills in what Durable no longer has.
-
-    The transcript is taken from SQLite when it has the finished task, because only SQLite keeps
-    image bytes (Durable keeps references)."""
-    if durable is None:
-        return mirrored
-    if (
-        durable.outcome is not None
-        and mirrored is not None
-        and mirrored.outcome is not None
-        and len(mirrored.outcome.messages) >= len(durable.outcome.messages)
-    ):
-        outcome = durable.outcome.model_copy(update={"messages": mirrored.outcome.messages})
-        return durable.model_copy(update={"outcome": outcome})
-    return durable

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from ..clock import as_utc, iso
 from ..schemas import RunOutcome, TaskInput, TaskSnapshot, TaskStatus
+from ..stop_signal import STOPPED
 from ..text import storable_json
 from ._connection import Database
 from ._rows import insert_messages, insert_pending, read_messages
@@ -71,7 +72,7 @@ class TaskRows(Database):
         outcome SQLite holds afterwards (this one or the earlier) is returned, transcript included.
 
         Every writer (two copies of the run activity, a terminated run, the read path's repair)
-        thus ends with the same answer. The transcript of `attempt` is kept where it was streamed;
+        thus ends with the same answer; the one exception is `_fills_in`. The transcript of `attempt` is kept where it was streamed;
         where it is missing (a result copied back from Durable state) the outcome's own is stored."""
         attempt = attempt or 0
         fields = storable_json(outcome.model_dump(mode="json", exclude={"messages"}))
@@ -80,7 +81,7 @@ class TaskRows(Database):
         def work(conn: sqlite3.Connection) -> RunOutcome:
             insert_pending(conn, task)
             held = held_outcome(conn, task.task_id)
-            if held is not None:
+            if held is not None and not _fills_in(conn, task.task_id, held, outcome, attempt):
                 return held
             (count,) = conn.execute(
                 "SELECT COUNT(*) FROM messages WHERE task_id = ? AND attempt = ?", (task.task_id, attempt)
@@ -92,7 +93,7 @@ class TaskRows(Database):
                 )
             conn.execute(
                 """UPDATE tasks SET status = ?, updated_at = ?, error = ?, outcome_json = ?, final_attempt = ?
-                   WHERE task_id = ? AND outcome_json IS NULL""",
+                   WHERE task_id = ?""",
                 (outcome.status, iso(outcome.finished_at), fields["error"], stored_json, attempt, task.task_id),
             )
             written = held_outcome(conn, task.task_id)
@@ -100,6 +101,14 @@ class TaskRows(Database):
             return written
 
         return self._run(work, write=True)
+
+
+def _fills_in(conn: sqlite3.Connection, task_id: str, held: RunOutcome, outcome: RunOutcome, attempt: int) -> bool:
+    """Whether `outcome` completes the held one instead of losing to it: the same decision (the
+    orchestration was terminated) first copied from Durable state without a transcript (attempt 0),
+    now recorded by the stopped run itself with its transcript and tokens."""
+    (final_attempt,) = conn.execute("SELECT final_attempt FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+    return held.stop_reason == outcome.stop_reason == STOPPED and not final_attempt and attempt > 0
 
 
 def held_outcome(conn: sqlite3.Connection, task_id: str) -> RunOutcome | None:

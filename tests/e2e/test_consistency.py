@@ -3,7 +3,9 @@ terminated, end to end: real activities through the fake host, the scripted mode
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,14 @@ from typing import Any
 import azure.durable_functions as df
 import pytest
 
+import activities.run_task
 import starters.durable
 from tests.e2e.conftest import RUN_ACTIVITY, StartApp, as_json
 from tests.support.model_server import Faults, Script
 
 pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
+
+UNTIL_STOPPED = Script(rounds_before_satisfied=10_000)  # the request is never satisfied
 
 
 async def test_two_concurrent_copies_of_the_run_activity_end_with_one_outcome_in_both_stores(
@@ -35,8 +40,7 @@ async def test_two_concurrent_copies_of_the_run_activity_end_with_one_outcome_in
     assert second == app.durable_output(task_id)  # whichever copy Durable kept, it holds the same outcome
     app.assert_stores_agree(task_id, result)
     (row,) = [r for r in app.db_rows("tasks") if r["task_id"] == task_id]
-    winner = min(attempts, key=lambda a: a["finished_at"])
-    assert row["final_attempt"] == winner["attempt"]  # the first to finish decided
+    assert row["final_attempt"] in {a["attempt"] for a in attempts}  # one copy's transcript, the first to record
     stored = json.loads(row["outcome_json"])
     assert stored["attempts"] == second["attempts"] and stored["prompt_tokens"] == second["prompt_tokens"]
     for attempt in attempts:  # each copy streamed its own transcript: no interleaving, no duplicates
@@ -84,3 +88,32 @@ async def test_the_instance_query_follows_the_continuation_token_within_its_page
     assert await orchestrations.finished_ids(since, page_size=2) == (task_ids, True)
     assert await orchestrations.finished_ids(since, page_size=2, max_pages=2) == (task_ids[:4], False)
     assert await orchestrations.finished_ids(since, page_size=2, budget_seconds=0) == (task_ids[:2], False)
+
+
+async def test_a_terminated_orchestration_stops_its_run_and_both_stores_say_so(
+    start_app: StartApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(activities.run_task, "STOP_POLL_SECONDS", 0.1)
+    app = await start_app(UNTIL_STOPPED, Faults(latency=0.05), MAX_TURNS=200)
+    task_id = await app.create_task()
+    await app.host.wait_until(lambda: len(app.db_rows("messages")) >= 4, 10.0, "the run to be under way")
+
+    await app.host.client().terminate(task_id, "operator stopped it")
+    terminated_at = time.monotonic()
+    await app.host.wait_idle()
+    stopped_after = time.monotonic() - terminated_at
+    calls = app.server.calls
+    await asyncio.sleep(0.3)
+
+    assert stopped_after < 3.0 and app.server.calls == calls  # the team stopped; no model call after
+    response = await app.get_result(task_id)
+    assert response.status_code == 200
+    result = as_json(response)
+    assert result["status"] == "failed" and result["result"]["task_result"]["stop_reason"] == "terminated"
+    assert "operator stopped it" in result["error"]
+    # Tokens so far are kept; a model call cut off by the stop never reported its usage to the client.
+    assert result["result"]["messages"] and 0 < result["prompt_tokens"] <= app.server.served_prompt_tokens
+    (row,) = app.db_rows("tasks")
+    assert row["status"] == "failed" and json.loads(row["outcome_json"])["stop_reason"] == "terminated"
+    app.host.purge(task_id)
+    assert as_json(await app.get_result(task_id)) == result  # the same answer from SQLite alone

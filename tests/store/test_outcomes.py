@@ -94,3 +94,17 @@ def test_any_text_is_stored_and_read_back_in_both_stores(tmp_path: Path, text: s
     durable = RunOutcome.model_validate(json.loads(json.dumps(held.model_dump(mode="json"))))
     assert durable == held
     json.dumps(held.model_dump(mode="json"), ensure_ascii=False).encode("utf-8")  # encodable as UTF-8 too
+
+
+def test_a_termination_copied_from_durable_is_completed_by_the_stopped_runs_own_record(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path / "tasks.db")
+    task = make_task()
+    attempt = store.begin_attempt(task, T0)
+    store.append_messages(task.task_id, attempt, 0, [MessageView(source="s", content="so far", type="t")])
+    copied = RunOutcome(status="failed", stop_reason="terminated", error="operator", finished_at=T0)
+    assert store.save_outcome(task, copied, None) == copied  # the read path got there first
+    own = RunOutcome(status="failed", stop_reason="terminated", error="orchestration terminated: operator",
+                     prompt_tokens=9, finished_at=T0, messages=[MessageView(source="s", content="so far", type="t")])
+    assert store.save_outcome(task, own, attempt) == own
+    late = outcome("completed", "too late", 3)
+    assert store.save_outcome(task, late, attempt) == own  # any other outcome still loses
