@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from .clock import as_utc, iso
 
@@ -18,7 +18,12 @@ MAX_ERROR_CHARS = 2000
 TASK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$"
 
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc), PlainSerializer(iso, return_type=str)]
+UtcDatetime = Annotated[
+    datetime,
+    AfterValidator(as_utc),
+    PlainSerializer(iso, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 TaskId = Annotated[str, Field(pattern=TASK_ID_PATTERN)]
 
 
@@ -158,3 +163,24 @@ class TaskNotFinishedView(BaseModel):
     task_id: str
     status: TaskStatus
     detail: str
+
+
+# ---- error bodies (FastAPI's shapes) ----------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    """Any error other than validation: `{"detail": "..."}`."""
+
+    detail: str
+
+
+class ValidationErrorItem(BaseModel):
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ValidationErrors(BaseModel):
+    """A 422 (or 413): one entry per problem, as FastAPI reports them."""
+
+    detail: list[ValidationErrorItem]

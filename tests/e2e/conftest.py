@@ -25,6 +25,7 @@ import pytest
 from magentic_tasks.settings import get_settings
 from tests.support.durable_host import FakeDurableHost
 from tests.support.model_server import Faults, Script, ScriptedModelServer
+from tests.support.openapi_check import response_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST_JSON = ROOT / "host.json"
@@ -229,6 +230,12 @@ def set_environment(monkeypatch: pytest.MonkeyPatch, values: Mapping[str, object
     get_settings.cache_clear()
 
 
+def assert_openapi_allows(harnesses: list[Harness]) -> None:
+    """Every HTTP response of the test is one the OpenAPI document describes (GET /openapi.json)."""
+    problems = [problem for harness in harnesses for problem in response_problems(harness.host.http_exchanges)]
+    assert problems == [], "responses outside the OpenAPI document:\n" + "\n".join(problems)
+
+
 class StartApp(Protocol):
     def __call__(
         self,
@@ -267,6 +274,7 @@ async def start_app(
     An `env` value of None unsets the variable."""
     import function_app
 
+    harnesses: list[Harness] = []
     async with contextlib.AsyncExitStack() as stack:
 
         async def start(
@@ -284,7 +292,9 @@ async def start_app(
                 FakeDurableHost(function_app.app, host_json=HOST_JSON, timer_scale=TIMER_SCALE)
             )
             db_path = Path(str(values["TASKS_DB_PATH"]))
-            return Harness(host=host, server=model, db_path=db_path, provider=provider)
+            harness = Harness(host=host, server=model, db_path=db_path, provider=provider)
+            harnesses.append(harness)
+            return harness
 
         get_settings.cache_clear()
         try:
@@ -292,6 +302,7 @@ async def start_app(
         finally:
             get_settings.cache_clear()
     get_settings.cache_clear()
+    assert_openapi_allows(harnesses)
 
 
 @pytest.fixture

@@ -715,6 +715,7 @@ class FakeDurableHost:
         self.raise_function_errors = raise_function_errors
         self.activity_calls: list[ActivityCall] = []
         self.function_errors: list[FunctionError] = []
+        self.http_exchanges: list[tuple[func.HttpRequest, func.HttpResponse]] = []
         self.output_bindings: list[OutputBindingValue] = []
         self.queue_deliveries: list[QueueDelivery] = []
         self.poison_messages: list[QueueDelivery] = []
@@ -1011,7 +1012,9 @@ class FakeDurableHost:
         if query:
             url += "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in query.items())
         request = func.HttpRequest(verb, url, headers=request_headers, params=query, route_params=values, body=payload)
-        return await self._invoke_http(function, request, raise_errors=self.raise_function_errors)
+        response = await self._invoke_http(function, request, raise_errors=self.raise_function_errors)
+        self.http_exchanges.append((request, response))
+        return response
 
     async def send_queue_message(
         self,

@@ -15,7 +15,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import HOST_JSON, TIMER_SCALE, Harness, Provider, StartApp, app_environment, set_environment
+from tests.e2e.conftest import (
+    HOST_JSON,
+    TIMER_SCALE,
+    Harness,
+    Provider,
+    StartApp,
+    app_environment,
+    assert_openapi_allows,
+    set_environment,
+)
 from tests.support.model_server import Faults, Script, ScriptedModelServer
 from tests.support.worker_host import FunctionsWorker, WorkerDurableHost
 
@@ -31,6 +40,7 @@ async def start_worker_app(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> AsyncIterator[StartApp]:
+    harnesses: list[Harness] = []
     async with contextlib.AsyncExitStack() as stack:
 
         async def start(
@@ -50,9 +60,12 @@ async def start_worker_app(
                 WorkerDurableHost(worker, host_json=HOST_JSON, timer_scale=TIMER_SCALE)
             )
             db_path = Path(str(values["TASKS_DB_PATH"]))
-            return Harness(host=host, server=model, db_path=db_path, provider=provider, finish_timeout=60.0)
+            harness = Harness(host=host, server=model, db_path=db_path, provider=provider, finish_timeout=60.0)
+            harnesses.append(harness)
+            return harness
 
         yield start
+    assert_openapi_allows(harnesses)
 
 
 @pytest.fixture

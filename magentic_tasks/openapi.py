@@ -1,0 +1,152 @@
+"""The API's OpenAPI 3.1 document, generated from the pydantic schemas the service answers with.
+
+The table of operations below says which schema each status code of each route carries; the
+schemas themselves come from the models, so the document cannot drift from the bodies. A test
+checks the routes against the functions the worker indexes, and the suites validate every
+response they see against this document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from .schemas import (
+    TASK_ID_PATTERN,
+    ErrorDetail,
+    TaskCreate,
+    TaskCreated,
+    TaskNotFinishedView,
+    TaskResultView,
+    TaskStatusView,
+    ValidationErrors,
+)
+
+OPENAPI_VERSION = "3.1.0"
+API_VERSION = "1.0.0"
+TASK_ID = {"name": "task_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": TASK_ID_PATTERN}}
+PRINCIPAL = {
+    "name": "X-MS-CLIENT-PRINCIPAL-ID",
+    "in": "header",
+    "required": False,
+    "description": "Set by App Service authentication; a task is visible only to the principal that created it.",
+    "schema": {"type": "string"},
+}
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before asking again", "schema": {"type": "string"}}}
+LOCATION = {"Location": {"description": "Where to poll the task", "schema": {"type": "string"}}}
+
+
+@dataclass(frozen=True)
+class Response:
+    description: str
+    body: type[BaseModel] | None = None
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    responses: dict[int, Response]
+    request: type[BaseModel] | None = None
+    parameters: Sequence[dict[str, Any]] = ()
+
+
+NOT_FOUND = Response("No such task (or not this principal's)", ErrorDetail)
+BAD_ID = Response("The id cannot be a task id", ValidationErrors)
+UNAVAILABLE = Response("Task state is unavailable; try again later", ErrorDetail, RETRY_AFTER)
+CONFIG_ERROR = Response("The server's settings are invalid", ErrorDetail)
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "post", "/tasks", "create_task", "Start a Magentic-One task",
+        request=TaskCreate,
+        parameters=(PRINCIPAL,),
+        responses={
+            202: Response("Accepted: the task is pending", TaskCreated, {**LOCATION, **RETRY_AFTER}),
+            413: Response("The body is larger than the longest prompt could need", ValidationErrors),
+            422: Response("The body is not a valid task", ValidationErrors),
+            500: CONFIG_ERROR,
+            503: Response("The task could not be started; nothing was created", ErrorDetail, RETRY_AFTER),
+        },
+    ),
+    Operation(
+        "get", "/tasks/{task_id}", "get_task_status", "A task's status",
+        parameters=(TASK_ID, PRINCIPAL),
+        responses={
+            200: Response("The task's status", TaskStatusView),
+            404: NOT_FOUND, 422: BAD_ID, 500: CONFIG_ERROR, 503: UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "get", "/tasks/{task_id}/result", "get_task_result", "A finished task's result",
+        parameters=(TASK_ID, PRINCIPAL),
+        responses={
+            200: Response("The task finished (completed or failed)", TaskResultView),
+            202: Response("The task has not finished yet", TaskNotFinishedView, RETRY_AFTER),
+            404: NOT_FOUND, 422: BAD_ID, 500: CONFIG_ERROR, 503: UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "get", "/openapi.json", "get_openapi", "This document",
+        responses={200: Response("The OpenAPI document")},
+    ),
+)
+
+_REF = "#/components/schemas/{model}"
+
+
+def _content(model: type[BaseModel]) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The whole document (built once per process)."""
+    requests = {op.request for op in OPERATIONS if op.request is not None}
+    bodies = {r.body for op in OPERATIONS for r in op.responses.values() if r.body is not None}
+    keyed = [(model, "validation") for model in sorted(requests, key=lambda m: m.__name__)]
+    keyed += [(model, "serialization") for model in sorted(bodies, key=lambda m: m.__name__)]
+    _, definitions = models_json_schema(keyed, ref_template=_REF)  # type: ignore[arg-type]
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        entry: dict[str, Any] = {
+            "operationId": op.operation_id,
+            "summary": op.summary,
+            "parameters": list(op.parameters),
+            "responses": {
+                str(code): {
+                    "description": response.description,
+                    **({"content": _content(response.body)} if response.body else {}),
+                    **({"headers": response.headers} if response.headers else {}),
+                }
+                for code, response in sorted(op.responses.items())
+            },
+        }
+        if op.request is not None:
+            entry["requestBody"] = {"required": True, "content": _content(op.request)}
+        paths.setdefault(op.path, {})[op.method] = entry
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "Magentic-One tasks",
+            "version": API_VERSION,
+            "description": "Run Magentic-One agent tasks in the background, poll them, and collect their results.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {
+                "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
+            },
+        },
+        "security": [{"functionKey": []}, {"functionKeyQuery": []}, {}],
+    }

@@ -1,0 +1,37 @@
+"""Every HTTP response a test sees, checked against the API's OpenAPI document (openapi-core)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from urllib.parse import urlsplit
+
+import azure.functions as func
+from openapi_core import OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+
+from magentic_tasks.openapi import openapi_document
+
+
+@cache
+def _spec() -> OpenAPI:
+    return OpenAPI.from_dict(openapi_document())
+
+
+def response_problems(exchanges: Iterable[tuple[func.HttpRequest, func.HttpResponse]]) -> list[str]:
+    """One line per response that the document does not allow (status, headers or body)."""
+    problems = []
+    for request, response in exchanges:
+        url = urlsplit(request.url)
+        content_type = response.mimetype or response.headers.get("Content-Type") or "application/json"
+        try:
+            _spec().validate_response(
+                MockRequest(f"{url.scheme}://{url.netloc}", request.method.lower(), url.path),
+                MockResponse(response.get_body(), response.status_code, dict(response.headers),
+                             content_type=content_type),
+            )
+        except Exception as error:
+            cause = error.__cause__ or error
+            problems.append(f"{request.method} {url.path} -> {response.status_code}: {type(cause).__name__}: {cause}"
+                            f" body={response.get_body()[:300]!r}")
+    return problems
