@@ -14,8 +14,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .schemas import MODEL_NAME_PATTERN
+
 CodeExecutorKind = Literal["none", "local", "docker", "aca"]
 SqliteLocking = Literal["default", "dotfile"]
+HttpAuthLevel = Literal["function", "anonymous"]
 
 # host.json's functionTimeout, in seconds; the run deadline must stay below it.
 FUNCTION_TIMEOUT_SECONDS = 600
@@ -42,8 +45,10 @@ class Settings(BaseSettings):
         default=None, validation_alias=_alias("OPENAI_API_KEY", "OPEN_AI_API_KEY")
     )
     openai_base_url: str | None = Field(default=None, validation_alias=_alias("OPENAI_BASE_URL"))
+    # The model of a request that names none (the API schema's documented default is the original's gpt-4o).
     default_model_name: str = Field(
-        default="gpt-4o", validation_alias=_alias("DEFAULT_MODEL_NAME", "OPEN_AI_MODEL_NAME")
+        default="gpt-4o", pattern=MODEL_NAME_PATTERN,
+        validation_alias=_alias("DEFAULT_MODEL_NAME", "OPEN_AI_MODEL_NAME"),
     )
     allowed_models: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias=_alias("ALLOWED_MODELS")
@@ -103,8 +108,26 @@ class Settings(BaseSettings):
         default=5.0, gt=0, validation_alias=_alias("ACTIVITY_FIRST_RETRY_SECONDS")
     )
 
+    # HTTP access, read once when the worker indexes the functions.
+    http_auth_level: HttpAuthLevel = Field(default="function", validation_alias=_alias("HTTP_AUTH_LEVEL"))
+    # Whose task it is: the X-MS-CLIENT-PRINCIPAL-* headers are trusted only where the platform strips
+    # forged ones, i.e. App Service authentication is on (the platform then sets WEBSITE_AUTH_ENABLED=True),
+    # or where an operator says a proxy in front does the same (TRUST_PRINCIPAL_HEADERS=true).
+    website_auth_enabled: bool = Field(default=False, validation_alias=_alias("WEBSITE_AUTH_ENABLED"))
+    trust_principal_headers: bool = Field(default=False, validation_alias=_alias("TRUST_PRINCIPAL_HEADERS"))
+
     # Logging: autogen's prompt-carrying loggers are quiet at INFO unless this is on.
     log_prompts: bool = Field(default=False, validation_alias=_alias("LOG_PROMPTS"))
+
+    @field_validator("http_auth_level", mode="before")
+    @classmethod
+    def _auth_level_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("website_auth_enabled", "trust_principal_headers", mode="before")
+    @classmethod
+    def _blank_flag_is_false(cls, value: object) -> object:
+        return False if isinstance(value, str) and not value.strip() else value
 
     @field_validator("allowed_models", mode="before")
     @classmethod
@@ -156,6 +179,11 @@ class Settings(BaseSettings):
     def service_bus_configured(self) -> bool:
         """A Service Bus connection is set: by managed identity (namespace) or connection string."""
         return self.service_bus_namespace is not None or self.service_bus_connection_string is not None
+
+    @property
+    def principal_headers_trusted(self) -> bool:
+        """Whether X-MS-CLIENT-PRINCIPAL-ID names the caller (else anyone could send it)."""
+        return self.website_auth_enabled or self.trust_principal_headers
 
     def provider_problem(self, use_aoai: bool) -> str | None:
         """Why a task for this provider cannot run on this server, or None when it can."""

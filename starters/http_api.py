@@ -1,14 +1,15 @@
 """HTTP triggers for the original service's three endpoints; each is a few lines of wiring.
 
 Routes have no `/api` prefix (host.json sets `routePrefix` to ""). Functions need a function key
-unless `HTTP_AUTH_LEVEL=anonymous` (local development only).
+unless `HTTP_AUTH_LEVEL=anonymous` (local development only). A task belongs to the caller's
+`X-MS-CLIENT-PRINCIPAL-ID` only where that header can be trusted (`Settings.principal_headers_trusted`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
+from collections.abc import Callable
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 
 from magentic_tasks.errors import ConfigurationError
 from magentic_tasks.service import ApiResponse, TaskService, config_error_response
-from magentic_tasks.settings import get_settings
+from magentic_tasks.settings import Settings, get_settings
 
 from .durable import DurableOrchestrations
 
@@ -25,10 +26,17 @@ logger = logging.getLogger(__name__)
 PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL-ID"
 
 
-def auth_level() -> func.AuthLevel:
-    """FUNCTION unless explicitly opened for local development; read once, at indexing."""
-    value = os.environ.get("HTTP_AUTH_LEVEL", "function").strip().lower()
-    return func.AuthLevel.ANONYMOUS if value == "anonymous" else func.AuthLevel.FUNCTION
+def auth_level(read_settings: Callable[[], Settings] = Settings) -> func.AuthLevel:
+    """FUNCTION unless `HTTP_AUTH_LEVEL=anonymous` (local development only); read once, at indexing.
+
+    Invalid settings (any of them) must not cost the host its functions: then FUNCTION, logged."""
+    try:
+        level = read_settings().http_auth_level
+    except ValidationError as error:
+        fields = ", ".join(".".join(str(p) for p in item["loc"]) for item in error.errors(include_input=False))
+        logger.error("settings are invalid (%s); the HTTP functions keep requiring a function key", fields)
+        return func.AuthLevel.FUNCTION
+    return func.AuthLevel.ANONYMOUS if level == "anonymous" else func.AuthLevel.FUNCTION
 
 
 bp = df.Blueprint()
@@ -52,8 +60,12 @@ def to_http(response: ApiResponse) -> func.HttpResponse:
     )
 
 
-def owner_of(req: func.HttpRequest) -> str | None:
-    """The App Service authentication principal, when the platform sends one."""
+def owner_of(req: func.HttpRequest, settings: Settings) -> str | None:
+    """The App Service authentication principal, when the header can be trusted; else None.
+
+    Without App Service authentication any caller can send the header, so it names no one."""
+    if not settings.principal_headers_trusted:
+        return None
     return req.headers.get(PRINCIPAL_HEADER) or None
 
 
@@ -61,21 +73,21 @@ async def create_task(req: func.HttpRequest, client: df.DurableOrchestrationClie
     service = service_for(client)
     if isinstance(service, ApiResponse):
         return to_http(service)
-    return to_http(await service.create(req.get_body(), owner_of(req)))
+    return to_http(await service.create(req.get_body(), owner_of(req, service.settings)))
 
 
 async def get_task_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     service = service_for(client)
     if isinstance(service, ApiResponse):
         return to_http(service)
-    return to_http(await service.status(req.route_params.get("task_id", ""), owner_of(req)))
+    return to_http(await service.status(req.route_params.get("task_id", ""), owner_of(req, service.settings)))
 
 
 async def get_task_result(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     service = service_for(client)
     if isinstance(service, ApiResponse):
         return to_http(service)
-    return to_http(await service.result(req.route_params.get("task_id", ""), owner_of(req)))
+    return to_http(await service.result(req.route_params.get("task_id", ""), owner_of(req, service.settings)))
 
 
 def _register(fn: object, route: str, method: str) -> None:

@@ -97,6 +97,9 @@ def validate_create(body: bytes, settings: Settings, schema: type[TaskCreate] = 
         request = schema.model_validate(data)
     except ValidationError as error:
         raise InvalidRequest(validation_detail(error, "body")) from None
+    if "model_name" not in request.model_fields_set:
+        # The schema's default is the original API's documented one; this server's is the setting.
+        request = request.model_copy(update={"model_name": settings.default_model_name})
     problems: list[dict[str, Any]] = []
     limit = settings.max_prompt_chars
     if len(request.prompt) > limit:

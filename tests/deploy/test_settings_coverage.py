@@ -26,6 +26,8 @@ DEFAULTED: dict[str, str] = {
     "SERVICE_BUS_QUEUE": "only read with a Service Bus namespace; default magentic-tasks",
     "EVENT_GRID_STARTER": "Event Grid starter is opt-in (default false); the template creates no subscription",
     "LOG_PROMPTS": "default false keeps prompts out of logs and telemetry, which is what production wants",
+    "WEBSITE_AUTH_ENABLED": "set by the platform itself when App Service authentication is enabled; never by hand",
+    "TRUST_PRINCIPAL_HEADERS": "default false: principal headers count only where App Service auth strips forged ones",
 }
 
 # Values of the template's parameters used to check its settings through `Settings`.

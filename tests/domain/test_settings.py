@@ -93,3 +93,36 @@ def test_an_unknown_code_executor_is_refused(monkeypatch: pytest.MonkeyPatch) ->
 def test_aca_needs_its_pool_endpoint() -> None:
     with pytest.raises(ValidationError, match="ACA_POOL_MANAGEMENT_ENDPOINT"):
         Settings(CODE_EXECUTOR="aca")
+
+
+def test_principal_headers_are_trusted_only_with_app_service_auth_or_an_explicit_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("WEBSITE_AUTH_ENABLED", "TRUST_PRINCIPAL_HEADERS"):
+        monkeypatch.delenv(name, raising=False)
+    assert Settings().principal_headers_trusted is False
+    for value, trusted in (("True", True), ("true", True), ("False", False), ("", False)):
+        monkeypatch.setenv("WEBSITE_AUTH_ENABLED", value)
+        assert Settings().principal_headers_trusted is trusted, value
+    monkeypatch.delenv("WEBSITE_AUTH_ENABLED")
+    monkeypatch.setenv("TRUST_PRINCIPAL_HEADERS", "true")
+    assert Settings().principal_headers_trusted is True
+    monkeypatch.setenv("TRUST_PRINCIPAL_HEADERS", "maybe")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_the_http_auth_level_is_a_setting_like_any_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HTTP_AUTH_LEVEL", raising=False)
+    assert Settings().http_auth_level == "function"
+    monkeypatch.setenv("HTTP_AUTH_LEVEL", " Anonymous ")
+    assert Settings().http_auth_level == "anonymous"
+    monkeypatch.setenv("HTTP_AUTH_LEVEL", "anonymus")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_the_default_model_name_must_be_a_model_name() -> None:
+    assert Settings(DEFAULT_MODEL_NAME="my-deployment").default_model_name == "my-deployment"
+    with pytest.raises(ValidationError):
+        Settings(DEFAULT_MODEL_NAME="../etc/passwd")

@@ -131,6 +131,29 @@ async def test_a_disallowed_model_says_which_are_allowed_without_echoing_the_cal
     assert "evil-model-x1" not in json.dumps(response.body)
 
 
+async def test_a_request_without_model_name_gets_the_servers_default_model(tmp_path: Path) -> None:
+    config = Settings(
+        OPENAI_API_KEY="sk-test-openai-key-000000", TASKS_DB_PATH=str(tmp_path / "tasks.db"),
+        DEFAULT_MODEL_NAME="my-deployment", ALLOWED_MODELS="my-deployment,gpt-4o",
+    )
+    durable = InMemoryOrchestrations()
+    service = TaskService(config, durable, TaskStore.from_settings(config))
+    unnamed = await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    named = await service.create(body(prompt="hi", use_aoai=False, model_name="gpt-4o"), owner=None)
+    assert (unnamed.status_code, named.status_code) == (202, 202)
+    assert durable.started[unnamed.body["task_id"]].model_name == "my-deployment"
+    assert durable.started[named.body["task_id"]].model_name == "gpt-4o"
+
+
+async def test_the_default_model_must_be_allowed_too(tmp_path: Path) -> None:
+    config = Settings(
+        OPENAI_API_KEY="sk-test-openai-key-000000", TASKS_DB_PATH=str(tmp_path / "tasks.db"),
+        DEFAULT_MODEL_NAME="my-deployment", ALLOWED_MODELS="gpt-4o",
+    )
+    response = await TaskService(config, InMemoryOrchestrations()).create(body(prompt="hi", use_aoai=False), None)
+    assert response.status_code == 422 and response.body["detail"][0]["loc"] == ["body", "model_name"]
+
+
 async def test_a_start_failure_is_a_503_and_leaves_no_row(
     service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
 ) -> None:
