@@ -21,11 +21,13 @@ from .schemas import (
     ErrorDetail,
     TaskCreate,
     TaskCreated,
+    TaskList,
     TaskNotFinishedView,
     TaskResultView,
     TaskStatusView,
     ValidationErrors,
 )
+from .service._listing import DEFAULT_LIMIT, MAX_LIMIT, STATUSES
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
@@ -39,6 +41,16 @@ PRINCIPAL = {
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before asking again", "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "Where to poll the task", "schema": {"type": "string"}}}
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "The same key from the same owner returns the same task (for as long as the task exists); "
+    "reused with a different body, it is a 422.",
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+}
+REPLAYED = {"Idempotent-Replayed": {"description": "`true` when an earlier request with this key created the task",
+                                    "schema": {"type": "string"}}}
 
 
 @dataclass(frozen=True)
@@ -68,9 +80,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post", "/tasks", "create_task", "Start a Magentic-One task",
         request=TaskCreate,
-        parameters=(PRINCIPAL,),
+        parameters=(PRINCIPAL, IDEMPOTENCY_KEY),
         responses={
-            202: Response("Accepted: the task is pending", TaskCreated, {**LOCATION, **RETRY_AFTER}),
+            202: Response("Accepted: the task is pending (or, replayed, as it is now)", TaskCreated,
+                          {**LOCATION, **RETRY_AFTER, **REPLAYED}),
             413: Response("The body is larger than the longest prompt could need", ValidationErrors),
             422: Response("The body is not a valid task", ValidationErrors),
             500: CONFIG_ERROR,
@@ -92,6 +105,33 @@ OPERATIONS: tuple[Operation, ...] = (
             200: Response("The task finished (completed or failed)", TaskResultView),
             202: Response("The task has not finished yet", TaskNotFinishedView, RETRY_AFTER),
             404: NOT_FOUND, 422: BAD_ID, 500: CONFIG_ERROR, 503: UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "get", "/tasks", "list_tasks", "The caller's tasks, newest first",
+        parameters=(
+            {"name": "status", "in": "query", "required": False, "schema": {"enum": list(STATUSES)}},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
+             "description": "`next_cursor` of the previous page"},
+            PRINCIPAL,
+        ),
+        responses={
+            200: Response("A page of tasks", TaskList),
+            422: Response("A query parameter is invalid", ValidationErrors),
+            500: CONFIG_ERROR, 503: UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "delete", "/tasks/{task_id}", "delete_task", "Remove a finished task from both stores",
+        parameters=(TASK_ID, PRINCIPAL),
+        responses={
+            204: Response("Deleted: Durable history purged, rows and workspace gone"),
+            404: NOT_FOUND,
+            409: Response("The task is still pending or running: cancel it first", ErrorDetail),
+            422: BAD_ID, 500: CONFIG_ERROR,
+            503: Response("A store could not be reached; try again", ErrorDetail, RETRY_AFTER),
         },
     ),
     Operation(

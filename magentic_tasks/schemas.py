@@ -184,3 +184,23 @@ class ValidationErrors(BaseModel):
     """A 422 (or 413): one entry per problem, as FastAPI reports them."""
 
     detail: list[ValidationErrorItem]
+
+
+# ---- listing tasks ----------------------------------------------------------------------------
+
+
+class TaskSummary(BaseModel):
+    """One task in `GET /tasks`: what it is and where it stands, without its prompt or transcript."""
+
+    task_id: str
+    status: TaskStatus
+    model_name: str
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class TaskList(BaseModel):
+    """A page of the caller's tasks, newest first; `next_cursor` asks for the next page (null: no more)."""
+
+    tasks: list[TaskSummary]
+    next_cursor: str | None

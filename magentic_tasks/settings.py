@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         default=5.0, gt=0, validation_alias=_alias("ACTIVITY_FIRST_RETRY_SECONDS")
     )
 
+    # Retention (a daily timer): Durable history of finished tasks is purged after this many days
+    # (results stay in SQLite); tasks are deleted from both stores after TASK_RETENTION_DAYS (unset: kept).
+    durable_retention_days: float | None = Field(
+        default=7.0, gt=0, validation_alias=_alias("DURABLE_RETENTION_DAYS")
+    )
+    task_retention_days: float | None = Field(default=None, gt=0, validation_alias=_alias("TASK_RETENTION_DAYS"))
+
     # HTTP access, read once when the worker indexes the functions.
     http_auth_level: HttpAuthLevel = Field(default="function", validation_alias=_alias("HTTP_AUTH_LEVEL"))
     # Whose task it is: the X-MS-CLIENT-PRINCIPAL-* headers are trusted only where the platform strips
@@ -149,7 +156,7 @@ class Settings(BaseSettings):
     def _blank_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("max_tokens_per_task", mode="before")
+    @field_validator("max_tokens_per_task", "durable_retention_days", "task_retention_days", mode="before")
     @classmethod
     def _blank_number_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

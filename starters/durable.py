@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 import azure.durable_functions as df
@@ -47,24 +48,68 @@ class DurableOrchestrations:
             updated=status.last_updated_time,
         )
 
+    async def purge(self, task_id: str) -> None:
+        """Remove the instance's history (nothing to do when Durable has no such instance)."""
+        await self.client.purge_instance_history(task_id)
+
+    async def recent(self, created_from: datetime) -> list[TaskSnapshot]:
+        """Every task instance created since `created_from`, as Durable state knows it."""
+        items, _ = await self._query(created_from=created_from, show_input=True)
+        snapshots = [
+            snapshot_from_durable(
+                instance_id=str(item.get("instanceId")),
+                runtime_status=item.get("runtimeStatus"),
+                input_=item.get("input"),
+                custom=item.get("customStatus"),
+                output=item.get("output"),
+                created=_time(item.get("createdTime")),
+                updated=_time(item.get("lastUpdatedTime")),
+            )
+            for item in items
+            if item.get("instanceId")
+        ]
+        return [snapshot for snapshot in snapshots if snapshot is not None]
+
     async def finished_ids(
         self,
-        created_from: datetime,
+        created_from: datetime | None = None,
         *,
+        created_to: datetime | None = None,
         page_size: int | None = None,
         max_pages: int | None = None,
         budget_seconds: float | None = None,
     ) -> tuple[list[str], bool]:
-        """Ids of the instances created since `created_from` that finished (Completed or
-        Terminated), following the host's continuation token page by page, within `max_pages` and
-        `budget_seconds` (the module's defaults when None); and whether every page was read."""
+        """Ids of the instances created between `created_from` and `created_to` that finished
+        (Completed or Terminated), following the host's continuation token page by page, within
+        `max_pages` and `budget_seconds` (the module's defaults when None); and whether every page
+        was read."""
+        statuses = [df.OrchestrationRuntimeStatus.Completed, df.OrchestrationRuntimeStatus.Terminated]
+        items, complete = await self._query(
+            created_from=created_from, created_to=created_to, statuses=statuses, show_input=False,
+            page_size=page_size, max_pages=max_pages, budget_seconds=budget_seconds,
+        )
+        return [str(item["instanceId"]) for item in items if item.get("instanceId")], complete
+
+    async def _query(
+        self,
+        *,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        statuses: list[df.OrchestrationRuntimeStatus] | None = None,
+        show_input: bool,
+        page_size: int | None = None,
+        max_pages: int | None = None,
+        budget_seconds: float | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The host's instance query, every page of it within the budget; whether all were read."""
         page_size, max_pages = page_size or PAGE_SIZE, max_pages or MAX_PAGES
         budget_seconds = BUDGET_SECONDS if budget_seconds is None else budget_seconds
-        statuses = [df.OrchestrationRuntimeStatus.Completed, df.OrchestrationRuntimeStatus.Terminated]
         base = self.client._orchestration_bindings.rpc_base_url  # the URL the SDK's own queries use
-        url = RpcManagementOptions(created_time_from=created_from, runtime_status=statuses).to_url(base)
-        url += f"{'&' if '?' in url else '?'}top={page_size}&showInput=false"
-        ids: list[str] = []
+        options = RpcManagementOptions(created_time_from=created_from, created_time_to=created_to,
+                                       runtime_status=statuses)
+        url = options.to_url(base)
+        url += f"{'&' if '?' in url else '?'}top={page_size}&showInput={'true' if show_input else 'false'}"
+        items: list[dict[str, Any]] = []
         token: str | None = None
         started = time.monotonic()
         async with aiohttp.ClientSession() as session:
@@ -75,10 +120,19 @@ class DurableOrchestrations:
                         raise RuntimeError(f"instance query failed with HTTP {response.status}")
                     page = await response.json(content_type=None)
                     token = response.headers.get(CONTINUATION_HEADER)
-                ids += [str(item["instanceId"]) for item in page or [] if item.get("instanceId")]
+                items += [item for item in page or [] if isinstance(item, dict)]
                 if not token or token == "null":
-                    return ids, True
+                    return items, True
                 if time.monotonic() - started > budget_seconds:
                     break
-        logger.warning("instance query stopped after %d instances; the rest is read on the next run", len(ids))
-        return ids, False
+        logger.warning("instance query stopped after %d instances; the rest is read on the next run", len(items))
+        return items, False
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

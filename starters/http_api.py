@@ -1,4 +1,4 @@
-"""HTTP triggers for the original service's three endpoints; each is a few lines of wiring.
+"""HTTP triggers of the task API (the original service's three endpoints and more); a few lines each.
 
 Routes have no `/api` prefix (host.json sets `routePrefix` to ""). Functions need a function key
 unless `HTTP_AUTH_LEVEL=anonymous` (local development only). A task belongs to the caller's
@@ -16,6 +16,7 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from magentic_tasks.errors import ConfigurationError
+from magentic_tasks.openapi import openapi_document
 from magentic_tasks.service import ApiResponse, TaskService, config_error_response
 from magentic_tasks.settings import Settings, get_settings
 
@@ -24,6 +25,7 @@ from .durable import DurableOrchestrations
 logger = logging.getLogger(__name__)
 
 PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL-ID"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def auth_level(read_settings: Callable[[], Settings] = Settings) -> func.AuthLevel:
@@ -52,6 +54,8 @@ def service_for(client: df.DurableOrchestrationClient) -> TaskService | ApiRespo
 
 
 def to_http(response: ApiResponse) -> func.HttpResponse:
+    if response.body is None:
+        return func.HttpResponse(status_code=response.status_code, headers=response.headers)
     return func.HttpResponse(
         json.dumps(response.body),
         status_code=response.status_code,
@@ -73,7 +77,8 @@ async def create_task(req: func.HttpRequest, client: df.DurableOrchestrationClie
     service = service_for(client)
     if isinstance(service, ApiResponse):
         return to_http(service)
-    return to_http(await service.create(req.get_body(), owner_of(req, service.settings)))
+    key = req.headers.get(IDEMPOTENCY_HEADER)
+    return to_http(await service.create(req.get_body(), owner_of(req, service.settings), key))
 
 
 async def get_task_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -90,6 +95,24 @@ async def get_task_result(req: func.HttpRequest, client: df.DurableOrchestration
     return to_http(await service.result(req.route_params.get("task_id", ""), owner_of(req, service.settings)))
 
 
+async def list_tasks(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    service = service_for(client)
+    if isinstance(service, ApiResponse):
+        return to_http(service)
+    return to_http(await service.list_tasks(dict(req.params), owner_of(req, service.settings)))
+
+
+async def delete_task(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    service = service_for(client)
+    if isinstance(service, ApiResponse):
+        return to_http(service)
+    return to_http(await service.delete(req.route_params.get("task_id", ""), owner_of(req, service.settings)))
+
+
+def get_openapi(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(openapi_document()), mimetype="application/json")
+
+
 def _register(fn: object, route: str, method: str) -> None:
     builder = bp.durable_client_input(client_name="client")(fn)
     bp.route(route=route, methods=[method], auth_level=AUTH_LEVEL)(builder)
@@ -98,3 +121,6 @@ def _register(fn: object, route: str, method: str) -> None:
 _register(create_task, "tasks", "POST")
 _register(get_task_status, "tasks/{task_id}", "GET")
 _register(get_task_result, "tasks/{task_id}/result", "GET")
+_register(list_tasks, "tasks", "GET")
+_register(delete_task, "tasks/{task_id}", "DELETE")
+bp.route(route="openapi.json", methods=["GET"], auth_level=AUTH_LEVEL)(get_openapi)

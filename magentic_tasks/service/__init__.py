@@ -5,12 +5,15 @@ SQLite is the fallback for tasks whose history was purged (and for when Durable 
 and it is repaired from Durable state when it lags behind.
 
 The public names live in small private modules, one use each: `_responses` (what is answered),
-`_parsing` (request bodies), `_creating` (create and submit), `_reading` (status, result, repair).
+`_parsing` (request bodies), `_creating` (create and submit), `_reading` (status, result, repair),
+`_listing` (`GET /tasks`), `_removing` (delete and retention).
 """
 
 from ._creating import Creating, task_id_for_message
+from ._listing import Listing
 from ._parsing import max_body_bytes, parse_json_object, validate_create
 from ._reading import Reading
+from ._removing import Removing, RetentionReport
 from ._responses import (
     NOT_FOUND,
     RETRY_AFTER_SECONDS,
@@ -21,7 +24,7 @@ from ._responses import (
 from ._state import Orchestrations
 
 
-class TaskService(Creating, Reading):
+class TaskService(Creating, Removing, Listing):
     """Creates tasks and answers for them, reading Durable state first and SQLite second."""
 
 
@@ -31,6 +34,8 @@ __all__ = [
     "ApiResponse",
     "InvalidRequest",
     "Orchestrations",
+    "Reading",
+    "RetentionReport",
     "TaskService",
     "config_error_response",
     "max_body_bytes",

@@ -2,21 +2,60 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
-from ..schemas import QueuedTask, TaskCreate, TaskCreated, TaskInput
+from ..schemas import QueuedTask, TaskCreate, TaskCreated, TaskInput, TaskSnapshot
 from ..store import best_effort
 from ._parsing import max_body_bytes, validate_create
-from ._responses import RETRY_AFTER_SECONDS, ApiResponse, InvalidRequest, unavailable
+from ._responses import RETRY_AFTER_SECONDS, ApiResponse, InvalidRequest, error_entry, unavailable
 from ._state import ServiceState, logger
 
 # Task ids derived from message keys live in their own UUID namespace.
 _MESSAGE_TASKS = uuid.UUID("5b0c2a52-6a0e-4f3c-9b53-7e1f6f1c8d21")
 
 
+_KEYED_TASKS = uuid.UUID("0f6b7c1e-2d7a-4c55-8f0e-7b1d0c9e3a64")
+# RFC 9110 token characters and the usual UUID/ULID shapes; at most 255 (as the IETF draft suggests).
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
 def task_id_for_message(message_key: str) -> str:
     """The task id of a message without one: a name-based UUID of its key (`source:id`)."""
     return str(uuid.uuid5(_MESSAGE_TASKS, message_key))
+
+
+def task_id_for_key(owner: str | None, idempotency_key: str) -> str:
+    """The task id an `Idempotency-Key` stands for, per owner; `InvalidRequest` for a malformed key.
+
+    Deriving the id makes Durable's instance id the lock: concurrent duplicates on different
+    instances all name one orchestration, and only one of them can start it."""
+    if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise InvalidRequest([error_entry(("header", "Idempotency-Key"),
+                                          "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                                          "idempotency_key_invalid")])
+    return str(uuid.uuid5(_KEYED_TASKS, f"{owner or ''}\n{idempotency_key}"))
+
+
+def _accepted(created: TaskCreated, *, replayed: bool = False) -> ApiResponse:
+    headers = {"Location": f"/tasks/{created.task_id}", "Retry-After": str(RETRY_AFTER_SECONDS)}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return ApiResponse(202, created.model_dump(mode="json"), headers)
+
+
+def _replayed(existing: TaskSnapshot, asked: TaskInput) -> ApiResponse:
+    """The answer for a key already used: the same task, or 422 if the request differs."""
+    same = (existing.prompt, existing.use_aoai, existing.model_name, existing.owner) == (
+        asked.prompt, asked.use_aoai, asked.model_name, asked.owner)
+    if not same:
+        return ApiResponse(422, {"detail": [error_entry(
+            ("header", "Idempotency-Key"),
+            "This Idempotency-Key was already used with a different request body",
+            "idempotency_key_reused",
+        )]})
+    created = TaskCreated(task_id=existing.task_id, status=existing.status, created_at=existing.created_at)
+    return _accepted(created, replayed=True)
 
 
 class Creating(ServiceState):
@@ -47,24 +86,30 @@ class Creating(ServiceState):
         await self.orchestrations.start(task)
         await best_effort(self.store.create_task, task)
 
-    async def create(self, body: bytes, owner: str | None) -> ApiResponse:
-        """`POST /tasks`."""
+    async def create(self, body: bytes, owner: str | None, idempotency_key: str | None = None) -> ApiResponse:
+        """`POST /tasks`; with an `Idempotency-Key`, the same key from the same owner gets the same task."""
         try:
             request = self.validate_create(body)
+            task_id = task_id_for_key(owner, idempotency_key) if idempotency_key is not None else None
         except InvalidRequest as invalid:
             return ApiResponse(invalid.status_code, {"detail": invalid.detail})
-        task = self.new_task(request, owner)
+        task = self.new_task(request, owner, task_id)
+        if task_id is not None and (existing := await self._existing(task_id)) is not None:
+            return _replayed(existing, task)
         try:
             await self.start(task)
         except Exception as error:
+            # A concurrent request with the same key may have started it first (Durable refuses a
+            # second instance with a running instance's id): then answer as that request did.
+            if task_id is not None and (existing := await self._existing(task_id)) is not None:
+                return _replayed(existing, task)
             logger.error("task %s could not be started: %s", task.task_id, self.redact(str(error)))
             return unavailable("The task could not be started; try again later")
-        created = TaskCreated(task_id=task.task_id, status="pending", created_at=task.created_at)
-        return ApiResponse(
-            202,
-            created.model_dump(mode="json"),
-            {"Location": f"/tasks/{task.task_id}", "Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return _accepted(TaskCreated(task_id=task.task_id, status="pending", created_at=task.created_at))
+
+    async def _existing(self, task_id: str) -> TaskSnapshot | None:
+        durable, _ = await self._durable_snapshot(task_id)
+        return durable or await best_effort(self.store.get_task, task_id)
 
     async def submit_queued(self, body: bytes, *, message_key: str | None = None) -> str | None:
         """A queued message or event: start it and return its id; None when that task already exists.

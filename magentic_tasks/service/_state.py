@@ -24,6 +24,20 @@ class Orchestrations(Protocol):
 
     async def snapshot(self, task_id: str) -> TaskSnapshot | None: ...
 
+    async def recent(self, created_from: datetime) -> list[TaskSnapshot]:
+        """Every task created since `created_from`, as Durable state knows it."""
+        ...
+
+    async def purge(self, task_id: str) -> None:
+        """Remove the task's Durable history (nothing to do when there is none)."""
+        ...
+
+    async def finished_ids(
+        self, created_from: datetime | None = None, *, created_to: datetime | None = None
+    ) -> tuple[list[str], bool]:
+        """Ids of the tasks created in the range that finished; and whether the whole range was read."""
+        ...
+
 
 class ServiceState:
     """Settings, Durable state, the SQLite mirror, the clock and id source, the redactor."""

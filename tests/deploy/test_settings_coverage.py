@@ -28,6 +28,8 @@ DEFAULTED: dict[str, str] = {
     "LOG_PROMPTS": "default false keeps prompts out of logs and telemetry, which is what production wants",
     "WEBSITE_AUTH_ENABLED": "set by the platform itself when App Service authentication is enabled; never by hand",
     "TRUST_PRINCIPAL_HEADERS": "default false: principal headers count only where App Service auth strips forged ones",
+    "DURABLE_RETENTION_DAYS": "default 7 days: histories are purged only once SQLite holds the result",
+    "TASK_RETENTION_DAYS": "unset keeps tasks forever; deleting users' results is the operator's choice",
 }
 
 # Values of the template's parameters used to check its settings through `Settings`.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 
 from magentic_tasks.schemas import RunOutcome, TaskInput, TaskSnapshot
 from magentic_tasks.store import TaskStore
@@ -14,6 +15,7 @@ class InMemoryOrchestrations:
     def __init__(self) -> None:
         self.started: dict[str, TaskInput] = {}
         self.snapshots: dict[str, TaskSnapshot] = {}
+        self.purged: list[str] = []
         self.fail_start = False
         self.unreachable = False
 
@@ -30,6 +32,29 @@ class InMemoryOrchestrations:
         if self.unreachable:
             raise ConnectionError("cannot reach the host")
         return self.snapshots.get(task_id)
+
+    async def recent(self, created_from: datetime) -> list[TaskSnapshot]:
+        if self.unreachable:
+            raise ConnectionError("cannot reach the host")
+        return [snap for snap in self.snapshots.values() if snap.created_at >= created_from]
+
+    async def purge(self, task_id: str) -> None:
+        if self.unreachable:
+            raise ConnectionError("cannot reach the host")
+        self.purged.append(task_id)
+        self.snapshots.pop(task_id, None)
+
+    async def finished_ids(
+        self, created_from: datetime | None = None, *, created_to: datetime | None = None
+    ) -> tuple[list[str], bool]:
+        if self.unreachable:
+            raise ConnectionError("cannot reach the host")
+        return [
+            snap.task_id for snap in self.snapshots.values()
+            if snap.outcome is not None
+            and (created_from is None or snap.created_at >= created_from)
+            and (created_to is None or snap.created_at <= created_to)
+        ], True
 
     def finish(self, task_id: str, outcome: RunOutcome) -> None:
         snap = self.snapshots[task_id]

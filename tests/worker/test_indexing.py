@@ -30,6 +30,14 @@ def expected_functions(auth: str) -> dict[str, tuple[dict[str, Any], ...]]:
         "create_task": http("tasks", "POST", auth),
         "get_task_status": http("tasks/{task_id}", "GET", auth),
         "get_task_result": http("tasks/{task_id}/result", "GET", auth),
+        "list_tasks": http("tasks", "GET", auth),
+        "delete_task": http("tasks/{task_id}", "DELETE", auth),
+        "get_openapi": http("openapi.json", "GET", auth)[1:],  # no durable client
+        "apply_retention": (
+            CLIENT,
+            {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 30 3 * * *",
+             "runOnStartup": False},
+        ),
         "enqueue_task": (
             CLIENT,
             {"direction": "IN", "type": "queueTrigger", "name": "msg", "queueName": "magentic-tasks",

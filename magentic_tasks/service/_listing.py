@@ -1,0 +1,121 @@
+"""Listing the caller's tasks: `GET /tasks?status=&limit=&cursor=`, newest first, cursor-paginated.
+
+SQLite holds every task (a row is written when the task is created, and again when its run
+starts), but a mirror write can fail. So a page is SQLite's rows merged with the tasks Durable
+created within `RECENT_WINDOW`, with Durable's status taking precedence for those; the reconcile
+timer copies everything older into SQLite well within that window.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import get_args
+
+from ..schemas import TaskInput, TaskList, TaskStatus, TaskSummary
+from ..store import best_effort
+from ..store._listing import PageKey, page_key
+from ._responses import ApiResponse, InvalidRequest, error_entry, unavailable
+from ._state import ServiceState, logger
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+RECENT_WINDOW = timedelta(hours=1)
+STATUSES: tuple[str, ...] = get_args(TaskStatus)
+
+
+def encode_cursor(key: PageKey) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> PageKey:
+    """The page key a cursor holds; ValueError for anything this server did not issue."""
+    try:
+        created_at, task_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
+        raise ValueError("not a cursor") from error
+    if not isinstance(created_at, str) or not isinstance(task_id, str):
+        raise ValueError("not a cursor")
+    return created_at, task_id
+
+
+def parse_list_query(query: Mapping[str, str]) -> tuple[str | None, int, PageKey | None]:
+    """`status`, `limit` and `cursor`, or `InvalidRequest` with every problem (never echoing them)."""
+    problems = []
+    status = query.get("status") or None
+    if status is not None and status not in STATUSES:
+        problems.append(error_entry(("query", "status"), f"Input should be one of {', '.join(STATUSES)}", "enum"))
+    limit = DEFAULT_LIMIT
+    raw_limit = query.get("limit")
+    if raw_limit is not None:
+        if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            problems.append(error_entry(("query", "limit"), f"Input should be an integer from 1 to {MAX_LIMIT}",
+                                        "int_range"))
+        else:
+            limit = int(raw_limit)
+    after = None
+    if query.get("cursor"):
+        try:
+            after = decode_cursor(query["cursor"])
+        except ValueError:
+            problems.append(error_entry(("query", "cursor"), "Not a cursor this server issued", "cursor_invalid"))
+    if problems:
+        raise InvalidRequest(problems)
+    return status, limit, after
+
+
+class Listing(ServiceState):
+    """`GET /tasks`."""
+
+    async def list_tasks(self, query: Mapping[str, str], owner: str | None) -> ApiResponse:
+        try:
+            status, limit, after = parse_list_query(query)
+        except InvalidRequest as invalid:
+            return ApiResponse(invalid.status_code, {"detail": invalid.detail})
+        recent = await self._recent_summaries(owner)
+        # Ask SQLite for enough rows that those whose status Durable overrides can be dropped.
+        mirrored = await best_effort(
+            lambda: self.store.list_tasks(owner=owner, status=status, limit=limit + len(recent or []) + 1, after=after)
+        )
+        if mirrored is None and recent is None:
+            return unavailable("Task state is unavailable; try again later")
+        merged = {summary.task_id: summary for summary in mirrored or []}
+        merged.update({summary.task_id: summary for summary in recent or []})
+        page = sorted(
+            (s for s in merged.values()
+             if (status is None or s.status == status) and (after is None or page_key(s) < after)),
+            key=page_key,
+            reverse=True,
+        )
+        more = len(page) > limit
+        page = page[:limit]
+        body = TaskList(tasks=page, next_cursor=encode_cursor(page_key(page[-1])) if more and page else None)
+        return ApiResponse(200, body.model_dump(mode="json"))
+
+    async def _recent_summaries(self, owner: str | None) -> list[TaskSummary] | None:
+        """The owner's tasks Durable created within `RECENT_WINDOW`; None when Durable cannot be asked."""
+        try:
+            snapshots = await self.orchestrations.recent(self.clock() - RECENT_WINDOW)
+        except Exception as error:
+            logger.warning("recent tasks unavailable from Durable: %s", self.redact(str(error)))
+            return None
+        return [
+            TaskSummary(task_id=s.task_id, status=s.status, model_name=s.model_name, created_at=s.created_at,
+                        updated_at=s.updated_at)
+            for s in snapshots
+            if s.owner == owner
+        ]
+
+    async def mirror_recent(self) -> int:
+        """Give every task Durable created within `RECENT_WINDOW` a SQLite row if it has none (a row
+        write at creation can fail); how many rows were added. The listing's completeness rests on it."""
+        snapshots = await self.orchestrations.recent(self.clock() - RECENT_WINDOW)
+        added = 0
+        for snapshot in snapshots:
+            task = TaskInput(task_id=snapshot.task_id, prompt=snapshot.prompt, use_aoai=snapshot.use_aoai,
+                             model_name=snapshot.model_name, owner=snapshot.owner, created_at=snapshot.created_at)
+            added += bool(await best_effort(self.store.create_task, task))
+        return added

@@ -1,0 +1,88 @@
+"""Removing tasks: `DELETE /tasks/{id}`, and the retention that purges and deletes old tasks.
+
+Order matters: Durable history is purged first, then the SQLite rows. The other way round, a read
+between the two would copy the finished result from Durable back into SQLite (read repair).
+A task still pending or running is refused with 409: cancel it first, so that a deleted task can
+never have a run still spending tokens and writing rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..schemas import FINAL_STATUSES
+from ..store import best_effort
+from ._reading import Reading
+from ._responses import ApiResponse, unavailable
+from ._state import logger
+
+# Tasks deleted by one retention run at most; the rest wait for the next run.
+RETENTION_BATCH = 500
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    histories_purged: int
+    tasks_deleted: int
+
+
+class Removing(Reading):
+    """`DELETE /tasks/{id}` and the retention timer's work."""
+
+    async def delete(self, task_id: str, owner: str | None) -> ApiResponse:
+        found = await self._find(task_id, owner)
+        if isinstance(found, ApiResponse):
+            return found
+        if found.status not in FINAL_STATUSES:
+            detail = f"Task is {found.status}; cancel it first (POST /tasks/{task_id}/cancel), then delete it"
+            return ApiResponse(409, {"detail": detail})
+        try:
+            await self.remove(task_id)
+        except Exception as error:
+            logger.warning("task %s could not be deleted: %s", task_id, self.redact(str(error)))
+            return unavailable("The task could not be deleted; try again later")
+        return ApiResponse(204, None)
+
+    async def remove(self, task_id: str) -> None:
+        """Durable history, SQLite rows and workspace of a finished task; raises if a store fails."""
+        await self.orchestrations.purge(task_id)
+        await asyncio.to_thread(self.store.delete_task, task_id)
+        await asyncio.to_thread(shutil.rmtree, self.settings.task_workspace_root / task_id, True)
+
+    async def apply_retention(self) -> RetentionReport:
+        """Purge the Durable history of tasks finished more than `DURABLE_RETENTION_DAYS` ago (their
+        results stay readable from SQLite: a history is purged only once SQLite holds its result),
+        and delete tasks finished more than `TASK_RETENTION_DAYS` ago from both stores."""
+        now = self.clock()
+        purged = deleted = 0
+        if self.settings.durable_retention_days is not None:
+            cutoff = now - timedelta(days=self.settings.durable_retention_days)
+            ids, _ = await self.orchestrations.finished_ids(created_to=cutoff)
+            for task_id in ids:
+                purged += await self._purge_if_mirrored(task_id, cutoff)
+        if self.settings.task_retention_days is not None:
+            cutoff = now - timedelta(days=self.settings.task_retention_days)
+            for task_id in await best_effort(self.store.finished_before, cutoff, RETENTION_BATCH) or []:
+                try:
+                    await self.remove(task_id)
+                except Exception as error:
+                    logger.warning("retention: task %s not deleted: %s", task_id, self.redact(str(error)))
+                    continue
+                deleted += 1
+        return RetentionReport(histories_purged=purged, tasks_deleted=deleted)
+
+    async def _purge_if_mirrored(self, task_id: str, cutoff: datetime) -> bool:
+        durable, _ = await self._durable_snapshot(task_id)
+        if durable is None or durable.outcome is None or durable.updated_at > cutoff:
+            return False
+        await self._repair_mirror(durable, await best_effort(self.store.get_task, task_id))
+        mirrored = await best_effort(self.store.get_task, task_id)
+        if mirrored is None or mirrored.outcome is None:
+            logger.warning("retention: task %s kept in Durable: SQLite does not hold its result", task_id)
+            return False
+        await self.orchestrations.purge(task_id)
+        return True
+

@@ -1,0 +1,42 @@
+"""The OpenAPI document: valid OpenAPI 3.1, and exactly the routes the app registers."""
+
+from __future__ import annotations
+
+import json
+
+from openapi_spec_validator import validate
+
+from magentic_tasks.openapi import OPERATIONS, openapi_document
+from tests.test_function_app import functions
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    document = openapi_document()
+
+    validate(document)
+    assert document["openapi"] == "3.1.0"
+    json.dumps(document)  # plain JSON, ready to serve
+
+
+def test_every_route_of_the_app_is_documented_and_nothing_else() -> None:
+    registered = {
+        (f"/{fn['route']}", method.lower())
+        for fn in functions().values()
+        if fn["trigger"] == "httpTrigger"
+        for method in fn["methods"]
+    }
+
+    documented = {(op.path, op.method) for op in OPERATIONS}
+
+    assert documented == registered
+
+
+def test_every_response_body_refers_to_a_schema_in_the_document() -> None:
+    document = openapi_document()
+    schemas = document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                for media in response.get("content", {}).values():
+                    name = media["schema"]["$ref"].rsplit("/", 1)[1]
+                    assert name in schemas, f"{method} {path} {code} refers to {name}"
