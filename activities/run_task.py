@@ -21,8 +21,6 @@ from magentic_tasks.stop_signal import StopCheck, StopSignal
 bp = df.Blueprint()
 
 EXECUTION_MODULE = "magentic_tasks.execution"
-# How often a running team asks whether its orchestration was terminated (one status read each).
-STOP_POLL_SECONDS = 5.0
 
 
 async def load_execution() -> ModuleType:
@@ -40,20 +38,23 @@ async def load_execution() -> ModuleType:
 async def run_magentic_one_activity(payload: Any, client: df.DurableOrchestrationClient) -> dict[str, Any]:
     task = TaskInput.model_validate(payload)
     execution = await load_execution()
-    stop = StopSignal(terminated(client, task.task_id), STOP_POLL_SECONDS)
-    outcome = await execution.execute_task(task, get_settings(), stop=stop)
+    settings = get_settings()
+    stop = StopSignal(terminated(client, task.task_id), settings.cancel_poll_seconds)
+    outcome = await execution.execute_task(task, settings, stop=stop)
     return outcome.model_dump(mode="json")  # type: ignore[no-any-return]
 
 
 def terminated(client: df.DurableOrchestrationClient, instance_id: str) -> StopCheck:
     """The run's stop check: Durable's terminate does not stop a running activity, so the activity
-    asks the host whether its own orchestration was terminated (from any instance of the app)."""
+    asks the host whether its own orchestration was terminated (from any instance of the app):
+    `POST /tasks/{id}/cancel` terminates it, and so may an operator. The reason given to terminate
+    becomes the cancelled task's `error`, as the read path takes it from Durable state."""
 
     async def check() -> str | None:
         status = await client.get_status(instance_id, show_input=False)
         if status.runtime_status != df.OrchestrationRuntimeStatus.Terminated:
             return None
-        return f"orchestration terminated: {status.output}" if status.output else "orchestration terminated"
+        return str(status.output) if status.output else "orchestration terminated"
 
     return check
 

@@ -23,7 +23,7 @@ from .clients import build_model_client
 from .clock import utc_now
 from .errors import ConfigurationError, TaskRunError
 from .metering import MeteredClient, UsageMeter
-from .schemas import MessageView, RunOutcome, TaskCreate, TaskInput
+from .schemas import MessageView, RunOutcome, TaskCreate, TaskInput, TaskProgress
 from .settings import Settings
 from .store import TaskStore
 
@@ -82,8 +82,15 @@ class ProgressStore(TaskStore):
         )
         self.progress = progress
 
-    def append_messages(self, task_id: str, attempt: int, first_seq: int, messages: Sequence[MessageView]) -> None:
-        super().append_messages(task_id, attempt, first_seq, messages)
+    def append_messages(
+        self,
+        task_id: str,
+        attempt: int,
+        first_seq: int,
+        messages: Sequence[MessageView],
+        progress: TaskProgress | None = None,
+    ) -> None:
+        super().append_messages(task_id, attempt, first_seq, messages, progress)
         self.progress.messages(messages)
 
 

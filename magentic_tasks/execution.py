@@ -18,6 +18,8 @@ from autogen_core.models import ChatCompletionClient
 
 from .clock import utc_now
 from .errors import TaskRunError
+from .metering import UsageMeter
+from .progress import ProgressTracker
 from .redaction import Redactor
 from .runner import RunReport, run_team
 from .schemas import MAX_ERROR_CHARS, MessageView, RunOutcome, TaskInput, TokenUsage
@@ -62,18 +64,20 @@ async def _attempt(
         return _for_durable(done.outcome)
 
     attempt = await best_effort(store.begin_attempt, task, utc_now())
-    next_seq = 0
+    meter = UsageMeter(settings.max_tokens_per_task)
+    tracker = ProgressTracker(attempt or 0)
 
     async def stream_to_store(views: list[MessageView]) -> None:
-        nonlocal next_seq
-        first, next_seq = next_seq, next_seq + len(views)
-        if attempt is not None:
-            await best_effort(store.append_messages, task.task_id, attempt, first, views)
+        first = tracker.messages
+        progress = tracker.add(views, meter.total)
+        if attempt is not None:  # the progress row goes in the same transaction as the messages
+            await best_effort(store.append_messages, task.task_id, attempt, first, views, progress)
 
     workspace = settings.task_workspace_root / task.task_id
     try:
         report = await run_team(
-            task, settings, stream_to_store, workspace=workspace, redact=redact, client=client, stop=stop
+            task, settings, stream_to_store, workspace=workspace, redact=redact, client=client, stop=stop,
+            meter=meter,
         )
     finally:
         # Nothing serves the workspace's files after the run; keep the disk (or share) from filling.
@@ -92,7 +96,7 @@ async def _attempt(
         reason = await stop.reason()  # ended from outside while the team was finishing: that came first
         if reason:
             outcome = outcome.model_copy(update={
-                "status": "failed", "final_answer": None, "stop_reason": STOPPED,
+                "status": "cancelled", "final_answer": None, "stop_reason": STOPPED,
                 "error": redact(storable(reason))[:MAX_ERROR_CHARS], "finished_at": utc_now(),
             })
     held = await best_effort(store.save_outcome, task, outcome, attempt)

@@ -66,11 +66,16 @@ def snapshot_from_durable(
         # whole seconds, so a purged task would otherwise change its updated_at.
         updated_at = outcome.finished_at
         status: TaskStatus = outcome.status
-    elif runtime_status in ("Failed", "Terminated", "Canceled"):
-        reason = str(output) if output else f"orchestration {runtime_status.lower()}"
-        outcome = _crash_outcome(reason, updated_at)
-        if runtime_status == "Terminated":  # the time it ended is updated_at (whole seconds)
-            outcome.stop_reason = STOPPED
+    elif runtime_status in ("Terminated", "Canceled"):
+        # Cancelled through the API (which terminates) or terminated through Durable's own API: both
+        # are a cancel. The time it ended is updated_at (whole seconds); the stopped run's own
+        # record in SQLite (transcript and tokens so far) completes this one (`settle`).
+        reason = str(output) if output else "orchestration terminated"
+        outcome = RunOutcome(status="cancelled", error=reason[:MAX_ERROR_CHARS], stop_reason=STOPPED,
+                             finished_at=updated_at)
+        status = "cancelled"
+    elif runtime_status == "Failed":
+        outcome = _crash_outcome(str(output) if output else "orchestration failed", updated_at)
         status = "failed"
     else:
         status = _IN_PROGRESS.get(runtime_status, "running")
@@ -94,11 +99,11 @@ def settle(durable: TaskSnapshot | None, mirrored: TaskSnapshot | None) -> TaskS
 
     Durable state is authoritative, SQLite fills in what it no longer has (purged history), and
     the transcript comes from SQLite once it has the finished task (only SQLite keeps image bytes).
-    One exception: an orchestration terminated while its activity ran. A terminated run records its
-    own outcome in SQLite (transcript and tokens so far), which is served; and a run that finished
-    before the termination (its outcome is older than the host's termination time, taken with the
-    host's one-second resolution; the activity checks for a termination right before it records a
-    result) keeps its result."""
+    One exception: a task cancelled (its orchestration terminated) while its activity ran. The
+    stopped run records its own `cancelled` outcome in SQLite (transcript and tokens so far), which
+    is served; and a run that finished before the termination (its outcome is older than the host's
+    termination time, taken with the host's one-second resolution; the activity checks for a
+    termination right before it records a result) keeps its result."""
     if durable is None:
         return mirrored
     if durable.outcome is None or mirrored is None or mirrored.outcome is None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import (
@@ -31,7 +31,7 @@ from .clients import build_model_client, shared_http_client
 from .errors import ConfigurationError, TokenBudgetExceeded
 from .metering import UsageMeter
 from .redaction import Redactor
-from .schemas import MessageView, TaskInput, TokenUsage
+from .schemas import MessageView, OutcomeStatus, TaskInput, TokenUsage
 from .settings import Settings
 from .shaping import to_views
 from .stop_signal import STOPPED, StopSignal
@@ -54,7 +54,7 @@ _ERROR_HEAD = re.compile(r"^(\w+): ")
 
 @dataclass
 class RunReport:
-    status: Literal["completed", "failed"]
+    status: OutcomeStatus
     messages: list[MessageView]
     usage_by_agent: dict[str, TokenUsage]
     execution_time: float
@@ -83,14 +83,17 @@ async def run_team(
     redact: Redactor,
     client: ChatCompletionClient | None = None,
     stop: StopSignal | None = None,
+    meter: UsageMeter | None = None,
 ) -> RunReport:
     """Run the team on `task.prompt`; never raises for a failure of the run itself. When `stop`
-    gives a reason, the team is cancelled as for the deadline and the run fails with it."""
+    gives a reason, the team is cancelled through its token as for the deadline and the run ends
+    `cancelled` with that reason, keeping the transcript and tokens so far. `meter` (a fresh one by
+    default) counts every model call; the caller may read it while the run goes on."""
     started = time.monotonic()
-    meter = UsageMeter(settings.max_tokens_per_task)
+    meter = meter or UsageMeter(settings.max_tokens_per_task)
     progress = _Progress()
 
-    def report(status: Literal["completed", "failed"], **fields: object) -> RunReport:
+    def report(status: OutcomeStatus, **fields: object) -> RunReport:
         return RunReport(
             status=status,
             messages=progress.messages,
@@ -122,7 +125,7 @@ async def run_team(
             await _cancel(consumer, token)
             await _keep_prompt(task, progress, sink, redact)
             logger.info("task %s: run stopped: %s", task.task_id, stopped.reason)
-            return report("failed", error=redact(storable(stopped.reason)), stop_reason=STOPPED)
+            return report("cancelled", error=redact(storable(stopped.reason)), stop_reason=STOPPED)
         except TimeoutError:
             await _cancel(consumer, token)
             await _keep_prompt(task, progress, sink, redact)

@@ -9,8 +9,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 
 from .clock import as_utc, iso
 
-TaskStatus = Literal["pending", "running", "completed", "failed"]
-FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed"})
+TaskStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+# How a run ended: cancelled through the API or by a Durable terminate, both recorded as `cancelled`.
+OutcomeStatus = Literal["completed", "failed", "cancelled"]
 # The longest error text a task result carries.
 MAX_ERROR_CHARS = 2000
 
@@ -89,7 +91,7 @@ class TokenUsage(BaseModel):
 class RunOutcome(BaseModel):
     """What a finished task produced: the orchestration's output and the mirror's final row."""
 
-    status: Literal["completed", "failed"]
+    status: OutcomeStatus
     messages: list[MessageView] = []
     final_answer: str | None = None
     stop_reason: str | None = None
@@ -125,16 +127,28 @@ class TaskCreated(BaseModel):
     created_at: UtcDatetime
 
 
+class TaskProgress(BaseModel):
+    """How far a running task has got, as its run last mirrored it (one round behind at most)."""
+
+    attempt: int
+    rounds: int
+    last_speaker: str | None
+    messages: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
 class TaskStatusView(BaseModel):
     task_id: str
     status: TaskStatus
     prompt: str
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    progress: TaskProgress | None = None
 
 
 class TaskResultInfo(BaseModel):
-    status: Literal["completed", "failed"]
+    status: OutcomeStatus
     stop_reason: str | None
     final_answer: str | None
     error: str | None = None
@@ -204,3 +218,30 @@ class TaskList(BaseModel):
 
     tasks: list[TaskSummary]
     next_cursor: str | None
+
+
+# ---- following and steering a task --------------------------------------------------------------
+
+
+class TaskMessagesView(BaseModel):
+    """A page of `GET /tasks/{id}/messages`: messages `after`, `after + 1`, ... of the task's stream.
+
+    The stream numbers every message any attempt streamed, in the order they were stored, from 0; a
+    page holds messages of one `attempt` only (a retried attempt starts its transcript over, so a
+    client drops what it holds of an earlier attempt when `attempt` changes). `next_after` is where
+    the next page starts; `finished` is true once the task is final and its stream has ended."""
+
+    task_id: str
+    status: TaskStatus
+    attempt: int | None
+    messages: list[MessageView]
+    next_after: int
+    finished: bool
+
+
+class TaskCancelled(BaseModel):
+    """The answer to `POST /tasks/{id}/cancel`: the task's status after the request."""
+
+    task_id: str
+    status: TaskStatus
+    detail: str

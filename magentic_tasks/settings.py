@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     activity_first_retry_seconds: float = Field(
         default=5.0, gt=0, validation_alias=_alias("ACTIVITY_FIRST_RETRY_SECONDS")
     )
+    # How often a running team asks Durable whether its task was cancelled (one status read each).
+    cancel_poll_seconds: float = Field(default=2.0, gt=0, le=60, validation_alias=_alias("CANCEL_POLL_SECONDS"))
 
     # Retention (a daily timer): Durable history of finished tasks is purged after this many days
     # (results stay in SQLite); tasks are deleted from both stores after TASK_RETENTION_DAYS (unset: kept).

@@ -1,7 +1,8 @@
 """A run's stop signal: a reason from outside the run to stop it now.
 
-Today the reason is "its orchestration was terminated" (Durable's terminate API does not stop a
-running activity); a cancel request (issue 8) is the same kind of signal. The domain knows nothing
+The reason is "its orchestration was terminated" (Durable's terminate API does not stop a running
+activity): `POST /tasks/{id}/cancel` terminates the orchestration too, so both end the same way, as
+`cancelled`. The domain knows nothing
 of where the reason comes from: the activity passes in an async `check` that answers it, and the
 run polls that check every `interval` seconds while the team works, and once more before it
 records a finished result, so that whatever ended the task first decides its final state.
@@ -18,8 +19,10 @@ logger = logging.getLogger(__name__)
 
 # Answers why the run must stop, or None to go on.
 StopCheck = Callable[[], Awaitable[str | None]]
-# stop_reason of a run ended by its stop signal.
-STOPPED = "terminated"
+# stop_reason of a run ended by its stop signal (a cancel request or a Durable terminate).
+STOPPED = "cancelled"
+# The terminate reason `POST /tasks/{id}/cancel` gives; it becomes the cancelled task's `error`.
+CANCEL_REASON = "cancelled through POST /tasks/{task_id}/cancel"
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,7 @@ var taskSettings = {
   MAX_TOKENS_PER_TASK: string(maxTokensPerTask)
   ACTIVITY_MAX_ATTEMPTS: '3'
   ACTIVITY_FIRST_RETRY_SECONDS: '5'
+  CANCEL_POLL_SECONDS: '2'
 }
 
 // Only with the Durable Task Scheduler backend (host.json storageProvider azureManaged).

@@ -62,7 +62,7 @@ class Database:
         return f"{uri}?vfs=unix-dotfile" if self.locking == "dotfile" else uri
 
     @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self, *, foreign_keys: bool = True) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             self._uri(),
@@ -75,7 +75,7 @@ class Database:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             conn.execute("PRAGMA journal_mode = DELETE")
-            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
             yield conn
         finally:
             conn.close()
@@ -85,11 +85,13 @@ class Database:
         self._ensure_schema()
         return self._with_retries(work, write=write)
 
-    def _with_retries(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+    def _with_retries(
+        self, work: Callable[[sqlite3.Connection], T], *, write: bool, foreign_keys: bool = True
+    ) -> T:
         delay = 0.05
         for attempt in range(self.lock_retries + 1):
             try:
-                with self._connection() as conn:
+                with self._connection(foreign_keys=foreign_keys) as conn:
                     conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                     try:
                         result = work(conn)
@@ -134,7 +136,9 @@ class Database:
         with self._schema_lock:
             if not self._schema_ready:
                 if self._with_retries(schema_version, write=False) != SCHEMA_VERSION:
-                    self._with_retries(migrate, write=True)
+                    # Foreign keys off for the connection (a transaction cannot switch them): a
+                    # migration may rebuild a table others reference; it checks them before commit.
+                    self._with_retries(migrate, write=True, foreign_keys=False)
                 self._schema_ready = True
 
     def integrity_check(self) -> str:

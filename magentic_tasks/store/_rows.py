@@ -29,13 +29,17 @@ def insert_pending(conn: sqlite3.Connection, task: TaskInput) -> bool:
 
 
 def insert_messages(conn: sqlite3.Connection, rows: Sequence[MessageRow]) -> None:
-    """Transcript rows (task_id, attempt, seq, source, type, content); a stored seq is kept as it is."""
-    conn.executemany(
-        """INSERT OR IGNORE INTO messages (task_id, attempt, seq, source, type, content)
-           VALUES (?, ?, ?, ?, ?, ?)""",
-        [(task_id, attempt, seq, storable(source), storable(kind), storable(content))
-         for task_id, attempt, seq, source, kind, content in rows],
-    )
+    """Transcript rows (task_id, attempt, seq, source, type, content); a stored seq is kept as it is.
+
+    Each new row takes the task's next stream `position`: writers hold the write lock in turn, so
+    positions are dense and a reader never sees a later position before an earlier one commits."""
+    for task_id, attempt, seq, source, kind, content in rows:
+        conn.execute(
+            """INSERT INTO messages (task_id, attempt, seq, source, type, content, position)
+               SELECT ?, ?, ?, ?, ?, ?, COALESCE(MAX(position), -1) + 1 FROM messages WHERE task_id = ?
+               ON CONFLICT (task_id, attempt, seq) DO NOTHING""",
+            (task_id, attempt, seq, storable(source), storable(kind), storable(content), task_id),
+        )
 
 
 def read_messages(conn: sqlite3.Connection, task_id: str, attempt: int | None) -> list[MessageView]:

@@ -1,4 +1,11 @@
-"""The mirror's tables and their migrations, applied once per store."""
+"""The mirror's tables and their migrations, applied once per store, each in one transaction.
+
+v2 (issue 8): the `cancelled` status (the tasks table is rebuilt the SQLite way, since a CHECK
+constraint cannot be altered: new table, copy, drop, rename, with foreign keys off for the
+connection and `foreign_key_check` before commit); `messages.position`, the task-wide stream
+number a client follows (`GET /tasks/{id}/messages?after=`), numbered for existing rows by attempt
+and sequence; `attempts.progress_json`, the running attempt's progress; the listing indexes.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from ..errors import StoreError
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -45,6 +52,36 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (task_id, attempt, seq)
         )""",
     ),
+    2: (
+        """CREATE TABLE tasks_v2 (
+            task_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+            prompt TEXT NOT NULL,
+            use_aoai INTEGER NOT NULL,
+            model_name TEXT NOT NULL,
+            owner TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            error TEXT,
+            outcome_json TEXT,
+            final_attempt INTEGER
+        )""",
+        """INSERT INTO tasks_v2 (task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at,
+                                 error, outcome_json, final_attempt)
+           SELECT task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at,
+                  error, outcome_json, final_attempt FROM tasks""",
+        "DROP TABLE tasks",
+        "ALTER TABLE tasks_v2 RENAME TO tasks",
+        "ALTER TABLE messages ADD COLUMN position INTEGER",
+        """WITH numbered AS (
+               SELECT rowid AS id, ROW_NUMBER() OVER (PARTITION BY task_id ORDER BY attempt, seq) - 1 AS position
+               FROM messages)
+           UPDATE messages SET position = (SELECT position FROM numbered WHERE numbered.id = messages.rowid)""",
+        "CREATE UNIQUE INDEX messages_by_position ON messages(task_id, position)",
+        "ALTER TABLE attempts ADD COLUMN progress_json TEXT",
+        "CREATE INDEX IF NOT EXISTS tasks_by_owner_created ON tasks(owner, created_at DESC, task_id DESC)",
+        "CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks(created_at DESC, task_id DESC)",
+    ),
 }
 
 
@@ -57,6 +94,7 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema up to date; run with foreign keys off (a table rebuild drops a parent table)."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     current = schema_version(conn)
     if current > SCHEMA_VERSION:
@@ -64,5 +102,10 @@ def migrate(conn: sqlite3.Connection) -> None:
     for version in range(current + 1, SCHEMA_VERSION + 1):
         for statement in _MIGRATIONS[version]:
             conn.execute(statement)
+        broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise StoreError(f"migrating the task database to v{version} broke {len(broken)} references")
+        conn.execute("DELETE FROM schema_version")  # one row: the version the file is at
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-        logger.info("task database migrated to schema v%d", version)
+    if current < SCHEMA_VERSION:
+        logger.info("task database migrated to schema v%d (from v%d)", SCHEMA_VERSION, current)

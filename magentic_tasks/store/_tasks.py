@@ -60,7 +60,7 @@ class TaskRows(Database):
         def work(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
                 """UPDATE tasks SET status = ?, updated_at = ?
-                   WHERE task_id = ? AND status NOT IN ('completed', 'failed')""",
+                   WHERE task_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')""",
                 (status, iso(at), task_id),
             )
             return cursor.rowcount == 1
@@ -72,8 +72,9 @@ class TaskRows(Database):
         outcome SQLite holds afterwards (this one or the earlier) is returned, transcript included.
 
         Every writer (two copies of the run activity, a terminated run, the read path's repair)
-        thus ends with the same answer; the one exception is `_fills_in`. The transcript of `attempt` is kept where it was streamed;
-        where it is missing (a result copied back from Durable state) the outcome's own is stored."""
+        thus ends with the same answer; the one exception is `_fills_in`. The transcript of
+        `attempt` is kept where it was streamed; where it is missing (a result copied back from
+        Durable state) the outcome's own is stored."""
         attempt = attempt or 0
         fields = storable_json(outcome.model_dump(mode="json", exclude={"messages"}))
         stored_json = json.dumps(fields, ensure_ascii=False)

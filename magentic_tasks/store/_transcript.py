@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from ..clock import iso
-from ..schemas import MessageView, TaskInput, TokenUsage
+from ..schemas import MessageView, TaskInput, TaskProgress, TokenUsage
 from ..text import storable
 from ._connection import Database
 from ._rows import insert_messages, insert_pending, read_messages
@@ -32,15 +32,23 @@ class TranscriptRows(Database):
             )
             conn.execute(
                 """UPDATE tasks SET status = 'running', updated_at = ?
-                   WHERE task_id = ? AND status NOT IN ('completed', 'failed')""",
+                   WHERE task_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')""",
                 (iso(at), task.task_id),
             )
             return attempt
 
         return self._run(work, write=True)
 
-    def append_messages(self, task_id: str, attempt: int, first_seq: int, messages: Sequence[MessageView]) -> None:
-        """Store transcript entries `first_seq`, `first_seq + 1`, ...; entries already stored stay as they are."""
+    def append_messages(
+        self,
+        task_id: str,
+        attempt: int,
+        first_seq: int,
+        messages: Sequence[MessageView],
+        progress: TaskProgress | None = None,
+    ) -> None:
+        """Store transcript entries `first_seq`, `first_seq + 1`, ...; entries already stored stay as
+        they are. `progress` (the attempt's own, tokens of this attempt) goes in the same transaction."""
         rows = [
             (task_id, attempt, first_seq + offset, m.source, m.type, m.content)
             for offset, m in enumerate(messages)
@@ -48,6 +56,11 @@ class TranscriptRows(Database):
 
         def work(conn: sqlite3.Connection) -> None:
             insert_messages(conn, rows)
+            if progress is not None:
+                conn.execute(
+                    "UPDATE attempts SET progress_json = ? WHERE task_id = ? AND attempt = ?",
+                    (storable(progress.model_dump_json()), task_id, attempt),
+                )
 
         if rows:
             self._run(work, write=True)
@@ -104,3 +117,55 @@ class TranscriptRows(Database):
 
         return self._run(work, write=False)
 
+
+    def task_progress(self, task_id: str) -> TaskProgress | None:
+        """The latest attempt's progress with the tokens of every attempt so far; None before any."""
+
+        def work(conn: sqlite3.Connection) -> TaskProgress | None:
+            rows = conn.execute(
+                "SELECT attempt, usage_json, progress_json FROM attempts WHERE task_id = ? ORDER BY attempt",
+                (task_id,),
+            ).fetchall()
+            if not rows or rows[-1]["progress_json"] is None:
+                return None
+            current = TaskProgress.model_validate_json(rows[-1]["progress_json"])
+            earlier = sum(
+                (TokenUsage.model_validate(u) for row in rows[:-1] if row["usage_json"]
+                 for u in json.loads(row["usage_json"]).values()),
+                TokenUsage(),
+            )
+            return current.model_copy(update={
+                "prompt_tokens": current.prompt_tokens + earlier.prompt_tokens,
+                "completion_tokens": current.completion_tokens + earlier.completion_tokens,
+            })
+
+        return self._run(work, write=False)
+
+    def stream_page(self, task_id: str, after: int, limit: int) -> tuple[list[tuple[int, int, MessageView]], bool]:
+        """Up to `limit` messages of the task's stream from position `after`, as (position, attempt,
+        message), all of one attempt; and whether the stream holds nothing beyond them (yet)."""
+
+        def work(conn: sqlite3.Connection) -> tuple[list[tuple[int, int, MessageView]], bool]:
+            rows = conn.execute(
+                """SELECT position, attempt, source, content, type FROM messages
+                   WHERE task_id = ? AND position >= ? ORDER BY position LIMIT ?""",
+                (task_id, after, limit + 1),
+            ).fetchall()
+            page = [(int(r["position"]), int(r["attempt"]),
+                     MessageView(source=r["source"], content=r["content"], type=r["type"])) for r in rows]
+            same = [entry for entry in page[:limit] if entry[1] == page[0][1]] if page else []
+            return same, len(same) == len(page)
+
+        return self._run(work, write=False)
+
+    def attempt_open(self, task_id: str, started_after: datetime) -> bool:
+        """Whether an attempt started after `started_after` is still streaming (has not finished)."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM attempts WHERE task_id = ? AND finished_at IS NULL AND started_at > ? LIMIT 1",
+                (task_id, iso(started_after)),
+            ).fetchone()
+            return row is not None
+
+        return self._run(work, write=False)

@@ -59,11 +59,13 @@ def test_a_failed_result_is_failed() -> None:
     assert durable("Completed", output=outcome.model_dump(mode="json")).status == "failed"
 
 
-def test_a_crashed_or_terminated_orchestration_is_failed_with_its_reason() -> None:
+def test_a_crashed_orchestration_is_failed_and_a_terminated_one_cancelled_with_its_reason() -> None:
     crashed = durable("Failed", output="Orchestrator function 'task_orchestrator' failed: boom")
     assert crashed.status == "failed" and "boom" in crashed.outcome.error
-    terminated = durable("Terminated", output="operator stopped it")
-    assert terminated.status == "failed" and terminated.outcome.error == "operator stopped it"
+    terminated = durable("Terminated", output="operator stopped it")  # through Durable's API or POST .../cancel
+    assert terminated.status == "cancelled" and terminated.outcome.status == "cancelled"
+    assert terminated.outcome.error == "operator stopped it" and terminated.outcome.stop_reason == "cancelled"
+    assert durable("Terminated", output=None).outcome.error == "orchestration terminated"
 
 
 def mirrored(outcome: RunOutcome) -> TaskSnapshot:
@@ -73,7 +75,7 @@ def mirrored(outcome: RunOutcome) -> TaskSnapshot:
 
 def test_a_result_recorded_before_the_termination_stands() -> None:
     terminated = durable("Terminated", output="operator stopped it")  # ended at UPDATED (whole seconds)
-    assert terminated.outcome.stop_reason == "terminated"
+    assert terminated.outcome.stop_reason == "cancelled"
     done = RunOutcome(status="completed", final_answer="42", finished_at=UPDATED + timedelta(milliseconds=700))
     served = settle(terminated, mirrored(done))
     assert served is not None and served.status == "completed" and served.outcome == done
@@ -84,16 +86,16 @@ def test_a_result_recorded_after_the_termination_loses_to_it() -> None:
     late = RunOutcome(status="completed", final_answer="42", messages=[MessageView(source="a", content="x", type="t")],
                       finished_at=UPDATED + timedelta(seconds=3))
     served = settle(terminated, mirrored(late))
-    assert served is not None and served.status == "failed" and served.outcome is not None
+    assert served is not None and served.status == "cancelled" and served.outcome is not None
     assert served.outcome.error == "operator stopped it" and served.outcome.messages == late.messages
 
 
 def test_the_stopped_runs_own_record_of_the_termination_is_served() -> None:
     terminated = durable("Terminated", output="operator stopped it")
-    stopped = RunOutcome(status="failed", stop_reason="terminated", error="orchestration terminated: operator",
+    stopped = RunOutcome(status="cancelled", stop_reason="cancelled", error="operator stopped it",
                          prompt_tokens=7, finished_at=UPDATED + timedelta(seconds=4))
     served = settle(terminated, mirrored(stopped))
-    assert served is not None and served.status == "failed" and served.outcome == stopped
+    assert served is not None and served.status == "cancelled" and served.outcome == stopped
 
 
 def test_durable_state_is_authoritative_otherwise() -> None:

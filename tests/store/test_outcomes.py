@@ -101,9 +101,9 @@ def test_a_termination_copied_from_durable_is_completed_by_the_stopped_runs_own_
     task = make_task()
     attempt = store.begin_attempt(task, T0)
     store.append_messages(task.task_id, attempt, 0, [MessageView(source="s", content="so far", type="t")])
-    copied = RunOutcome(status="failed", stop_reason="terminated", error="operator", finished_at=T0)
+    copied = RunOutcome(status="cancelled", stop_reason="cancelled", error="operator", finished_at=T0)
     assert store.save_outcome(task, copied, None) == copied  # the read path got there first
-    own = RunOutcome(status="failed", stop_reason="terminated", error="orchestration terminated: operator",
+    own = RunOutcome(status="cancelled", stop_reason="cancelled", error="operator",
                      prompt_tokens=9, finished_at=T0, messages=[MessageView(source="s", content="so far", type="t")])
     assert store.save_outcome(task, own, attempt) == own
     late = outcome("completed", "too late", 3)
