@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -21,6 +20,7 @@ from magentic_tasks.service import ApiResponse, TaskService, config_error_respon
 from magentic_tasks.settings import Settings, get_settings
 
 from .durable import DurableOrchestrations
+from .indexing_settings import settings_at_indexing
 
 logger = logging.getLogger(__name__)
 
@@ -28,21 +28,13 @@ PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL-ID"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
-def auth_level(read_settings: Callable[[], Settings] = Settings) -> func.AuthLevel:
-    """FUNCTION unless `HTTP_AUTH_LEVEL=anonymous` (local development only); read once, at indexing.
-
-    Invalid settings (any of them) must not cost the host its functions: then FUNCTION, logged."""
-    try:
-        level = read_settings().http_auth_level
-    except ValidationError as error:
-        fields = ", ".join(".".join(str(p) for p in item["loc"]) for item in error.errors(include_input=False))
-        logger.error("settings are invalid (%s); the HTTP functions keep requiring a function key", fields)
-        return func.AuthLevel.FUNCTION
-    return func.AuthLevel.ANONYMOUS if level == "anonymous" else func.AuthLevel.FUNCTION
+def auth_level(settings: Settings) -> func.AuthLevel:
+    """FUNCTION unless `HTTP_AUTH_LEVEL=anonymous` (local development only); read once, at indexing."""
+    return func.AuthLevel.ANONYMOUS if settings.http_auth_level == "anonymous" else func.AuthLevel.FUNCTION
 
 
 bp = df.Blueprint()
-AUTH_LEVEL = auth_level()
+AUTH_LEVEL = auth_level(settings_at_indexing())
 
 
 def service_for(client: df.DurableOrchestrationClient) -> TaskService | ApiResponse:

@@ -1,31 +1,12 @@
-"""Which starters exist: decided once, when the worker indexes the app, from the settings.
-
-Invalid settings must not cost the host its functions: the always-on starters are registered
-with the defaults (their calls then report the problem clearly), and the error is logged.
-"""
+"""Which starters exist: decided once, when the worker indexes the app, from the settings."""
 
 from __future__ import annotations
 
-import logging
-
 import azure.durable_functions as df
-from pydantic import ValidationError
 
-from magentic_tasks.settings import Settings, get_settings
+from magentic_tasks.settings import Settings
 
 from . import event_grid, http_api, maintenance, queue_trigger, service_bus
-
-logger = logging.getLogger(__name__)
-
-
-def settings_at_indexing() -> Settings:
-    """The settings, or the defaults (logged) when they are invalid."""
-    try:
-        return get_settings()
-    except ValidationError as error:
-        fields = ", ".join(".".join(str(p) for p in item["loc"]) for item in error.errors(include_input=False))
-        logger.error("settings are invalid (%s); indexing the always-on functions only", fields)
-        return Settings.model_construct()
 
 
 def starter_blueprints(settings: Settings) -> list[df.Blueprint]:
