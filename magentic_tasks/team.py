@@ -3,6 +3,12 @@
 Unlike autogen-ext's `MagenticOne` helper, no code runs on the host unless `CODE_EXECUTOR` says so,
 the FileSurfer is confined to the task's own workspace, and the WebSurfer joins only when it is
 enabled and playwright is installed.
+
+Every FileSurfer of a worker process shares one document converter (`MarkItDown`, whose file-type
+model takes about 90 ms and 8 MB to load) instead of building its own. Conversions take turns on a
+lock: the converter is used from the threads that build teams (a browser opens its workspace as
+it is built) and from the event loop (the FileSurfer's tools), and one of markitdown's converters
+(`RssConverter`) keeps per-call state on itself.
 """
 
 from __future__ import annotations
@@ -10,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import os
+import threading
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from autogen_agentchat.agents import CodeExecutorAgent
 from autogen_agentchat.base import ChatAgent
@@ -19,9 +28,12 @@ from autogen_agentchat.teams import MagenticOneGroupChat
 from autogen_core.code_executor import CodeExecutor
 from autogen_core.models import ChatCompletionClient
 from autogen_ext.agents.file_surfer import FileSurfer
+from autogen_ext.agents.file_surfer._markdown_file_browser import MarkdownFileBrowser
 from autogen_ext.agents.magentic_one import MagenticOneCoderAgent
+from markitdown import DocumentConverterResult, MarkItDown
 
 from .code_execution import build_code_executor
+from .log_levels import apply_configured_log_levels
 from .metering import MeteredClient, UsageMeter
 from .settings import Settings
 
@@ -32,6 +44,64 @@ ORCHESTRATOR_NAME = "MagenticOneOrchestrator"
 
 def web_surfer_available() -> bool:
     return importlib.util.find_spec("playwright") is not None
+
+
+class SharedConverter:
+    """One `MarkItDown` for the whole process, the two calls `MarkdownFileBrowser` makes, one at a time."""
+
+    _instance: SharedConverter | None = None
+    _creating = threading.Lock()
+
+    def __init__(self, converter: MarkItDown) -> None:
+        self.converter = converter
+        self._turn = threading.RLock()  # re-entrant: markitdown's zip converter converts its members
+
+    @classmethod
+    def get(cls) -> SharedConverter:
+        """The process's converter, built by the first caller (exactly once, also across threads)."""
+        if cls._instance is None:
+            with cls._creating:
+                if cls._instance is None:
+                    cls._instance = cls(MarkItDown())
+        return cls._instance
+
+    def convert_local(self, path: str, **kwargs: Any) -> DocumentConverterResult:
+        with self._turn:
+            return self.converter.convert_local(path, **kwargs)
+
+    def convert_stream(self, stream: BinaryIO, **kwargs: Any) -> DocumentConverterResult:
+        with self._turn:
+            return self.converter.convert_stream(stream, **kwargs)
+
+
+class WorkspaceBrowser(MarkdownFileBrowser):
+    """autogen-ext 0.7.5's `MarkdownFileBrowser` on the shared converter, opened at its base path.
+
+    Its `__init__` is the parent's minus `MarkItDown()`; tests/domain/test_team.py pins that the
+    attributes match a stock browser's, so an autogen-ext upgrade that changes them fails there."""
+
+    def __init__(self, base_path: str, *, viewport_size: int, converter: SharedConverter) -> None:
+        self.viewport_size = viewport_size
+        self.history: list[tuple[str, float]] = []
+        self.page_title: str | None = None
+        self.viewport_current_page = 0
+        self.viewport_pages: list[tuple[int, int]] = []
+        self._markdown_converter = converter  # type: ignore[assignment]  # the two methods the browser calls
+        self._base_path = os.path.realpath(base_path)
+        self._page_content = ""
+        self._find_on_page_query: str | None = None
+        self._find_on_page_last_result: int | None = None
+        self.set_path(self._base_path)
+
+
+class WorkspaceFileSurfer(FileSurfer):
+    """autogen-ext's FileSurfer, confined to `base_path`, on the process's shared converter."""
+
+    def __init__(self, name: str, model_client: ChatCompletionClient, base_path: str) -> None:
+        super(FileSurfer, self).__init__(name, FileSurfer.DEFAULT_DESCRIPTION)  # skip FileSurfer's own browser
+        self._model_client = model_client
+        self._chat_history = []
+        self._browser = WorkspaceBrowser(base_path, viewport_size=1024 * 5, converter=SharedConverter.get())
 
 
 async def build_team(
@@ -46,11 +116,10 @@ async def build_team(
     def metered(agent: str) -> ChatCompletionClient:
         return MeteredClient(client, agent, meter)
 
+    apply_configured_log_levels(settings)
     await asyncio.to_thread(workspace.mkdir, parents=True, exist_ok=True)
-    # FileSurfer loads a file-type model (magika) as it is built: tens of ms, kept off the event loop.
-    file_surfer = await asyncio.to_thread(
-        FileSurfer, "FileSurfer", model_client=metered("FileSurfer"), base_path=str(workspace)
-    )
+    # The first FileSurfer of the process loads the converter's file-type model (magika): off the event loop.
+    file_surfer = await asyncio.to_thread(WorkspaceFileSurfer, "FileSurfer", metered("FileSurfer"), str(workspace))
     participants: list[ChatAgent] = [MagenticOneCoderAgent("Coder", model_client=metered("Coder")), file_surfer]
     if settings.enable_web_surfer:
         if web_surfer_available():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,12 +13,13 @@ from autogen_core import CancellationToken, FunctionCall
 from autogen_core.code_executor import CodeBlock
 from autogen_core.models import CreateResult, ModelInfo, RequestUsage
 from autogen_ext.agents.file_surfer import FileSurfer
+from autogen_ext.agents.file_surfer._markdown_file_browser import MarkdownFileBrowser
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
 from magentic_tasks.code_execution import build_code_executor
 from magentic_tasks.metering import UsageMeter
 from magentic_tasks.settings import Settings
-from magentic_tasks.team import build_team
+from magentic_tasks.team import SharedConverter, WorkspaceBrowser, WorkspaceFileSurfer, build_team
 
 INFO = ModelInfo(vision=False, function_calling=True, json_output=True, family="gpt-4o", structured_output=False)
 CANARY = "sk-canary-secret-0123456789abcdef"
@@ -82,10 +85,83 @@ async def test_the_file_surfer_cannot_read_outside_the_task_workspace(tmp_path: 
     client = ReplayChatCompletionClient(
         [open_path(str(secret)), open_path("../outside.txt"), open_path(str(workspace / "inside.txt"))], model_info=INFO
     )
-    surfer = FileSurfer("FileSurfer", model_client=client, base_path=str(workspace))
+    surfer = WorkspaceFileSurfer("FileSurfer", client, str(workspace))  # the team's FileSurfer
     replies = []
     for _ in range(3):
         response = await surfer.on_messages([TextMessage(source="user", content="open it")], CancellationToken())
         replies.append(str(response.chat_message.to_text()))
     assert all("TOP SECRET CONTENT" not in reply for reply in replies[:2])
     assert "task file content" in replies[2]
+
+
+# ---- one document converter per worker -------------------------------------------------------
+
+
+def file_surfer_of(team: object) -> FileSurfer:
+    surfers = [agent for agent in team._participants if isinstance(agent, FileSurfer)]  # type: ignore[attr-defined]
+    assert len(surfers) == 1
+    return surfers[0]
+
+
+async def test_every_teams_file_surfer_shares_the_process_converter(tmp_path: Path) -> None:
+    client = ReplayChatCompletionClient([], model_info=INFO)
+    async with contextlib.AsyncExitStack() as resources:
+        teams = [await build_team(Settings(), client, UsageMeter(), tmp_path / f"w{i}", resources) for i in range(3)]
+    surfers = [file_surfer_of(team) for team in teams]
+    assert all(isinstance(surfer, WorkspaceFileSurfer) for surfer in surfers)
+    converters = {id(surfer._browser._markdown_converter) for surfer in surfers}
+    assert converters == {id(SharedConverter.get())}
+    assert [surfer._browser.path for surfer in surfers] == [str((tmp_path / f"w{i}").resolve()) for i in range(3)]
+
+
+def test_the_shared_converter_is_built_once_across_threads() -> None:
+    SharedConverter._instance = None
+    start = threading.Barrier(8, timeout=30)
+
+    def get() -> int:
+        start.wait()
+        return id(SharedConverter.get())
+
+    with ThreadPoolExecutor(8) as pool:
+        assert len(set(pool.map(lambda _: get(), range(8)))) == 1
+
+
+def test_the_workspace_browser_is_a_stock_browser_but_for_its_converter(tmp_path: Path) -> None:
+    stock = MarkdownFileBrowser(viewport_size=1024 * 5, base_path=str(tmp_path))
+    ours = WorkspaceBrowser(str(tmp_path), viewport_size=1024 * 5, converter=SharedConverter.get())
+    assert vars(ours).keys() == vars(stock).keys()
+    differing = {name for name in vars(stock) if vars(stock)[name] != vars(ours)[name]}
+    assert differing <= {"_markdown_converter", "history"}  # history: the time each page was opened
+    assert [path for path, _ in ours.history] == [path for path, _ in stock.history]
+    assert (ours.page_title, ours.page_content) == (stock.page_title, stock.page_content)
+
+    client = ReplayChatCompletionClient([], model_info=INFO)
+    stock_surfer = FileSurfer("FileSurfer", model_client=client, base_path=str(tmp_path))
+    our_surfer = WorkspaceFileSurfer("FileSurfer", client, str(tmp_path))
+    assert vars(our_surfer).keys() == vars(stock_surfer).keys()
+    assert our_surfer.description == stock_surfer.description
+
+
+def test_concurrent_conversions_each_read_their_own_file(tmp_path: Path) -> None:
+    browsers = []
+    for i in range(16):
+        workspace = tmp_path / f"w{i}"
+        workspace.mkdir()
+        (workspace / "notes.md").write_text(f"# Notes {i}\n\n" + f"line {i}\n" * 200)
+        (workspace / "table.csv").write_text("a,b\n" + f"{i},{i * i}\n" * 50)
+        browsers.append(WorkspaceBrowser(str(workspace), viewport_size=1024 * 5, converter=SharedConverter.get()))
+    start = threading.Barrier(8, timeout=30)
+
+    def read(i: int) -> tuple[str, str]:
+        start.wait()
+        workspace = tmp_path / f"w{i}"
+        browsers[i].open_path(str(workspace / "notes.md"))
+        notes = browsers[i].page_content
+        browsers[i].open_path(str(workspace / "table.csv"))
+        return notes, browsers[i].page_content
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(read, range(len(browsers))))
+    for i, (notes, table) in enumerate(results):
+        assert notes.startswith(f"# Notes {i}") and f"line {i}" in notes
+        assert f"| {i} | {i * i} |" in table
