@@ -1,0 +1,148 @@
+"""Signed webhooks: signatures an independent Standard Webhooks implementation accepts, and the
+callback URLs the service refuses."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from magentic_tasks.webhooks import CallbackPolicy, CallbackRefused, deliver, signature
+
+SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+LOCAL = CallbackPolicy(allowed_hosts=("127.0.0.1",), allow_private=True)
+
+
+@given(message_id=st.text(min_size=1, max_size=40),
+       timestamp=st.integers(min_value=1_600_000_000, max_value=2_000_000_000),
+       body=st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=2000))
+def test_signatures_match_the_reference_implementation(message_id: str, timestamp: int, body: str) -> None:
+    expected = Webhook(SECRET).sign(message_id, datetime.fromtimestamp(timestamp, tz=UTC), body)
+
+    assert signature(SECRET, message_id, timestamp, body.encode("utf-8")) == expected
+
+
+@dataclass
+class Receiver:
+    """A webhook consumer on 127.0.0.1 that verifies every delivery with the reference library."""
+
+    fail_first: int = 0
+    received: list[dict[str, object]] = field(default_factory=list)
+    rejected: int = 0
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            event = Webhook(SECRET).verify(body, dict(request.headers))
+        except WebhookVerificationError:
+            self.rejected += 1
+            return web.Response(status=401)
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return web.Response(status=503)
+        self.received.append(event)
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    found = Receiver()
+    app = web.Application()
+    app.router.add_post("/hooks/tasks", found.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    found.url = f"http://127.0.0.1:{port}/hooks/tasks"
+    yield found
+    await runner.cleanup()
+
+
+EVENT = {"specversion": "1.0", "id": "evt-1", "type": "magentic.task.completed", "data": {"task_id": "t-1"}}
+
+
+async def test_a_delivery_is_signed_and_verified_by_the_receiver(receiver: Receiver) -> None:
+    result = await deliver(receiver.url, EVENT, secret=SECRET, policy=LOCAL)
+
+    assert result.delivered and result.status_code == 204
+    assert receiver.received == [EVENT] and receiver.rejected == 0
+
+
+async def test_a_receiver_with_another_secret_rejects_the_delivery(receiver: Receiver) -> None:
+    other = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+    result = await deliver(receiver.url, EVENT, secret=other, policy=LOCAL)
+
+    assert not result.delivered and result.status_code == 401 and receiver.rejected == 1
+
+
+async def test_a_failing_receiver_is_reported_not_raised(receiver: Receiver) -> None:
+    receiver.fail_first = 1
+
+    first = await deliver(receiver.url, EVENT, secret=SECRET, policy=LOCAL)
+    second = await deliver(receiver.url, EVENT, secret=SECRET, policy=LOCAL)
+
+    assert (first.delivered, first.status_code) == (False, 503)
+    assert second.delivered and receiver.received == [EVENT]
+
+
+async def test_an_unreachable_receiver_is_reported_not_raised() -> None:
+    result = await deliver("http://127.0.0.1:9/hooks", EVENT, secret=SECRET, policy=LOCAL, request_seconds=2)
+
+    assert not result.delivered and result.status_code is None and result.error
+
+
+PRODUCTION = CallbackPolicy(allowed_hosts=("hooks.example.com", "*.contoso.net", "10.0.0.5", "127.0.0.1"))
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://hooks.example.com/x", "https"),
+        ("https://evil.example.org/x", "CALLBACK_ALLOWED_HOSTS"),
+        ("https://user:pw@hooks.example.com/x", "credentials"),
+        ("https://10.0.0.5/x", "private"),
+        ("https://127.0.0.1/x", "private"),
+        ("ftp://hooks.example.com/x", "https"),
+        ("https:///nohost", "host"),
+        ("https://contoso.net.evil.org/x", "CALLBACK_ALLOWED_HOSTS"),
+    ],
+)
+def test_urls_the_policy_refuses(url: str, why: str) -> None:
+    with pytest.raises(CallbackRefused) as refused:
+        PRODUCTION.check_url(url)
+
+    assert why in str(refused.value) and url not in str(refused.value)
+
+
+def test_allowed_urls_pass() -> None:
+    PRODUCTION.check_url("https://hooks.example.com/tasks?x=1")
+    PRODUCTION.check_url("https://api.contoso.net/hook")
+
+
+def test_without_an_allow_list_no_callback_is_accepted() -> None:
+    with pytest.raises(CallbackRefused, match="not enabled"):
+        CallbackPolicy().check_url("https://hooks.example.com/x")
+
+
+async def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery() -> None:
+    policy = CallbackPolicy(allowed_hosts=("localhost",))
+
+    result = await deliver("https://localhost/hooks", EVENT, secret=SECRET, policy=policy)
+
+    assert not result.delivered and result.error is not None and "resolves to a private" in result.error
+
+
+def test_the_event_body_is_plain_json() -> None:
+    assert json.loads(json.dumps(EVENT)) == EVENT
