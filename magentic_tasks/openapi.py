@@ -19,14 +19,18 @@ from pydantic.json_schema import models_json_schema
 from .schemas import (
     TASK_ID_PATTERN,
     ErrorDetail,
+    TaskCancelled,
     TaskCreate,
     TaskCreated,
     TaskList,
+    TaskMessagesView,
     TaskNotFinishedView,
     TaskResultView,
     TaskStatusView,
     ValidationErrors,
 )
+from .service._following import MAX_LIMIT as MESSAGES_MAX_LIMIT
+from .service._following import MAX_WAIT_SECONDS
 from .service._listing import DEFAULT_LIMIT, MAX_LIMIT, STATUSES
 
 OPENAPI_VERSION = "3.1.0"
@@ -132,6 +136,40 @@ OPERATIONS: tuple[Operation, ...] = (
             409: Response("The task is still pending or running: cancel it first", ErrorDetail),
             422: BAD_ID, 500: CONFIG_ERROR,
             503: Response("A store could not be reached; try again", ErrorDetail, RETRY_AFTER),
+        },
+    ),
+    Operation(
+        "post", "/tasks/{task_id}/cancel", "cancel_task", "Cancel a pending or running task",
+        parameters=(TASK_ID, PRINCIPAL),
+        responses={
+            200: Response("The task was already cancelled", TaskCancelled),
+            202: Response("Cancelled now: the run stops within seconds, keeping its transcript and tokens so far",
+                          TaskCancelled),
+            404: NOT_FOUND,
+            409: Response("The task already finished (completed or failed); the detail says which", ErrorDetail),
+            422: BAD_ID, 500: CONFIG_ERROR, 503: UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "get", "/tasks/{task_id}/messages", "get_task_messages", "Follow a task's messages from a cursor",
+        parameters=(
+            TASK_ID,
+            {"name": "after", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0, "maximum": 2**62, "default": 0},
+             "description": "Stream position to start from (0-based): `next_after` of the previous page"},
+            {"name": "limit", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 1, "maximum": MESSAGES_MAX_LIMIT, "default": 100}},
+            {"name": "wait", "in": "query", "required": False,
+             "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS, "default": 0},
+             "description": "Seconds to wait for a message when there is none yet (long poll)"},
+            PRINCIPAL,
+        ),
+        responses={
+            200: Response("Messages from `after` (possibly none), `next_after` and whether the stream has ended",
+                          TaskMessagesView),
+            404: NOT_FOUND,
+            422: Response("The id or a query parameter is invalid", ValidationErrors),
+            500: CONFIG_ERROR, 503: UNAVAILABLE,
         },
     ),
     Operation(

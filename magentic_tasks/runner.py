@@ -34,7 +34,7 @@ from .redaction import Redactor
 from .schemas import MessageView, OutcomeStatus, TaskInput, TokenUsage
 from .settings import Settings
 from .shaping import to_views
-from .stop_signal import STOPPED, StopSignal
+from .stop_signal import CANCEL_GRACE_SECONDS, STOPPED, StopSignal
 from .team import ORCHESTRATOR_NAME, build_team
 from .text import storable
 
@@ -46,8 +46,6 @@ MessageSink = Callable[[list[MessageView]], Awaitable[None]]
 TRANSIENT_ERRORS = frozenset(
     {"APIConnectionError", "APITimeoutError", "RateLimitError", "InternalServerError", "ConnectionError"}
 )
-# How long a cancelled run gets to wind down before it is abandoned.
-CANCEL_GRACE_SECONDS = 10.0
 
 _ERROR_HEAD = re.compile(r"^(\w+): ")
 

@@ -101,6 +101,22 @@ async def delete_task(req: func.HttpRequest, client: df.DurableOrchestrationClie
     return to_http(await service.delete(req.route_params.get("task_id", ""), owner_of(req, service.settings)))
 
 
+async def cancel_task(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    service = service_for(client)
+    if isinstance(service, ApiResponse):
+        return to_http(service)
+    owner = owner_of(req, service.settings)
+    return to_http(await service.cancel(req.route_params.get("task_id", ""), owner, client.terminate))
+
+
+async def get_task_messages(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    service = service_for(client)
+    if isinstance(service, ApiResponse):
+        return to_http(service)
+    owner = owner_of(req, service.settings)
+    return to_http(await service.messages(req.route_params.get("task_id", ""), owner, dict(req.params)))
+
+
 def get_openapi(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(openapi_document()), mimetype="application/json")
 
@@ -115,4 +131,6 @@ _register(get_task_status, "tasks/{task_id}", "GET")
 _register(get_task_result, "tasks/{task_id}/result", "GET")
 _register(list_tasks, "tasks", "GET")
 _register(delete_task, "tasks/{task_id}", "DELETE")
+_register(cancel_task, "tasks/{task_id}/cancel", "POST")
+_register(get_task_messages, "tasks/{task_id}/messages", "GET")
 bp.route(route="openapi.json", methods=["GET"], auth_level=AUTH_LEVEL)(get_openapi)

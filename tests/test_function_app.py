@@ -42,6 +42,8 @@ def test_the_host_finds_every_function_with_its_trigger() -> None:
         "get_task_result": "httpTrigger",
         "list_tasks": "httpTrigger",
         "delete_task": "httpTrigger",
+        "cancel_task": "httpTrigger",
+        "get_task_messages": "httpTrigger",
         "get_openapi": "httpTrigger",
         "apply_retention": "timerTrigger",
         "enqueue_task": "queueTrigger",

@@ -6,10 +6,12 @@ and it is repaired from Durable state when it lags behind.
 
 The public names live in small private modules, one use each: `_responses` (what is answered),
 `_parsing` (request bodies), `_creating` (create and submit), `_reading` (status, result, repair),
-`_listing` (`GET /tasks`), `_removing` (delete and retention).
+`_listing` (`GET /tasks`), `_removing` (delete and retention), `_steering` (cancel), `_following`
+(`GET /tasks/{id}/messages`).
 """
 
 from ._creating import Creating, task_id_for_message
+from ._following import Following
 from ._listing import Listing
 from ._parsing import max_body_bytes, parse_json_object, validate_create
 from ._reading import Reading
@@ -22,9 +24,10 @@ from ._responses import (
     config_error_response,
 )
 from ._state import Orchestrations
+from ._steering import Steering
 
 
-class TaskService(Creating, Removing, Listing):
+class TaskService(Creating, Removing, Listing, Steering, Following):
     """Creates tasks and answers for them, reading Durable state first and SQLite second."""
 
 

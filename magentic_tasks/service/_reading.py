@@ -37,6 +37,9 @@ class Reading(ServiceState):
             prompt=found.prompt,
             created_at=found.created_at,
             updated_at=found.updated_at,
+            # While it runs: the progress row its activity writes with each batch of messages (one
+            # small SQLite read per poll); null otherwise, and when SQLite cannot be read.
+            progress=await best_effort(self.store.task_progress, task_id) if found.status == "running" else None,
         )
         return ApiResponse(200, view.model_dump(mode="json"))
 

@@ -61,6 +61,7 @@ async def test_a_task_runs_to_completion_and_its_result_has_the_originals_shape(
         "prompt": PROMPT,
         "created_at": body["created_at"],
         "updated_at": status["updated_at"],
+        "progress": None,  # the one addition (issue 8): set only while the task runs
     }
     assert app.statuses_seen[task_id][-1] == "completed"
     assert elapsed < 8

@@ -16,6 +16,8 @@ that the tokens a run reports are exactly the tokens the model "spent".
 from __future__ import annotations
 
 import json
+import select
+import socket
 import string
 import threading
 import time
@@ -97,6 +99,9 @@ class Faults:
     latency: float = 0.0  # seconds slept before each answer
     canary: str | None = None  # text put in each error message
     echo_credentials: bool = False  # put the api-key / bearer token received in each error message
+    # While sleeping `latency`, watch the connection: a client that hung up (a cancelled call) is
+    # recorded as `abandoned` and gets no answer, and its tokens are not counted as served.
+    notice_hangups: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,8 @@ class RecordedRequest:
     status: int = 200
     usage: Usage | None = None  # set when the call was answered
     received_at: float = field(default_factory=time.monotonic)
+    ended_at: float | None = None  # when it was answered, failed or (with notice_hangups) abandoned
+    abandoned: bool = False  # the client hung up before the answer (Faults.notice_hangups)
 
     @property
     def deployment(self) -> str | None:
@@ -299,6 +306,7 @@ class ScriptedModelServer:
     def _served(self, record: RecordedRequest, usage: Usage) -> None:
         with self._lock:
             record.usage = usage
+            record.ended_at = time.monotonic()
             assert record.kind is not None
             self.served_by_kind[record.kind] = self.served_by_kind.get(record.kind, Usage()) + usage
 
@@ -381,9 +389,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         record.kind = classify(record.body)
         faults, fails, ledger_index = server._admit(record)
-        if faults.latency and server._stopping.wait(faults.latency):
+        if faults.latency and self._sleep(faults.latency, record, faults.notice_hangups):
             return
         if fails:
+            record.ended_at = time.monotonic()
             record.status = faults.status
             self._send_error(faults, record)
             return
@@ -397,6 +406,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_stream(n, model, text, usage if options.get("include_usage") else None)
         else:
             self._send_json(HTTPStatus.OK, _completion(n, model, text, usage))
+
+    def _sleep(self, seconds: float, record: RecordedRequest, notice_hangups: bool) -> bool:
+        """Wait `seconds`; True when the answer must not be sent (the server stops, or the client left)."""
+        server = self.model_server
+        if not notice_hangups:
+            return server._stopping.wait(seconds)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if server._stopping.wait(min(left, 0.01)):
+                return True
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if readable and not self.connection.recv(1, socket.MSG_PEEK):  # EOF: the client hung up
+                with server._lock:
+                    record.abandoned, record.ended_at = True, time.monotonic()
+                self.close_connection = True
+                return True
+        return False
 
     # ---- writing -----------------------------------------------------------------------------
 

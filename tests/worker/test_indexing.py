@@ -32,6 +32,8 @@ def expected_functions(auth: str) -> dict[str, tuple[dict[str, Any], ...]]:
         "get_task_result": http("tasks/{task_id}/result", "GET", auth),
         "list_tasks": http("tasks", "GET", auth),
         "delete_task": http("tasks/{task_id}", "DELETE", auth),
+        "cancel_task": http("tasks/{task_id}/cancel", "POST", auth),
+        "get_task_messages": http("tasks/{task_id}/messages", "GET", auth),
         "get_openapi": http("openapi.json", "GET", auth)[1:],  # no durable client
         "apply_retention": (
             CLIENT,
