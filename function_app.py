@@ -1,10 +1,11 @@
 """The Function App: registers the blueprints, and scrubs secrets from every log record.
 
-- starters/: the HTTP API (`POST /tasks`, `GET /tasks/{id}`, `GET /tasks/{id}/result`), the Storage
+- starters/: the HTTP API (create, status, result, list, delete, the OpenAPI document), the Storage
   queue trigger, the Service Bus and Event Grid triggers (only where configured), and the timer
   that lets the SQLite mirror catch up with Durable state
-- orchestrators/: the task orchestrator
-- activities/: the Magentic-One run and the failure record
+- orchestrators/: the task orchestrator, and the callback delivery
+- activities/: the Magentic-One run and the failure record, callback delivery, event publishing
+  (one activity per configured sink)
 """
 
 import azure.durable_functions as df
@@ -18,8 +19,11 @@ from magentic_tasks.redaction import install_log_redaction
 install_log_redaction()
 apply_configured_log_levels()
 
+indexing_settings = starters.settings_at_indexing()
 app = df.DFApp()
-for blueprint in starters.starter_blueprints(starters.settings_at_indexing()):
+for blueprint in [
+    *starters.starter_blueprints(indexing_settings),
+    *orchestrators.BLUEPRINTS,
+    *activities.activity_blueprints(indexing_settings),
+]:
     app.register_functions(blueprint)
-app.register_functions(orchestrators.bp)
-app.register_functions(activities.bp)

@@ -1,5 +1,16 @@
-"""Activity functions (blueprint `bp`)."""
+"""Activity functions: the team run and the failure record, callback delivery, event publishing."""
 
+import azure.durable_functions as df
+
+from magentic_tasks.settings import Settings
+
+from . import callbacks, events
 from .run_task import bp, record_failure_activity, run_magentic_one_activity
 
-__all__ = ["bp", "record_failure_activity", "run_magentic_one_activity"]
+
+def activity_blueprints(settings: Settings) -> list[df.Blueprint]:
+    """Every activity; the event publishers only for the sinks `settings` configure."""
+    return [bp, callbacks.bp, events.blueprint(settings)]
+
+
+__all__ = ["activity_blueprints", "bp", "record_failure_activity", "run_magentic_one_activity"]

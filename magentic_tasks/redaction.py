@@ -110,6 +110,7 @@ class RedactingFilter(logging.Filter):
 # The settings that hold secrets, under every name they may be set by (see settings.py).
 SECRET_SETTING_NAMES = (
     "AZURE_OPENAI_API_KEY", "AZURE_OPEN_AI_KEY", "OPENAI_API_KEY", "OPEN_AI_API_KEY", "ServiceBusConnection",
+    "WEBHOOK_SECRET",
 )
 
 

@@ -43,11 +43,13 @@ Prompt = Annotated[str, Field(min_length=1), AfterValidator(_meaningful_prompt)]
 class TaskCreate(BaseModel):
     """Body of `POST /tasks`, as the original service took it (unknown fields are ignored)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     prompt: Prompt
     use_aoai: bool = True
     model_name: str = Field(default="gpt-4o", pattern=MODEL_NAME_PATTERN)
+    # Where to POST the signed completion event (https, a host on CALLBACK_ALLOWED_HOSTS).
+    callback_url: str | None = Field(default=None, max_length=2048)
 
 
 class QueuedTask(TaskCreate):
@@ -59,6 +61,8 @@ class QueuedTask(TaskCreate):
 class TaskInput(BaseModel):
     """The orchestration's input: everything the run needs, fixed when the task is created."""
 
+    model_config = ConfigDict(defer_build=True)
+
     task_id: TaskId
     prompt: str
     use_aoai: bool
@@ -67,10 +71,17 @@ class TaskInput(BaseModel):
     created_at: UtcDatetime
     max_attempts: int = Field(default=3, ge=1)
     first_retry_ms: int = Field(default=5000, ge=1)
+    callback_url: str | None = None
+    # Fixed when the task is created, so the orchestrator (deterministic) needs no settings.
+    event_sinks: tuple[str, ...] = ()
+    callback_retry_seconds: float = Field(default=24 * 3600.0, gt=0)
+    result_base_url: str = ""  # https://<app host>, for the URLs in completion events
 
 
 class MessageView(BaseModel):
     """One transcript entry, in the original's shape."""
+
+    model_config = ConfigDict(defer_build=True)
 
     source: str
     content: str
@@ -78,6 +89,8 @@ class MessageView(BaseModel):
 
 
 class TokenUsage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -90,6 +103,8 @@ class TokenUsage(BaseModel):
 
 class RunOutcome(BaseModel):
     """What a finished task produced: the orchestration's output and the mirror's final row."""
+
+    model_config = ConfigDict(defer_build=True)
 
     status: OutcomeStatus
     messages: list[MessageView] = []
@@ -107,6 +122,8 @@ class RunOutcome(BaseModel):
 class TaskSnapshot(BaseModel):
     """A task as one of the two stores knows it."""
 
+    model_config = ConfigDict(defer_build=True)
+
     task_id: str
     status: TaskStatus
     prompt: str
@@ -122,6 +139,8 @@ class TaskSnapshot(BaseModel):
 
 
 class TaskCreated(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     task_id: str
     status: TaskStatus
     created_at: UtcDatetime
@@ -129,6 +148,8 @@ class TaskCreated(BaseModel):
 
 class TaskProgress(BaseModel):
     """How far a running task has got, as its run last mirrored it (one round behind at most)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     attempt: int
     rounds: int
@@ -139,6 +160,8 @@ class TaskProgress(BaseModel):
 
 
 class TaskStatusView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     task_id: str
     status: TaskStatus
     prompt: str
@@ -148,6 +171,8 @@ class TaskStatusView(BaseModel):
 
 
 class TaskResultInfo(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     status: OutcomeStatus
     stop_reason: str | None
     final_answer: str | None
@@ -155,6 +180,8 @@ class TaskResultInfo(BaseModel):
 
 
 class TaskResultBody(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     messages: list[MessageView]
     task_result: TaskResultInfo
     execution_time: float
@@ -163,6 +190,8 @@ class TaskResultBody(BaseModel):
 
 
 class TaskResultView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     task_id: str
     status: TaskStatus
     result: TaskResultBody
@@ -174,6 +203,8 @@ class TaskResultView(BaseModel):
 
 
 class TaskNotFinishedView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     task_id: str
     status: TaskStatus
     detail: str
@@ -185,10 +216,14 @@ class TaskNotFinishedView(BaseModel):
 class ErrorDetail(BaseModel):
     """Any error other than validation: `{"detail": "..."}`."""
 
+    model_config = ConfigDict(defer_build=True)
+
     detail: str
 
 
 class ValidationErrorItem(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     type: str
     loc: list[str | int]
     msg: str
@@ -196,6 +231,8 @@ class ValidationErrorItem(BaseModel):
 
 class ValidationErrors(BaseModel):
     """A 422 (or 413): one entry per problem, as FastAPI reports them."""
+
+    model_config = ConfigDict(defer_build=True)
 
     detail: list[ValidationErrorItem]
 
@@ -206,6 +243,8 @@ class ValidationErrors(BaseModel):
 class TaskSummary(BaseModel):
     """One task in `GET /tasks`: what it is and where it stands, without its prompt or transcript."""
 
+    model_config = ConfigDict(defer_build=True)
+
     task_id: str
     status: TaskStatus
     model_name: str
@@ -215,6 +254,8 @@ class TaskSummary(BaseModel):
 
 class TaskList(BaseModel):
     """A page of the caller's tasks, newest first; `next_cursor` asks for the next page (null: no more)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     tasks: list[TaskSummary]
     next_cursor: str | None
@@ -231,6 +272,8 @@ class TaskMessagesView(BaseModel):
     client drops what it holds of an earlier attempt when `attempt` changes). `next_after` is where
     the next page starts; `finished` is true once the task is final and its stream has ended."""
 
+    model_config = ConfigDict(defer_build=True)
+
     task_id: str
     status: TaskStatus
     attempt: int | None
@@ -242,6 +285,22 @@ class TaskMessagesView(BaseModel):
 class TaskCancelled(BaseModel):
     """The answer to `POST /tasks/{id}/cancel`: the task's status after the request."""
 
+    model_config = ConfigDict(defer_build=True)
+
     task_id: str
     status: TaskStatus
     detail: str
+
+
+# ---- completion events and callbacks -------------------------------------------------------------
+
+
+class CallbackState(BaseModel):
+    """Where the delivery of a task's signed completion event stands (the URL itself is not shown)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status_code: int | None = None
+    last_error: str | None = None

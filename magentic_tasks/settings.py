@@ -110,6 +110,23 @@ class Settings(BaseSettings):
     # How often a running team asks Durable whether its task was cancelled (one status read each).
     cancel_poll_seconds: float = Field(default=2.0, gt=0, le=60, validation_alias=_alias("CANCEL_POLL_SECONDS"))
 
+    # Completion events and signed webhooks (on every final state).
+    callback_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=_alias("CALLBACK_ALLOWED_HOSTS")
+    )
+    callback_allow_private_networks: bool = Field(
+        default=False, validation_alias=_alias("CALLBACK_ALLOW_PRIVATE_NETWORKS")
+    )
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias=_alias("WEBHOOK_SECRET"))
+    callback_retry_hours: float = Field(default=24.0, gt=0, le=24 * 7, validation_alias=_alias("CALLBACK_RETRY_HOURS"))
+    website_hostname: str | None = Field(default=None, validation_alias=_alias("WEBSITE_HOSTNAME"))
+    events_queue: str | None = Field(default=None, validation_alias=_alias("EVENTS_QUEUE"))
+    events_event_grid_topic: str | None = Field(
+        default=None, validation_alias=_alias("EventGridConnection__topicEndpointUri")
+    )
+    events_service_bus_queue: str | None = Field(default=None, validation_alias=_alias("EVENTS_SERVICE_BUS_QUEUE"))
+    events_service_bus_topic: str | None = Field(default=None, validation_alias=_alias("EVENTS_SERVICE_BUS_TOPIC"))
+
     # Retention (a daily timer): Durable history of finished tasks is purged after this many days
     # (results stay in SQLite); tasks are deleted from both stores after TASK_RETENTION_DAYS (unset: kept).
     durable_retention_days: float | None = Field(
@@ -138,7 +155,7 @@ class Settings(BaseSettings):
     def _blank_flag_is_false(cls, value: object) -> object:
         return False if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("allowed_models", mode="before")
+    @field_validator("allowed_models", "callback_allowed_hosts", mode="before")
     @classmethod
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):
@@ -147,13 +164,16 @@ class Settings(BaseSettings):
 
     @field_validator(
         "azure_openai_endpoint", "openai_base_url", "aca_pool_management_endpoint", "service_bus_namespace",
-        mode="before",
+        "events_queue", "events_event_grid_topic", "events_service_bus_queue", "events_service_bus_topic",
+        "website_hostname", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("azure_openai_api_key", "openai_api_key", "service_bus_connection_string", mode="before")
+    @field_validator(
+        "azure_openai_api_key", "openai_api_key", "service_bus_connection_string", "webhook_secret", mode="before"
+    )
     @classmethod
     def _blank_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -194,6 +214,17 @@ class Settings(BaseSettings):
         """Whether X-MS-CLIENT-PRINCIPAL-ID names the caller (else anyone could send it)."""
         return self.website_auth_enabled or self.trust_principal_headers
 
+    @property
+    def event_sinks(self) -> tuple[str, ...]:
+        """The completion-event sinks configured: `queue`, `event_grid`, `service_bus_queue`, `service_bus_topic`."""
+        configured = {
+            "queue": self.events_queue,
+            "event_grid": self.events_event_grid_topic,
+            "service_bus_queue": self.events_service_bus_queue,
+            "service_bus_topic": self.events_service_bus_topic,
+        }
+        return tuple(name for name, value in configured.items() if value)
+
     def provider_problem(self, use_aoai: bool) -> str | None:
         """Why a task for this provider cannot run on this server, or None when it can."""
         if use_aoai and not self.azure_openai_configured:
@@ -207,7 +238,7 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """The secret values this service holds, for scrubbing them out of text."""
-        keys = (self.azure_openai_api_key, self.openai_api_key, self.service_bus_connection_string)
+        keys = (self.azure_openai_api_key, self.openai_api_key, self.service_bus_connection_string, self.webhook_secret)
         return [key.get_secret_value() for key in keys if key is not None and key.get_secret_value()]
 
 

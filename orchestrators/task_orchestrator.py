@@ -1,17 +1,21 @@
-"""The task orchestrator: pending → running → completed | failed.
+"""The task orchestrator: pending → running → completed | failed | cancelled, then announced.
 
 Deterministic by construction: no clock, ids, settings or I/O; everything it needs arrives in its
 input (`TaskInput`, retry policy included). A run that fails every attempt ends as a `failed`
-result, recorded by an activity, never as a crashed instance.
+result, recorded by an activity, never as a crashed instance. A final outcome is then published
+to the configured event sinks and, if the task has a `callback_url`, handed to the callback
+orchestration (orchestrators/callbacks.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from typing import Any
 
 import azure.durable_functions as df
 
+from magentic_tasks.events import completion_event, publish_activity
 from magentic_tasks.lifecycle import custom_status
 from magentic_tasks.schemas import MAX_ERROR_CHARS, RunOutcome, TaskInput
 
@@ -20,6 +24,7 @@ bp = df.Blueprint()
 ORCHESTRATOR_NAME = "task_orchestrator"
 RUN_ACTIVITY = "run_magentic_one_activity"
 FAILURE_ACTIVITY = "record_failure_activity"
+START_CALLBACK_ACTIVITY = "start_callback_delivery_activity"
 
 
 def task_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
@@ -47,7 +52,26 @@ def task_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any,
             ).model_dump(mode="json")
     outcome = RunOutcome.model_validate(result)
     context.set_custom_status(custom_status(outcome.status))
+    yield from announce(context, task, outcome, retry)
     return outcome.model_dump(mode="json")
+
+
+def announce(
+    context: df.DurableOrchestrationContext, task: TaskInput, outcome: RunOutcome, retry: df.RetryOptions
+) -> Generator[Any, Any, None]:
+    """Publish the completion event to every configured sink (retried; a sink that keeps failing
+    does not change the task's outcome) and start the delivery of its callback, if it has one."""
+    if not task.event_sinks and task.callback_url is None:
+        return
+    event = completion_event(task.task_id, outcome, base_url=task.result_base_url)
+    for sink in task.event_sinks:
+        with contextlib.suppress(Exception):  # the task is final either way; the host logged the failure
+            yield context.call_activity_with_retry(publish_activity(sink), retry, event)
+    if task.callback_url is not None:
+        delivery = {"task_id": task.task_id, "url": task.callback_url, "event": event,
+                    "retry_seconds": task.callback_retry_seconds}
+        with contextlib.suppress(Exception):
+            yield context.call_activity_with_retry(START_CALLBACK_ACTIVITY, retry, delivery)
 
 
 def failure_reason(error: BaseException) -> str:

@@ -51,6 +51,9 @@ def test_the_host_finds_every_function_with_its_trigger() -> None:
         "task_orchestrator": "orchestrationTrigger",
         "run_magentic_one_activity": "activityTrigger",
         "record_failure_activity": "activityTrigger",
+        "callback_orchestrator": "orchestrationTrigger",
+        "start_callback_delivery_activity": "activityTrigger",
+        "deliver_callback_activity": "activityTrigger",
     }
 
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from ..schemas import TaskCreate
 from ..settings import Settings
+from ..webhooks import CallbackPolicy, CallbackRefused
 from ._responses import InvalidRequest, error_entry, validation_detail
 
 # The byte cap must admit every prompt that MAX_PROMPT_CHARS admits, however a JSON client encodes
@@ -119,6 +120,15 @@ def validate_create(body: bytes, settings: Settings, schema: type[TaskCreate] = 
                 "model_not_allowed",
             )
         )
+    if request.callback_url is not None:
+        try:
+            CallbackPolicy(settings.callback_allowed_hosts, settings.callback_allow_private_networks).check_url(
+                request.callback_url
+            )
+            if settings.webhook_secret is None:
+                raise CallbackRefused("callbacks are not enabled on this server (WEBHOOK_SECRET is not set)")
+        except CallbackRefused as refused:
+            problems.append(error_entry(("body", "callback_url"), str(refused), "callback_url_refused"))
     if problems:
         raise InvalidRequest(problems)
     return request

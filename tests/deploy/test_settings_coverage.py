@@ -30,6 +30,15 @@ DEFAULTED: dict[str, str] = {
     "TRUST_PRINCIPAL_HEADERS": "default false: principal headers count only where App Service auth strips forged ones",
     "DURABLE_RETENTION_DAYS": "default 7 days: histories are purged only once SQLite holds the result",
     "TASK_RETENTION_DAYS": "unset keeps tasks forever; deleting users' results is the operator's choice",
+    "CALLBACK_ALLOWED_HOSTS": "callbacks are opt-in: empty refuses every callback_url with a 422",
+    "CALLBACK_ALLOW_PRIVATE_NETWORKS": "development only; default false refuses http and private addresses",
+    "WEBHOOK_SECRET": "a secret: set it from Key Vault when enabling callbacks; unset keeps callbacks off",
+    "CALLBACK_RETRY_HOURS": "default 24 hours of retries with growing delays",
+    "EVENTS_QUEUE": "event sinks are opt-in; none is created by the template",
+    "EventGridConnection__topicEndpointUri": "event sinks are opt-in; none is created by the template",
+    "EVENTS_SERVICE_BUS_QUEUE": "event sinks are opt-in; none is created by the template",
+    "EVENTS_SERVICE_BUS_TOPIC": "event sinks are opt-in; none is created by the template",
+    "WEBSITE_HOSTNAME": "set by the platform itself",
 }
 
 # Values of the template's parameters used to check its settings through `Settings`.

@@ -7,16 +7,15 @@ import base64
 import json
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
-from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
-from standardwebhooks import Webhook, WebhookVerificationError
+from standardwebhooks import Webhook
 
 from magentic_tasks.webhooks import CallbackPolicy, CallbackRefused, deliver, signature
+from tests.support.webhook_receiver import Receiver, webhook_receiver
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 LOCAL = CallbackPolicy(allowed_hosts=("127.0.0.1",), allow_private=True)
@@ -31,42 +30,10 @@ def test_signatures_match_the_reference_implementation(message_id: str, timestam
     assert signature(SECRET, message_id, timestamp, body.encode("utf-8")) == expected
 
 
-@dataclass
-class Receiver:
-    """A webhook consumer on 127.0.0.1 that verifies every delivery with the reference library."""
-
-    fail_first: int = 0
-    received: list[dict[str, object]] = field(default_factory=list)
-    rejected: int = 0
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        try:
-            event = Webhook(SECRET).verify(body, dict(request.headers))
-        except WebhookVerificationError:
-            self.rejected += 1
-            return web.Response(status=401)
-        if self.fail_first > 0:
-            self.fail_first -= 1
-            return web.Response(status=503)
-        self.received.append(event)
-        return web.Response(status=204)
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    found = Receiver()
-    app = web.Application()
-    app.router.add_post("/hooks/tasks", found.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    found.url = f"http://127.0.0.1:{port}/hooks/tasks"
-    yield found
-    await runner.cleanup()
+    async with webhook_receiver(SECRET) as found:
+        yield found
 
 
 EVENT = {"specversion": "1.0", "id": "evt-1", "type": "magentic.task.completed", "data": {"task_id": "t-1"}}

@@ -42,6 +42,7 @@ import azure.functions as func
 from tests.support.durable_host import (
     FakeDurableHost,
     FunctionIndex,
+    OutputBindingValue,
     RegisteredFunction,
     index_functions,
 )
@@ -379,6 +380,8 @@ class WorkerDurableHost(FakeDurableHost):
     def __init__(self, worker: FunctionsWorker, **options: Any) -> None:
         super().__init__(function_index(worker.functions), **options)
         self.worker = worker
+        # The next N output-binding values the host fails to send (the invocation then fails).
+        self.failing_outputs = 0
 
     def _client_inputs(self, function: RegisteredFunction) -> dict[str, Any]:
         return {name: self.worker.string(self.starter_json()) for name in function.client_params}
@@ -389,6 +392,16 @@ class WorkerDurableHost(FakeDurableHost):
         if response.result.status != self.worker.protos.StatusResult.Success:
             error = response.result.exception
             raise WorkerInvocationError(function.function_name, error.message, error.stack_trace)
+        for output in response.output_data:  # what the host would now send to each output binding
+            binding = next(b for b in function.bindings if b.get("name") == output.name)
+            if self.failing_outputs > 0:
+                self.failing_outputs -= 1
+                raise WorkerInvocationError(
+                    function.function_name, f"OutputBindingError: the host could not send {output.name}", ""
+                )
+            self.output_bindings.append(OutputBindingValue(
+                function.function_name, output.name, str(binding.get("type")), binding, self.worker.value(output.data)
+            ))
         return response.return_value if response.HasField("return_value") else None
 
     async def _run_function(self, function: RegisteredFunction, trigger_value: Any, outs: dict[str, Any]) -> Any:

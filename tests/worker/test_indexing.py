@@ -58,6 +58,18 @@ def expected_functions(auth: str) -> dict[str, tuple[dict[str, Any], ...]]:
             {"direction": "IN", "type": "activityTrigger", "name": "payload", "activity": "run_magentic_one_activity"},
             CLIENT,  # to notice that its orchestration was terminated while it runs
         ),
+        "callback_orchestrator": (
+            {"direction": "IN", "type": "orchestrationTrigger", "name": "context",
+             "orchestration": "callback_orchestrator"},
+        ),
+        "start_callback_delivery_activity": (
+            {"direction": "IN", "type": "activityTrigger", "name": "payload",
+             "activity": "start_callback_delivery_activity"},
+            CLIENT,
+        ),
+        "deliver_callback_activity": (
+            {"direction": "IN", "type": "activityTrigger", "name": "payload", "activity": "deliver_callback_activity"},
+        ),
         "record_failure_activity": (
             {"direction": "IN", "type": "activityTrigger", "name": "payload", "activity": "record_failure_activity"},
         ),

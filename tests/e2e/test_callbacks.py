@@ -1,0 +1,88 @@
+"""Signed callbacks on every final state, delivered by the callback orchestration with retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Harness, StartApp, as_json
+from tests.support.model_server import Faults
+from tests.support.webhook_receiver import new_secret, webhook_receiver
+
+SECRET = new_secret()
+CALLBACKS = {
+    "CALLBACK_ALLOWED_HOSTS": "127.0.0.1",
+    "CALLBACK_ALLOW_PRIVATE_NETWORKS": "true",
+    "WEBHOOK_SECRET": SECRET,
+}
+
+
+async def post_with_callback(app: Harness, url: str) -> str:
+    response = await app.post_task({"prompt": "What is 6 * 7?", "use_aoai": False, "callback_url": url})
+    assert response.status_code == 202, response.get_body()
+    return str(as_json(response)["task_id"])
+
+
+async def wait_for_delivery(app: Harness, task_id: str) -> dict[str, Any]:
+    callback = await app.host.wait_for(f"{task_id}:callback", timeout=30)
+    assert callback.runtime_status == "Completed", callback.output
+    output: dict[str, Any] = callback.output
+    return output
+
+
+@pytest.mark.parametrize(("faults", "status"), [(None, "completed"), (Faults(fail_all=True, status=429), "failed")])
+async def test_the_signed_event_reaches_the_callback_after_failed_deliveries(
+    start_app: StartApp, faults: Faults | None, status: str
+) -> None:
+    async with webhook_receiver(SECRET, fail_first=2) as receiver:
+        app = await start_app(faults=faults, ACTIVITY_MAX_ATTEMPTS=1, **CALLBACKS)
+        task_id = await post_with_callback(app, receiver.url)
+        result = await app.run_to_end(task_id)
+
+        delivery = await wait_for_delivery(app, task_id)
+
+    assert result["status"] == status
+    assert delivery == {"state": "delivered", "attempts": 3, "last_status_code": 204, "last_error": None}
+    (event,) = receiver.received
+    assert event["type"] == f"magentic.task.{status}" and event["subject"] == f"tasks/{task_id}"
+    assert event["data"]["task_id"] == task_id and event["data"]["status"] == status
+    assert event["data"]["prompt_tokens"] == result["prompt_tokens"]
+    assert {webhook_id for _, webhook_id in receiver.attempts} == {event["id"]}  # one id across retries
+    assert receiver.rejected == 0
+    assert "What is 6 * 7" not in str(event) and "callback" not in str(event["data"])
+
+
+async def test_a_callback_that_never_answers_ends_failed_within_its_time(start_app: StartApp) -> None:
+    async with webhook_receiver(SECRET, fail_first=1000) as receiver:
+        app = await start_app(CALLBACK_RETRY_HOURS="0.05", **CALLBACKS)  # 3 minutes: 5, 20, 80 s (virtual)
+        task_id = await post_with_callback(app, receiver.url)
+        await app.run_to_end(task_id)
+
+        delivery = await wait_for_delivery(app, task_id)
+
+    assert delivery["state"] == "failed" and delivery["last_status_code"] == 503
+    assert delivery["attempts"] == len(receiver.attempts) == 4
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "why"),
+    [
+        ("http://127.0.0.1:9/hook", {"CALLBACK_ALLOWED_HOSTS": "127.0.0.1", "WEBHOOK_SECRET": SECRET}, "https"),
+        ("https://evil.example.org/hook", CALLBACKS, "CALLBACK_ALLOWED_HOSTS"),
+        ("https://hooks.example.com/hook", {}, "not enabled"),
+        ("https://127.0.0.1/hook", {"CALLBACK_ALLOWED_HOSTS": "127.0.0.1", "WEBHOOK_SECRET": SECRET}, "private"),
+        ("https://hooks.example.com/hook", {"CALLBACK_ALLOWED_HOSTS": "hooks.example.com"}, "WEBHOOK_SECRET"),
+    ],
+)
+async def test_a_refused_callback_url_is_a_422_and_nothing_starts(
+    start_app: StartApp, url: str, env: dict[str, str], why: str
+) -> None:
+    app = await start_app(**env)
+
+    response = await app.post_task({"prompt": "hi", "use_aoai": False, "callback_url": url})
+
+    assert response.status_code == 422
+    (problem,) = as_json(response)["detail"]
+    assert problem["loc"] == ["body", "callback_url"] and why in problem["msg"] and url not in problem["msg"]
+    app.assert_nothing_created()
