@@ -91,6 +91,7 @@ def snapshot_from_durable(
         created_at=created_at,
         updated_at=updated_at,
         outcome=outcome,
+        has_callback=task.callback_url is not None,
     )
 
 

@@ -133,6 +133,7 @@ class TaskSnapshot(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     outcome: RunOutcome | None = None
+    has_callback: bool = False  # known from Durable state only
 
 
 # ---- HTTP response bodies -------------------------------------------------------------------
@@ -168,6 +169,7 @@ class TaskStatusView(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     progress: TaskProgress | None = None
+    callback: CallbackState | None = None
 
 
 class TaskResultInfo(BaseModel):

@@ -13,6 +13,7 @@ from azure.durable_functions.models.RpcManagementOptions import RpcManagementOpt
 
 from magentic_tasks.lifecycle import snapshot_from_durable
 from magentic_tasks.schemas import TaskInput, TaskSnapshot
+from orchestrators.callbacks import callback_instance_id
 from orchestrators.task_orchestrator import ORCHESTRATOR_NAME
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,16 @@ class DurableOrchestrations:
         )
 
     async def purge(self, task_id: str) -> None:
-        """Remove the instance's history (nothing to do when Durable has no such instance)."""
+        """Remove the task's history and its callback delivery's (nothing to do for either that is missing)."""
         await self.client.purge_instance_history(task_id)
+        await self.client.purge_instance_history(callback_instance_id(task_id))
+
+    async def callback_state(self, task_id: str) -> dict[str, Any] | None:
+        status = await self.client.get_status(callback_instance_id(task_id))
+        if not status or status.runtime_status is None:
+            return None
+        state = status.custom_status
+        return state if isinstance(state, dict) else None
 
     async def recent(self, created_from: datetime) -> list[TaskSnapshot]:
         """Every task instance created since `created_from`, as Durable state knows it."""

@@ -8,6 +8,7 @@ from ..lifecycle import settle
 from ..schemas import (
     FINAL_STATUSES,
     TASK_ID_PATTERN,
+    CallbackState,
     TaskInput,
     TaskNotFinishedView,
     TaskResultBody,
@@ -18,7 +19,7 @@ from ..schemas import (
 )
 from ..store import best_effort
 from ._responses import NOT_FOUND, RETRY_AFTER_SECONDS, ApiResponse, error_entry, unavailable
-from ._state import ServiceState
+from ._state import ServiceState, logger
 
 _TASK_ID = re.compile(TASK_ID_PATTERN)
 
@@ -40,8 +41,20 @@ class Reading(ServiceState):
             # While it runs: the progress row its activity writes with each batch of messages (one
             # small SQLite read per poll); null otherwise, and when SQLite cannot be read.
             progress=await best_effort(self.store.task_progress, task_id) if found.status == "running" else None,
+            callback=await self._callback(found) if found.has_callback and found.status in FINAL_STATUSES else None,
         )
         return ApiResponse(200, view.model_dump(mode="json"))
+
+    async def _callback(self, found: TaskSnapshot) -> CallbackState | None:
+        """Where the delivery of a finished task's callback stands; None while Durable cannot say."""
+        try:
+            state = await self.orchestrations.callback_state(found.task_id)
+        except Exception as error:
+            logger.warning("callback state of %s unavailable: %s", found.task_id, self.redact(str(error)))
+            return None
+        if state is None:
+            return CallbackState(state="pending", attempts=0)  # the delivery has not started yet
+        return CallbackState.model_validate(state)
 
     async def result(self, task_id: str, owner: str | None) -> ApiResponse:
         """`GET /tasks/{task_id}/result`: 200 once finished (failed included), 202 before."""

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..clock import utc_now
 from ..redaction import Redactor
@@ -26,6 +26,10 @@ class Orchestrations(Protocol):
 
     async def recent(self, created_from: datetime) -> list[TaskSnapshot]:
         """Every task created since `created_from`, as Durable state knows it."""
+        ...
+
+    async def callback_state(self, task_id: str) -> dict[str, Any] | None:
+        """The delivery state of the task's callback (its orchestration's custom status), if any."""
         ...
 
     async def purge(self, task_id: str) -> None:

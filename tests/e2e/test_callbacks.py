@@ -44,6 +44,7 @@ async def test_the_signed_event_reaches_the_callback_after_failed_deliveries(
 
     assert result["status"] == status
     assert delivery == {"state": "delivered", "attempts": 3, "last_status_code": 204, "last_error": None}
+    assert as_json(await app.get_status(task_id))["callback"] == delivery
     (event,) = receiver.received
     assert event["type"] == f"magentic.task.{status}" and event["subject"] == f"tasks/{task_id}"
     assert event["data"]["task_id"] == task_id and event["data"]["status"] == status
@@ -86,3 +87,23 @@ async def test_a_refused_callback_url_is_a_422_and_nothing_starts(
     (problem,) = as_json(response)["detail"]
     assert problem["loc"] == ["body", "callback_url"] and why in problem["msg"] and url not in problem["msg"]
     app.assert_nothing_created()
+
+
+async def test_deleting_a_task_purges_its_callback_delivery_too(start_app: StartApp) -> None:
+    async with webhook_receiver(SECRET) as receiver:
+        app = await start_app(**CALLBACKS)
+        task_id = await post_with_callback(app, receiver.url)
+        await app.run_to_end(task_id)
+        await wait_for_delivery(app, task_id)
+
+        deleted = await app.host.call_http(("DELETE", f"/tasks/{task_id}"))
+
+    assert deleted.status_code == 204
+    assert app.host.get_instance(task_id) is None and app.host.get_instance(f"{task_id}:callback") is None
+
+
+async def test_a_task_without_a_callback_shows_none(app: Harness) -> None:
+    task_id = await app.create_task()
+    await app.run_to_end(task_id)
+
+    assert as_json(await app.get_status(task_id))["callback"] is None

@@ -38,6 +38,9 @@ class InMemoryOrchestrations:
             raise ConnectionError("cannot reach the host")
         return [snap for snap in self.snapshots.values() if snap.created_at >= created_from]
 
+    async def callback_state(self, task_id: str) -> dict[str, object] | None:
+        return None
+
     async def purge(self, task_id: str) -> None:
         if self.unreachable:
             raise ConnectionError("cannot reach the host")
