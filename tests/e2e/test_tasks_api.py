@@ -61,7 +61,8 @@ async def test_a_task_runs_to_completion_and_its_result_has_the_originals_shape(
         "prompt": PROMPT,
         "created_at": body["created_at"],
         "updated_at": status["updated_at"],
-        "progress": None,  # the one addition (issue 8): set only while the task runs
+        "progress": None,  # additions (issue 8): set only while the task runs
+        "callback": None,  # (issue 10): set only for a final task created with a callback_url
     }
     assert app.statuses_seen[task_id][-1] == "completed"
     assert elapsed < 8
