@@ -170,7 +170,8 @@ async def test_status_reads_durable_state(service: TaskService, durable: InMemor
     assert response.status_code == 200
     assert response.body == {
         "task_id": "task-1", "status": "pending", "prompt": "hi",
-        "created_at": "2026-11-25T12:00:00+00:00", "updated_at": "2026-11-25T12:00:00+00:00", "progress": None, "callback": None,
+        "created_at": "2026-11-25T12:00:00+00:00", "updated_at": "2026-11-25T12:00:00+00:00",
+        "progress": None, "callback": None,
     }
 
 
