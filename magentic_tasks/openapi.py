@@ -133,7 +133,8 @@ OPERATIONS: tuple[Operation, ...] = (
         responses={
             204: Response("Deleted: Durable history purged, rows and workspace gone"),
             404: NOT_FOUND,
-            409: Response("The task is still pending or running: cancel it first", ErrorDetail),
+            409: Response("The task is still pending or running (cancel it first), or its cancelled run is "
+                          "still stopping (Retry-After)", ErrorDetail, RETRY_AFTER),
             422: BAD_ID, 500: CONFIG_ERROR,
             503: Response("A store could not be reached; try again", ErrorDetail, RETRY_AFTER),
         },

@@ -49,6 +49,9 @@ class DurableOrchestrations:
             updated=status.last_updated_time,
         )
 
+    async def terminate(self, task_id: str, reason: str) -> None:
+        await self.client.terminate(task_id, reason)
+
     async def purge(self, task_id: str) -> None:
         """Remove the task's history and its callback delivery's (nothing to do for either that is missing)."""
         await self.client.purge_instance_history(task_id)

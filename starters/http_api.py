@@ -18,6 +18,7 @@ from magentic_tasks.errors import ConfigurationError
 from magentic_tasks.openapi import openapi_document
 from magentic_tasks.service import ApiResponse, TaskService, config_error_response
 from magentic_tasks.settings import Settings, get_settings
+from magentic_tasks.telemetry import task_creation
 
 from .durable import DurableOrchestrations
 from .indexing_settings import settings_at_indexing
@@ -70,7 +71,10 @@ async def create_task(req: func.HttpRequest, client: df.DurableOrchestrationClie
     if isinstance(service, ApiResponse):
         return to_http(service)
     key = req.headers.get(IDEMPOTENCY_HEADER)
-    return to_http(await service.create(req.get_body(), owner_of(req, service.settings), key))
+    with task_creation(req.headers.get("traceparent")) as trace:
+        response = await service.create(req.get_body(), owner_of(req, service.settings), key, trace.trace_parent)
+        trace.created((response.body or {}).get("task_id"), response.status_code)
+    return to_http(response)
 
 
 async def get_task_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
@@ -106,7 +110,7 @@ async def cancel_task(req: func.HttpRequest, client: df.DurableOrchestrationClie
     if isinstance(service, ApiResponse):
         return to_http(service)
     owner = owner_of(req, service.settings)
-    return to_http(await service.cancel(req.route_params.get("task_id", ""), owner, client.terminate))
+    return to_http(await service.cancel(req.route_params.get("task_id", ""), owner))
 
 
 async def get_task_messages(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:

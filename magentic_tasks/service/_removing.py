@@ -3,7 +3,8 @@
 Order matters: Durable history is purged first, then the SQLite rows. The other way round, a read
 between the two would copy the finished result from Durable back into SQLite (read repair).
 A task still pending or running is refused with 409: cancel it first, so that a deleted task can
-never have a run still spending tokens and writing rows.
+never have a run still spending tokens and writing rows; so is a cancelled task whose run is still
+stopping (or when SQLite cannot say whether it is).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 
 from ..schemas import FINAL_STATUSES
 from ..store import best_effort
-from ._reading import Reading
+from ._following import Following
 from ._responses import ApiResponse, unavailable
 from ._state import logger
 
@@ -29,7 +30,7 @@ class RetentionReport:
     tasks_deleted: int
 
 
-class Removing(Reading):
+class Removing(Following):
     """`DELETE /tasks/{id}` and the retention timer's work."""
 
     async def delete(self, task_id: str, owner: str | None) -> ApiResponse:
@@ -39,6 +40,10 @@ class Removing(Reading):
         if found.status not in FINAL_STATUSES:
             detail = f"Task is {found.status}; cancel it first (POST /tasks/{task_id}/cancel), then delete it"
             return ApiResponse(409, {"detail": detail})
+        if await self._streaming(found) is not False:
+            # A cancelled run winds down for a few seconds and would write its rows back afterwards.
+            detail = f"Task is {found.status} but its run is still stopping; try again in a few seconds"
+            return ApiResponse(409, {"detail": detail}, {"Retry-After": "5"})
         try:
             await self.remove(task_id)
         except Exception as error:

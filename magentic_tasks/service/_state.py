@@ -32,6 +32,10 @@ class Orchestrations(Protocol):
         """The delivery state of the task's callback (its orchestration's custom status), if any."""
         ...
 
+    async def terminate(self, task_id: str, reason: str) -> None:
+        """End the task's orchestration (its running activity notices and stops the team)."""
+        ...
+
     async def purge(self, task_id: str) -> None:
         """Remove the task's Durable history (nothing to do when there is none)."""
         ...

@@ -12,22 +12,17 @@ A terminate through Durable's own API is the same signal and ends the same way.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from ..schemas import TaskCancelled, TaskSnapshot
 from ..stop_signal import CANCEL_REASON
 from ._reading import Reading
 from ._responses import ApiResponse, unavailable
 from ._state import logger
 
-# Terminates an orchestration instance with a reason (the durable client's `terminate`).
-Terminate = Callable[[str, str], Awaitable[None]]
-
 
 class Steering(Reading):
     """`POST /tasks/{id}/cancel`."""
 
-    async def cancel(self, task_id: str, owner: str | None, terminate: Terminate) -> ApiResponse:
+    async def cancel(self, task_id: str, owner: str | None) -> ApiResponse:
         """202 when this request cancelled the task, 200 when it was cancelled already, 409 when it
         had finished otherwise; 404/422/503 as for reads."""
         found = await self._find(task_id, owner)
@@ -35,7 +30,7 @@ class Steering(Reading):
             return found
         if found.status in ("pending", "running"):
             try:
-                await terminate(task_id, CANCEL_REASON.format(task_id=task_id))
+                await self.orchestrations.terminate(task_id, CANCEL_REASON.format(task_id=task_id))
             except Exception as error:  # the host is unreachable, or answered something unexpected
                 logger.warning("task %s: terminate failed: %s", task_id, self.redact(str(error)))
                 return await self._after_race(task_id, owner)

@@ -155,3 +155,21 @@ async def test_retention_deletes_tasks_past_task_retention(start_app: StartApp) 
 
     assert app.host.get_instance(task_id) is None and app.db_rows("tasks") == []
     assert (await app.get_status(task_id)).status_code == 404
+
+
+async def test_a_cancelled_task_is_deleted_only_once_its_run_has_stopped(start_app: StartApp) -> None:
+    from tests.support.model_server import Faults
+
+    app = await start_app(faults=Faults(latency=1.0), CANCEL_POLL_SECONDS="0.2")
+    task_id = await app.create_task()
+    await app.host.wait_until(lambda: app.server.calls > 0, timeout=10)
+    cancelled = await app.host.call_http(("POST", f"/tasks/{task_id}/cancel"))
+    assert cancelled.status_code == 202
+
+    early = await app.host.call_http(("DELETE", f"/tasks/{task_id}"))
+    await app.host.wait_idle(timeout=20)
+    late = await app.host.call_http(("DELETE", f"/tasks/{task_id}"))
+
+    assert early.status_code == 409 and "still stopping" in as_json(early)["detail"]
+    assert late.status_code == 204
+    assert app.db_rows("tasks") == [] and app.db_rows("messages") == []

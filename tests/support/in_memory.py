@@ -41,6 +41,12 @@ class InMemoryOrchestrations:
     async def callback_state(self, task_id: str) -> dict[str, object] | None:
         return None
 
+    async def terminate(self, task_id: str, reason: str) -> None:
+        if self.unreachable:
+            raise ConnectionError("cannot reach the host")
+        snap = self.snapshots[task_id]
+        self.snapshots[task_id] = snap.model_copy(update={"status": "cancelled"})
+
     async def purge(self, task_id: str) -> None:
         if self.unreachable:
             raise ConnectionError("cannot reach the host")
