@@ -15,8 +15,10 @@ import orchestrators
 import starters
 from magentic_tasks.log_levels import apply_configured_log_levels
 from magentic_tasks.redaction import install_log_redaction
+from magentic_tasks.telemetry import configure_telemetry
 
 install_log_redaction()
+configure_telemetry()
 apply_configured_log_levels()
 
 indexing_settings = starters.settings_at_indexing()

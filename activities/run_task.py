@@ -17,6 +17,7 @@ import azure.durable_functions as df
 from magentic_tasks.schemas import TaskInput
 from magentic_tasks.settings import get_settings
 from magentic_tasks.stop_signal import StopCheck, StopSignal
+from magentic_tasks.telemetry import record_cancel_stopped, task_span
 
 bp = df.Blueprint()
 
@@ -37,10 +38,13 @@ async def load_execution() -> ModuleType:
 
 async def run_magentic_one_activity(payload: Any, client: df.DurableOrchestrationClient) -> dict[str, Any]:
     task = TaskInput.model_validate(payload)
-    execution = await load_execution()
-    settings = get_settings()
-    stop = StopSignal(terminated(client, task.task_id), settings.cancel_poll_seconds)
-    outcome = await execution.execute_task(task, settings, stop=stop)
+    with task_span("run task", task.task_id, task.trace_parent, task.model_name):
+        execution = await load_execution()
+        settings = get_settings()
+        stop = StopSignal(terminated(client, task.task_id), settings.cancel_poll_seconds)
+        outcome = await execution.execute_task(task, settings, stop=stop)
+        if outcome.status == "cancelled":
+            await record_cancel_stopped(lambda: client.get_status(task.task_id, show_input=False), outcome.finished_at)
     return outcome.model_dump(mode="json")  # type: ignore[no-any-return]
 
 
@@ -62,7 +66,8 @@ def terminated(client: df.DurableOrchestrationClient, instance_id: str) -> StopC
 async def record_failure_activity(payload: Any) -> dict[str, Any]:
     execution = await load_execution()
     task = TaskInput.model_validate(payload["task"])
-    outcome = await execution.record_failure(task, str(payload.get("error", "unknown error")), get_settings())
+    with task_span("record failure", task.task_id, task.trace_parent, task.model_name):
+        outcome = await execution.record_failure(task, str(payload.get("error", "unknown error")), get_settings())
     return outcome.model_dump(mode="json")  # type: ignore[no-any-return]
 
 

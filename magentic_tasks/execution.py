@@ -27,6 +27,7 @@ from .settings import Settings
 from .shaping import without_image_bytes
 from .stop_signal import STOPPED, StopSignal
 from .store import TaskStore, best_effort
+from .telemetry import record_outcome
 from .text import storable
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ async def _attempt(
                 "error": redact(storable(reason))[:MAX_ERROR_CHARS], "finished_at": utc_now(),
             })
     held = await best_effort(store.save_outcome, task, outcome, attempt)
+    record_outcome(task.model_name, outcome, held)
     return _for_durable(held or outcome)
 
 
@@ -129,6 +131,7 @@ async def record_failure(
         finished_at=utc_now(),
     )
     held = await best_effort(store.save_outcome, task, outcome, last)
+    record_outcome(task.model_name, outcome, held)
     return _for_durable(held or outcome)
 
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from .errors import TokenBudgetExceeded
 from .schemas import TokenUsage
+from .telemetry import model_call
 
 
 class UsageMeter:
@@ -72,6 +73,7 @@ class MeteredClient(ChatCompletionClient):
         self._inner = inner
         self._agent = agent
         self._meter = meter
+        self._model, self._provider = _model_and_provider(inner)
 
     async def create(
         self,
@@ -84,14 +86,16 @@ class MeteredClient(ChatCompletionClient):
         cancellation_token: CancellationToken | None = None,
     ) -> CreateResult:
         self._meter.check()
-        result = await self._inner.create(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            extra_create_args=extra_create_args,
-            cancellation_token=cancellation_token,
-        )
+        with model_call(self._agent, self._model, self._provider) as call:
+            result = await self._inner.create(
+                messages,
+                tools=tools,
+                tool_choice=tool_choice,
+                json_output=json_output,
+                extra_create_args=extra_create_args,
+                cancellation_token=cancellation_token,
+            )
+            call.finished(result.usage.prompt_tokens, result.usage.completion_tokens, result.finish_reason)
         self._meter.record(self._agent, result.usage)
         return result
 
@@ -106,17 +110,20 @@ class MeteredClient(ChatCompletionClient):
         cancellation_token: CancellationToken | None = None,
     ) -> AsyncGenerator[str | CreateResult, None]:
         self._meter.check()
-        async for item in self._inner.create_stream(
-            messages,
-            tools=tools,
-            tool_choice=tool_choice,
-            json_output=json_output,
-            extra_create_args=extra_create_args,
-            cancellation_token=cancellation_token,
-        ):
-            if isinstance(item, CreateResult):
-                self._meter.record(self._agent, item.usage)
-            yield item
+        # Not the current span: a generator's yields hand control back to its caller.
+        with model_call(self._agent, self._model, self._provider, current=False) as call:
+            async for item in self._inner.create_stream(
+                messages,
+                tools=tools,
+                tool_choice=tool_choice,
+                json_output=json_output,
+                extra_create_args=extra_create_args,
+                cancellation_token=cancellation_token,
+            ):
+                if isinstance(item, CreateResult):
+                    call.finished(item.usage.prompt_tokens, item.usage.completion_tokens, item.finish_reason)
+                    self._meter.record(self._agent, item.usage)
+                yield item
 
     async def close(self) -> None:
         await self._inner.close()
@@ -141,3 +148,13 @@ class MeteredClient(ChatCompletionClient):
     def model_info(self) -> ModelInfo:
         info: ModelInfo = {**self._inner.model_info, "structured_output": False}
         return info
+
+
+def _model_and_provider(client: ChatCompletionClient) -> tuple[str | None, str]:
+    """The model a client asks for and its GenAI provider name, for telemetry. autogen-ext 0.7.5's
+    OpenAI clients keep the model in `_create_args` (the Azure client: the deployment's model name);
+    tests/telemetry pins it."""
+    create_args = getattr(client, "_create_args", None)
+    model = create_args.get("model") if isinstance(create_args, dict) else None
+    provider = "azure.ai.openai" if type(client).__name__.startswith("Azure") else "openai"
+    return (model if isinstance(model, str) else None), provider

@@ -76,6 +76,7 @@ class TaskInput(BaseModel):
     event_sinks: tuple[str, ...] = ()
     callback_retry_seconds: float = Field(default=24 * 3600.0, gt=0)
     result_base_url: str = ""  # https://<app host>, for the URLs in completion events
+    trace_parent: str | None = None  # W3C traceparent of the task's trace (magentic_tasks.telemetry)
 
 
 class MessageView(BaseModel):

@@ -7,6 +7,7 @@ import uuid
 
 from ..schemas import QueuedTask, TaskCreate, TaskCreated, TaskInput, TaskSnapshot
 from ..store import best_effort
+from ..telemetry import trace_parent_for_new_task
 from ._parsing import max_body_bytes, validate_create
 from ._responses import RETRY_AFTER_SECONDS, ApiResponse, InvalidRequest, error_entry, unavailable
 from ._state import ServiceState, logger
@@ -69,7 +70,9 @@ class Creating(ServiceState):
         """The request as a `schema`, or `InvalidRequest` with every problem found."""
         return validate_create(body, self.settings, schema)
 
-    def new_task(self, request: TaskCreate, owner: str | None, task_id: str | None = None) -> TaskInput:
+    def new_task(
+        self, request: TaskCreate, owner: str | None, task_id: str | None = None, trace_parent: str | None = None
+    ) -> TaskInput:
         return TaskInput(
             task_id=task_id or self.new_id(),
             prompt=request.prompt,
@@ -83,6 +86,7 @@ class Creating(ServiceState):
             event_sinks=self.settings.event_sinks,
             callback_retry_seconds=self.settings.callback_retry_hours * 3600,
             result_base_url=f"https://{self.settings.website_hostname}" if self.settings.website_hostname else "",
+            trace_parent=trace_parent_for_new_task(trace_parent),
         )
 
     async def start(self, task: TaskInput) -> None:
@@ -90,14 +94,17 @@ class Creating(ServiceState):
         await self.orchestrations.start(task)
         await best_effort(self.store.create_task, task)
 
-    async def create(self, body: bytes, owner: str | None, idempotency_key: str | None = None) -> ApiResponse:
-        """`POST /tasks`; with an `Idempotency-Key`, the same key from the same owner gets the same task."""
+    async def create(
+        self, body: bytes, owner: str | None, idempotency_key: str | None = None, trace_parent: str | None = None
+    ) -> ApiResponse:
+        """`POST /tasks`; with an `Idempotency-Key`, the same key from the same owner gets the same task;
+        `trace_parent`: the trace the task joins (the HTTP start's span)."""
         try:
             request = self.validate_create(body)
             task_id = task_id_for_key(owner, idempotency_key) if idempotency_key is not None else None
         except InvalidRequest as invalid:
             return ApiResponse(invalid.status_code, {"detail": invalid.detail})
-        task = self.new_task(request, owner, task_id)
+        task = self.new_task(request, owner, task_id, trace_parent)
         if task_id is not None and (existing := await self._existing(task_id)) is not None:
             return _replayed(existing, task)
         try:
