@@ -144,6 +144,10 @@ class Settings(BaseSettings):
 
     # Logging: autogen's prompt-carrying loggers are quiet at INFO unless this is on.
     log_prompts: bool = Field(default=False, validation_alias=_alias("LOG_PROMPTS"))
+    # Telemetry to Application Insights: on only when set (read at startup by magentic_tasks.telemetry).
+    applicationinsights_connection_string: str | None = Field(
+        default=None, validation_alias=_alias("APPLICATIONINSIGHTS_CONNECTION_STRING")
+    )
 
     @field_validator("http_auth_level", mode="before")
     @classmethod

@@ -55,6 +55,9 @@ var hostStorageSettings = {
 var monitoringSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // The worker attaches the host's trace context to each invocation; the app configures Azure Monitor
+  // itself (magentic_tasks/telemetry), so PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY stays unset.
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
 }
 
 // DefaultAzureCredential picks the user-assigned identity by this client id (Azure OpenAI).

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Status, StatusCode
 
 from ..schemas import RunOutcome
 from ._spans import INSTRUMENTATION
@@ -71,7 +72,14 @@ def record_cancel_latency(cancelled_at: datetime | None, stopped_at: datetime) -
 def record_outcome(model: str, outcome: RunOutcome, kept: RunOutcome | None) -> None:
     """A run's final outcome was written; `kept` is what the mirror holds after the write (None when it
     could not be read). Counted once: only when the outcome kept is this one (a re-delivered or
-    concurrent copy of the activity that lost the race is not counted again)."""
+    concurrent copy of the activity that lost the race is not counted again). The current span (the
+    activity's) gets the outcome's status, stop reason and, for a failure, its error."""
+    span = trace.get_current_span()
+    span.set_attribute("magentic.status", outcome.status)
+    span.set_attribute("magentic.stop_reason", outcome.stop_reason or "")
+    if outcome.status == "failed":
+        span.set_attribute("magentic.error", outcome.error or "")
+        span.set_status(Status(StatusCode.ERROR, outcome.stop_reason or "failed"))
     if kept is not None and kept.finished_at != outcome.finished_at:
         return
     record_task_final(outcome.status, model, outcome.stop_reason, outcome.execution_time)

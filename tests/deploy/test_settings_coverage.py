@@ -46,6 +46,10 @@ PARAMETER_SAMPLES: dict[str, str] = {
     "azureOpenAiEndpoint": "https://oai-example.openai.azure.com/",
     "modelDeploymentName": "gpt-4o",
     "maxTokensPerTask": "200000",
+    "appInsightsConnectionString": (
+        "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+        "IngestionEndpoint=https://swedencentral-0.in.applicationinsights.azure.com/"
+    ),
 }
 
 

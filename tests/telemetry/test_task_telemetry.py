@@ -137,7 +137,10 @@ async def test_an_api_key_echoed_by_the_model_appears_in_no_span_log_or_metric(
     assert len(failed_calls) == 2 and all(s.events for s in failed_calls)  # the exception, as an event
     assert any(REDACTED in (event.attributes or {}).get("exception.message", "") for s in failed_calls
                for event in s.events)
-    assert len(by_name(spans, "run task")) == 2 and len(by_name(spans, "record failure")) == 1
+    assert len(by_name(spans, "run task")) == 2
+    (recorded,) = by_name(spans, "record failure")  # the final outcome, as the failed-tasks query reads it
+    assert recorded.attributes["magentic.status"] == "failed" and not recorded.status.is_ok
+    assert recorded.attributes["magentic.error"] == result["error"] and REDACTED in result["error"]
     assert {span.context.trace_id for span in spans} == {int(TRACE_ID, 16)}
     assert all(span.attributes[TASK_ID_ATTRIBUTE] == task_id for span in spans)
     for text in everything_exported(exported):
