@@ -9,12 +9,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from ..schemas import RunOutcome
 from ._spans import INSTRUMENTATION
+
+if TYPE_CHECKING:  # the metrics API (about 7 ms to import) loads on the first measurement
+    from opentelemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +55,9 @@ def _instruments_of(provider: metrics.MeterProvider) -> _Instruments:
 
 
 def instruments() -> _Instruments:
-    return _instruments_of(metrics.get_meter_provider())
+    from opentelemetry.metrics import get_meter_provider
+
+    return _instruments_of(get_meter_provider())
 
 
 def record_task_final(status: str, model: str, stop_reason: str | None, execution_time: float) -> None:
