@@ -160,7 +160,8 @@ async def test_retention_deletes_tasks_past_task_retention(start_app: StartApp) 
 async def test_a_cancelled_task_is_deleted_only_once_its_run_has_stopped(start_app: StartApp) -> None:
     from tests.support.model_server import Faults
 
-    app = await start_app(faults=Faults(latency=1.0), CANCEL_POLL_SECONDS="0.2")
+    # The run looks for a cancel every 3 s: it is certainly still running when the first DELETE comes.
+    app = await start_app(faults=Faults(latency=1.0), CANCEL_POLL_SECONDS="3")
     task_id = await app.create_task()
     await app.host.wait_until(lambda: app.server.calls > 0, timeout=10)
     cancelled = await app.host.call_http(("POST", f"/tasks/{task_id}/cancel"))
