@@ -42,7 +42,7 @@ async def run_magentic_one_activity(payload: Any, client: df.DurableOrchestratio
         execution = await load_execution()
         settings = get_settings()
         stop = StopSignal(terminated(client, task.task_id), settings.cancel_poll_seconds)
-        outcome = await execution.execute_task(task, settings, stop=stop)
+        outcome = await execution.execute_slice(task, settings, stop=stop)  # or the run's pause between slices
         if outcome.status == "cancelled":
             await record_cancel_stopped(lambda: client.get_status(task.task_id, show_input=False), outcome.finished_at)
     return outcome.model_dump(mode="json")  # type: ignore[no-any-return]

@@ -13,20 +13,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import uuid
 
 from autogen_core.models import ChatCompletionClient
 
 from .clock import utc_now
 from .errors import TaskRunError
-from .metering import UsageMeter
 from .progress import ProgressTracker
 from .redaction import Redactor
-from .runner import RunReport, run_team
-from .schemas import MAX_ERROR_CHARS, MessageView, RunOutcome, TaskInput, TokenUsage
+from .resumable._attempts import AttemptMeter, start_attempt, usage_kept
+from .runner import RoundBoundary, RunReport, run_team
+from .schemas import MAX_ERROR_CHARS, MessageView, ResumePoint, RunOutcome, RunPaused, TaskInput, TokenUsage
 from .settings import Settings
 from .shaping import without_image_bytes
 from .stop_signal import STOPPED, StopSignal
-from .store import TaskStore, best_effort
+from .store import Checkpoint, TaskStore, best_effort
 from .telemetry import record_outcome
 from .text import storable
 
@@ -41,12 +42,28 @@ async def execute_task(
     client: ChatCompletionClient | None = None,
     stop: StopSignal | None = None,
 ) -> RunOutcome:
-    """One attempt at the task. Returns the outcome for Durable state (image bytes left out);
+    """`execute_slice` without slices: the run goes on until it ends (the CLI)."""
+    outcome = await execute_slice(task, settings, store=store, client=client, stop=stop, sliced=False)
+    assert isinstance(outcome, RunOutcome)
+    return outcome
+
+
+async def execute_slice(
+    task: TaskInput,
+    settings: Settings,
+    *,
+    store: TaskStore | None = None,
+    client: ChatCompletionClient | None = None,
+    stop: StopSignal | None = None,
+    sliced: bool = True,
+) -> RunOutcome | RunPaused:
+    """One attempt at the task, or one slice of it. Returns the outcome for Durable state (image
+    bytes left out), or where the run goes on when its slice of time (SLICE_SECONDS) is used;
     raises `TaskRunError` for a failure worth retrying, and nothing else: a defect of this code
     ends the task `failed` with its real reason instead of being retried (it would only recur)."""
     store = store or TaskStore.from_settings(settings)
     try:
-        return await _attempt(task, settings, store, client, stop)
+        return await _attempt(task, settings, store, client, stop, settings.slice_seconds if sliced else None)
     except TaskRunError:
         raise
     except Exception as error:
@@ -55,8 +72,9 @@ async def execute_task(
 
 
 async def _attempt(
-    task: TaskInput, settings: Settings, store: TaskStore, client: ChatCompletionClient | None, stop: StopSignal | None
-) -> RunOutcome:
+    task: TaskInput, settings: Settings, store: TaskStore, client: ChatCompletionClient | None,
+    stop: StopSignal | None, slice_seconds: float | None,
+) -> RunOutcome | RunPaused:
     redact = Redactor(settings.secrets())
     done = await best_effort(store.get_task, task.task_id)
     if done is not None and done.outcome is not None:
@@ -64,9 +82,13 @@ async def _attempt(
         logger.info("task %s already finished; re-delivered activity returns the stored result", task.task_id)
         return _for_durable(done.outcome)
 
-    attempt = await best_effort(store.begin_attempt, task, utc_now())
-    meter = UsageMeter(settings.max_tokens_per_task)
+    holder = uuid.uuid4().hex
+    start = await start_attempt(task, settings, store, holder, utc_now())
+    attempt = start.attempt
+    meter = AttemptMeter(settings.max_tokens_per_task, start.usage, _tokens(start.spent_before))
     tracker = ProgressTracker(attempt or 0)
+    if start.resume is not None:  # the transcript goes on where the checkpoint left it
+        tracker.add(start.resume.history, meter.total)
 
     async def stream_to_store(views: list[MessageView]) -> None:
         first = tracker.messages
@@ -74,15 +96,37 @@ async def _attempt(
         if attempt is not None:  # the progress row goes in the same transaction as the messages
             await best_effort(store.append_messages, task.task_id, attempt, first, views, progress)
 
-    workspace = settings.task_workspace_root / task.task_id
-    try:
-        report = await run_team(
-            task, settings, stream_to_store, workspace=workspace, redact=redact, client=client, stop=stop,
-            meter=meter,
+    async def save(boundary: RoundBoundary) -> bool:
+        assert attempt is not None
+        checkpoint = Checkpoint(
+            task_id=task.task_id, attempt=attempt, round=boundary.rounds, messages=boundary.messages,
+            state=dict(boundary.state), usage_by_agent=_plus(start.spent_before, meter.by_agent),
+            elapsed=boundary.elapsed, deadline=start.deadline, held_by=holder, saved_at=utc_now(),
         )
+        try:
+            return await best_effort(store.save_checkpoint, checkpoint, dict(meter.by_agent)) is not None
+        except Exception:  # a checkpoint never fails the run: it only loses the chance to resume here
+            logger.exception("task %s: round %d could not be checkpointed", task.task_id, boundary.rounds)
+            return False
+
+    workspace = settings.task_workspace_root / task.task_id
+    report: RunReport | None = None
+    try:
+        async with usage_kept(store, task.task_id, attempt, meter):
+            report = await run_team(
+                task, settings, stream_to_store, workspace=workspace, redact=redact, client=client, stop=stop,
+                meter=meter, resume=start.resume, checkpoint=None if attempt is None else save,
+                time_left=(start.deadline - utc_now()).total_seconds(), slice_seconds=slice_seconds,
+            )
     finally:
-        # Nothing serves the workspace's files after the run; keep the disk (or share) from filling.
-        await asyncio.to_thread(shutil.rmtree, workspace, True)
+        if report is None or not report.paused:
+            # Nothing serves the workspace's files after the run; keep the disk (or share) from filling.
+            await asyncio.to_thread(shutil.rmtree, workspace, True)
+    if report.paused and attempt is not None:
+        await best_effort(store.record_usage, task.task_id, attempt, dict(meter.by_agent))
+        await best_effort(store.release_checkpoint, task.task_id, attempt, holder)
+        slices = task.resume.slices + 1 if task.resume is not None else 2
+        return RunPaused(resume=ResumePoint(attempt=attempt, round=report.rounds, slices=slices))
     if attempt is not None:
         await best_effort(store.finish_attempt, task.task_id, attempt, utc_now(), report.usage_by_agent, report.error)
     if report.status == "failed" and report.retryable:
@@ -101,6 +145,7 @@ async def _attempt(
                 "error": redact(storable(reason))[:MAX_ERROR_CHARS], "finished_at": utc_now(),
             })
     held = await best_effort(store.save_outcome, task, outcome, attempt)
+    await best_effort(store.delete_checkpoints, task.task_id)  # a finished run is never resumed
     record_outcome(task.model_name, outcome, held)
     return _for_durable(held or outcome)
 
@@ -131,6 +176,7 @@ async def record_failure(
         finished_at=utc_now(),
     )
     held = await best_effort(store.save_outcome, task, outcome, last)
+    await best_effort(store.delete_checkpoints, task.task_id)
     record_outcome(task.model_name, outcome, held)
     return _for_durable(held or outcome)
 
@@ -170,3 +216,12 @@ def _outcome(report: RunReport, usage: dict[str, TokenUsage], attempts: int) -> 
         attempts=attempts,
         finished_at=utc_now(),
     )
+
+
+def _tokens(usage: dict[str, TokenUsage]) -> int:
+    total = sum(usage.values(), TokenUsage())
+    return total.prompt_tokens + total.completion_tokens
+
+
+def _plus(a: dict[str, TokenUsage], b: dict[str, TokenUsage]) -> dict[str, TokenUsage]:
+    return {agent: a.get(agent, TokenUsage()) + b.get(agent, TokenUsage()) for agent in {*a, *b}}

@@ -1,8 +1,11 @@
 """Running the Magentic-One team for one task, bounded by a deadline, turns, stalls and tokens.
 
 Each message the team emits is shaped, scrubbed of secrets and handed to a sink as it arrives
-(the activity's sink streams it into SQLite). The run ends in a `RunReport` that says whether it
-completed or failed, and whether a failure is worth retrying.
+(the activity's sink streams it into SQLite). The team runs a round at a time (`resumable`): after
+each clean round boundary the idle team's state goes to the `checkpoint` sink, and a run may start
+from such a state (`Resume`) or pause at a boundary once its slice of time is used (`slice_seconds`).
+The run ends in a `RunReport` that says whether it completed, failed or paused, and whether a
+failure is worth retrying.
 """
 
 from __future__ import annotations
@@ -12,12 +15,11 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import (
     BaseAgentEvent,
     BaseChatMessage,
@@ -31,8 +33,9 @@ from .clients import build_model_client, shared_http_client
 from .errors import ConfigurationError, TokenBudgetExceeded
 from .metering import UsageMeter
 from .redaction import Redactor
+from .resumable import RoundLoop
 from .schemas import MessageView, OutcomeStatus, TaskInput, TokenUsage
-from .settings import Settings
+from .settings import FUNCTION_TIMEOUT_SECONDS, Settings
 from .shaping import to_views
 from .stop_signal import CANCEL_GRACE_SECONDS, STOPPED, StopSignal
 from .team import ORCHESTRATOR_NAME, build_team
@@ -48,6 +51,32 @@ TRANSIENT_ERRORS = frozenset(
 )
 
 _ERROR_HEAD = re.compile(r"^(\w+): ")
+# A slice that has saved a round stops a round that would run past this (the function's own timeout).
+HARD_SLICE_SECONDS = FUNCTION_TIMEOUT_SECONDS - 30.0
+
+
+@dataclass(frozen=True)
+class RoundBoundary:
+    """A clean round boundary: the idle team's saved state and how far the run has got."""
+
+    state: Mapping[str, Any]
+    rounds: int  # completed by the run, over every slice and resumed attempt
+    messages: int  # transcript entries so far
+    elapsed: float  # seconds the run has worked, over every slice
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a run resumes: a boundary's team state, the transcript up to it, its rounds and time."""
+
+    state: Mapping[str, Any]
+    history: list[MessageView]
+    rounds: int
+    elapsed: float
+
+
+# Saves a boundary; whether it was saved.
+CheckpointSink = Callable[[RoundBoundary], Awaitable[bool]]
 
 
 @dataclass
@@ -60,6 +89,8 @@ class RunReport:
     stop_reason: str | None = None
     error: str | None = None
     retryable: bool = False
+    paused: bool = False  # the slice ended at a checkpointed round boundary; the run goes on elsewhere
+    rounds: int = 0
 
     @property
     def usage(self) -> TokenUsage:
@@ -70,6 +101,8 @@ class RunReport:
 class _Progress:
     messages: list[MessageView] = field(default_factory=list)
     final_answer: str | None = None
+    rounds: int = 0
+    saved: int = 0  # rounds checkpointed by this slice
 
 
 async def run_team(
@@ -82,22 +115,32 @@ async def run_team(
     client: ChatCompletionClient | None = None,
     stop: StopSignal | None = None,
     meter: UsageMeter | None = None,
+    resume: Resume | None = None,
+    checkpoint: CheckpointSink | None = None,
+    time_left: float | None = None,
+    slice_seconds: float | None = None,
 ) -> RunReport:
-    """Run the team on `task.prompt`; never raises for a failure of the run itself. When `stop`
-    gives a reason, the team is cancelled through its token as for the deadline and the run ends
-    `cancelled` with that reason, keeping the transcript and tokens so far. `meter` (a fresh one by
-    default) counts every model call; the caller may read it while the run goes on."""
+    """Run the team on `task.prompt`, or on from `resume`; never raises for a failure of the run
+    itself. When `stop` gives a reason (polled while the team works, and asked at every round
+    boundary) the team is cancelled through its token and the run ends `cancelled` with that
+    reason, keeping the transcript and tokens so far. `meter` (a fresh one by default) counts every
+    model call. `checkpoint` gets every clean round boundary (never one after a stop, a cancel or an
+    error); `time_left` is what remains of the whole run's deadline (TASK_TIMEOUT_SECONDS by
+    default); after `slice_seconds` the run pauses at the next round boundary (`paused`)."""
     started = time.monotonic()
     meter = meter or UsageMeter(settings.max_tokens_per_task)
-    progress = _Progress()
+    progress = _Progress(messages=list(resume.history) if resume else [], rounds=resume.rounds if resume else 0)
+    elapsed_before = resume.elapsed if resume else 0.0
+    time_left = settings.task_timeout_seconds if time_left is None else time_left
 
     def report(status: OutcomeStatus, **fields: object) -> RunReport:
         return RunReport(
             status=status,
             messages=progress.messages,
             usage_by_agent=dict(meter.by_agent),
-            execution_time=round(time.monotonic() - started, 3),
+            execution_time=round(elapsed_before + time.monotonic() - started, 3),
             final_answer=progress.final_answer if status == "completed" else None,
+            rounds=progress.rounds,
             **fields,  # type: ignore[arg-type]
         )
 
@@ -110,15 +153,32 @@ async def run_team(
         return report("failed", error=redact(str(error)), stop_reason="configuration error")
 
     token = CancellationToken()
+
+    async def on_round(state: Mapping[str, Any]) -> bool:
+        """A clean boundary: checkpoint it unless the run was stopped; whether to run another round."""
+        reason = None if stop is None else await stop.reason()
+        if reason:
+            raise _Stopped(reason)
+        progress.rounds += 1
+        elapsed = time.monotonic() - started
+        boundary = RoundBoundary(state, progress.rounds, len(progress.messages), elapsed_before + elapsed)
+        saved = checkpoint is not None and await checkpoint(boundary)
+        progress.saved += saved
+        # A slice pauses only where it can be resumed: at a boundary it saved.
+        return slice_seconds is None or elapsed < slice_seconds or not saved
+
     async with contextlib.AsyncExitStack() as resources:
         try:
             team = await build_team(settings, model_client, meter, workspace, resources)
         except Exception as error:  # executor or agent construction
             return report("failed", error=redact(f"cannot build the team: {error}"), stop_reason="configuration error")
-        stream = team.run_stream(task=task.prompt, cancellation_token=token)
-        consumer = asyncio.ensure_future(_consume(stream, sink, progress, redact))
+        rounds = RoundLoop(team, token).run(
+            task.prompt, resume.state if resume else None, _message_sink(sink, progress, redact), on_round
+        )
+        consumer = asyncio.ensure_future(rounds)
+        hard = time_left if slice_seconds is None else HARD_SLICE_SECONDS
         try:
-            stop_reason = await _until_done(consumer, stop, settings.task_timeout_seconds)
+            finished, stop_reason = await _until_done(consumer, stop, min(time_left, hard))
         except _Stopped as stopped:
             await _cancel(consumer, token)
             await _keep_prompt(task, progress, sink, redact)
@@ -127,6 +187,8 @@ async def run_team(
         except TimeoutError:
             await _cancel(consumer, token)
             await _keep_prompt(task, progress, sink, redact)
+            if hard < time_left and progress.saved:  # a round outran the function: go on from the last boundary
+                return report("completed", paused=True, stop_reason="slice")
             return report(
                 "failed",
                 error=f"timed out after {settings.task_timeout_seconds:g} s (TASK_TIMEOUT_SECONDS)",
@@ -140,7 +202,24 @@ async def run_team(
             name, text = _describe(error)
             logger.warning("task %s: team run failed: %s", task.task_id, redact(text))
             return report("failed", error=redact(text), stop_reason="error", retryable=name in TRANSIENT_ERRORS)
+    if not finished:
+        return report("completed", paused=True, stop_reason="slice")
     return report("completed", stop_reason=stop_reason)
+
+
+def _message_sink(
+    sink: MessageSink, progress: _Progress, redact: Redactor
+) -> Callable[[BaseAgentEvent | BaseChatMessage], Awaitable[None]]:
+    async def take(item: BaseAgentEvent | BaseChatMessage) -> None:
+        if isinstance(item, ModelClientStreamingChunkEvent):
+            return
+        views = [view.model_copy(update={"content": redact(view.content)}) for view in to_views(item)]
+        if isinstance(item, TextMessage) and item.source == ORCHESTRATOR_NAME:
+            progress.final_answer = views[0].content
+        progress.messages.extend(views)
+        await sink(views)
+
+    return take
 
 
 class _Stopped(Exception):
@@ -149,7 +228,9 @@ class _Stopped(Exception):
         self.reason = reason
 
 
-async def _until_done(consumer: asyncio.Future[str | None], stop: StopSignal | None, deadline: float) -> str | None:
+async def _until_done(
+    consumer: asyncio.Future[tuple[bool, str | None]], stop: StopSignal | None, deadline: float
+) -> tuple[bool, str | None]:
     """The consumer's result; `_Stopped` when the stop signal fires first, TimeoutError at the deadline.
     The consumer itself is left running for the caller to cancel."""
     stopper = None if stop is None else asyncio.ensure_future(stop.wait())
@@ -166,25 +247,6 @@ async def _until_done(consumer: asyncio.Future[str | None], stop: StopSignal | N
     raise TimeoutError
 
 
-async def _consume(
-    stream: AsyncIterator[BaseAgentEvent | BaseChatMessage | TaskResult],
-    sink: MessageSink,
-    progress: _Progress,
-    redact: Redactor,
-) -> str | None:
-    async for item in stream:
-        if isinstance(item, TaskResult):
-            return item.stop_reason
-        if isinstance(item, ModelClientStreamingChunkEvent):
-            continue
-        views = [view.model_copy(update={"content": redact(view.content)}) for view in to_views(item)]
-        if isinstance(item, TextMessage) and item.source == ORCHESTRATOR_NAME:
-            progress.final_answer = views[0].content
-        progress.messages.extend(views)
-        await sink(views)
-    return None
-
-
 async def _keep_prompt(task: TaskInput, progress: _Progress, sink: MessageSink, redact: Redactor) -> None:
     """A run that failed before autogen handed over the task message still shows the prompt."""
     if not progress.messages:
@@ -193,7 +255,7 @@ async def _keep_prompt(task: TaskInput, progress: _Progress, sink: MessageSink, 
         await sink([prompt])
 
 
-async def _cancel(consumer: asyncio.Future[str | None], token: CancellationToken) -> None:
+async def _cancel(consumer: asyncio.Future[tuple[bool, str | None]], token: CancellationToken) -> None:
     """Cancel the team through its token, then abandon it if it does not wind down in time."""
     token.cancel()
     try:

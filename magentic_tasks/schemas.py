@@ -58,8 +58,29 @@ class QueuedTask(TaskCreate):
     task_id: TaskId | None = None
 
 
+class ResumePoint(BaseModel):
+    """Where the next slice of a run goes on: the attempt and round of its latest checkpoint (the
+    checkpoint itself is in SQLite: Durable state carries only this)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    attempt: int = Field(ge=1)
+    round: int = Field(ge=1)
+    slices: int = Field(default=1, ge=1)  # slices run so far
+
+
+class RunPaused(BaseModel):
+    """The run activity's result when its slice of time is used: the run goes on from `resume`."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    status: Literal["paused"] = "paused"
+    resume: ResumePoint
+
+
 class TaskInput(BaseModel):
-    """The orchestration's input: everything the run needs, fixed when the task is created."""
+    """The orchestration's input: everything the run needs, fixed when the task is created (and,
+    from the second slice of a run on, where it goes on)."""
 
     model_config = ConfigDict(defer_build=True)
 
@@ -77,6 +98,7 @@ class TaskInput(BaseModel):
     callback_retry_seconds: float = Field(default=24 * 3600.0, gt=0)
     result_base_url: str = ""  # https://<app host>, for the URLs in completion events
     trace_parent: str | None = None  # W3C traceparent of the task's trace (magentic_tasks.telemetry)
+    resume: ResumePoint | None = None  # set by the orchestrator for the next slice (continue_as_new)
 
 
 class MessageView(BaseModel):

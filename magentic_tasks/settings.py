@@ -20,7 +20,7 @@ CodeExecutorKind = Literal["none", "local", "docker", "aca"]
 SqliteLocking = Literal["default", "dotfile"]
 HttpAuthLevel = Literal["function", "anonymous"]
 
-# host.json's functionTimeout, in seconds; the run deadline must stay below it.
+# host.json's functionTimeout, in seconds; a slice of a run (SLICE_SECONDS) must stay below it.
 FUNCTION_TIMEOUT_SECONDS = 600
 
 
@@ -92,8 +92,11 @@ class Settings(BaseSettings):
     # Limits.
     max_turns: int = Field(default=20, ge=1, le=200, validation_alias=_alias("MAX_TURNS"))
     max_stalls: int = Field(default=3, ge=1, le=50, validation_alias=_alias("MAX_STALLS"))
-    task_timeout_seconds: float = Field(
-        default=540.0, gt=0, lt=FUNCTION_TIMEOUT_SECONDS, validation_alias=_alias("TASK_TIMEOUT_SECONDS")
+    # The whole run's deadline, over every slice: it may exceed functionTimeout.
+    task_timeout_seconds: float = Field(default=540.0, gt=0, validation_alias=_alias("TASK_TIMEOUT_SECONDS"))
+    # One activity runs rounds for this long, saves the round boundary and hands over to the next slice.
+    slice_seconds: float = Field(
+        default=240.0, gt=0, lt=FUNCTION_TIMEOUT_SECONDS, validation_alias=_alias("SLICE_SECONDS")
     )
     max_prompt_chars: int = Field(default=20_000, ge=1, validation_alias=_alias("MAX_PROMPT_CHARS"))
     max_tokens_per_task: int | None = Field(

@@ -35,6 +35,7 @@ from markitdown import DocumentConverterResult, MarkItDown
 from .code_execution import build_code_executor
 from .log_levels import apply_configured_log_levels
 from .metering import MeteredClient, UsageMeter
+from .resumable import FileSurferState, ResumableMagenticOneGroupChat
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -94,8 +95,9 @@ class WorkspaceBrowser(MarkdownFileBrowser):
         self.set_path(self._base_path)
 
 
-class WorkspaceFileSurfer(FileSurfer):
-    """autogen-ext's FileSurfer, confined to `base_path`, on the process's shared converter."""
+class WorkspaceFileSurfer(FileSurferState, FileSurfer):
+    """autogen-ext's FileSurfer, confined to `base_path`, on the process's shared converter; its
+    chat history and open file are in its saved state (`resumable.FileSurferState`)."""
 
     def __init__(self, name: str, model_client: ChatCompletionClient, base_path: str) -> None:
         super(FileSurfer, self).__init__(name, FileSurfer.DEFAULT_DESCRIPTION)  # skip FileSurfer's own browser
@@ -111,7 +113,8 @@ async def build_team(
     workspace: Path,
     resources: AsyncExitStack,
 ) -> MagenticOneGroupChat:
-    """The team for one run; executors it starts are stopped when `resources` closes."""
+    """The team for one run; executors it starts are stopped when `resources` closes. Each of its
+    `run_stream()` calls ends after one round (`resumable.RoundEnd`): drive it with `RoundLoop`."""
 
     def metered(agent: str) -> ChatCompletionClient:
         return MeteredClient(client, agent, meter)
@@ -140,7 +143,7 @@ async def build_team(
         await executor.start()
         resources.push_async_callback(executor.stop)
         participants.append(CodeExecutorAgent("ComputerTerminal", code_executor=executor))
-    return MagenticOneGroupChat(
+    return ResumableMagenticOneGroupChat(
         participants,
         model_client=metered(ORCHESTRATOR_NAME),
         max_turns=settings.max_turns,

@@ -1,5 +1,9 @@
 """The task orchestrator: pending → running → completed | failed | cancelled, then announced.
 
+A run longer than one slice (SLICE_SECONDS) comes back `paused` with where it goes on; the
+orchestrator then continues as new with that point in its input, so its history stays one slice
+long however many slices the run takes (the checkpoint itself is in SQLite, not in Durable state).
+
 Deterministic by construction: no clock, ids, settings or I/O; everything it needs arrives in its
 input (`TaskInput`, retry policy included). A run that fails every attempt ends as a `failed`
 result, recorded by an activity, never as a crashed instance. A final outcome is then published
@@ -17,7 +21,7 @@ import azure.durable_functions as df
 
 from magentic_tasks.events import completion_event, publish_activity
 from magentic_tasks.lifecycle import custom_status
-from magentic_tasks.schemas import MAX_ERROR_CHARS, RunOutcome, TaskInput
+from magentic_tasks.schemas import MAX_ERROR_CHARS, RunOutcome, RunPaused, TaskInput
 
 bp = df.Blueprint()
 
@@ -50,6 +54,10 @@ def task_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any,
                 attempts=task.max_attempts,
                 finished_at=context.current_utc_datetime,
             ).model_dump(mode="json")
+    if isinstance(result, dict) and result.get("status") == "paused":
+        paused = RunPaused.model_validate(result)
+        context.continue_as_new(task.model_copy(update={"resume": paused.resume}).model_dump(mode="json"))
+        return result
     outcome = RunOutcome.model_validate(result)
     context.set_custom_status(custom_status(outcome.status))
     yield from announce(context, task, outcome, retry)

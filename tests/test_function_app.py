@@ -94,7 +94,7 @@ def test_host_json_matches_the_contract_and_the_settings() -> None:
     assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"
     hours, minutes, seconds = (int(part) for part in host["functionTimeout"].split(":"))
     assert hours * 3600 + minutes * 60 + seconds == FUNCTION_TIMEOUT_SECONDS
-    assert Settings().task_timeout_seconds < FUNCTION_TIMEOUT_SECONDS
+    assert Settings().slice_seconds < FUNCTION_TIMEOUT_SECONDS
     assert host["extensions"]["durableTask"]["hubName"]
 
 
@@ -123,4 +123,4 @@ def test_the_azure_app_settings_lock_sqlite_for_smb_and_are_valid() -> None:
     assert values["TASKS_DB_PATH"].startswith("/mounts/")
     assert "HTTP_AUTH_LEVEL" not in values and "AZURE_OPENAI_API_KEY" not in values
     settings = Settings(**values)
-    assert settings.sqlite_locking == "dotfile" and settings.task_timeout_seconds < FUNCTION_TIMEOUT_SECONDS
+    assert settings.sqlite_locking == "dotfile" and settings.slice_seconds < FUNCTION_TIMEOUT_SECONDS

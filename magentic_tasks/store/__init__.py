@@ -8,8 +8,9 @@ Modules, one idea each: `_connection` (connections, transactions, retries, locks
 outcomes), `_transcript` (attempts and messages), `_mirror` (the store and its best-effort use).
 """
 
+from ._checkpoints import Checkpoint
 from ._mirror import TaskStore, best_effort
 from ._schema import SCHEMA_VERSION
 from ._tasks import parse_timestamp
 
-__all__ = ["SCHEMA_VERSION", "TaskStore", "best_effort", "parse_timestamp"]
+__all__ = ["SCHEMA_VERSION", "Checkpoint", "TaskStore", "best_effort", "parse_timestamp"]

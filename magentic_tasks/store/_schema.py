@@ -5,6 +5,10 @@ constraint cannot be altered: new table, copy, drop, rename, with foreign keys o
 connection and `foreign_key_check` before commit); `messages.position`, the task-wide stream
 number a client follows (`GET /tasks/{id}/messages?after=`), numbered for existing rows by attempt
 and sequence; `attempts.progress_json`, the running attempt's progress; the listing indexes.
+
+v3 (issue 9): the `awaiting_input` status (plan review; the tasks table rebuilt as in v2, its
+indexes made again) and `checkpoints`, a run's latest round boundary per attempt: the idle team's
+saved state, its tokens and counters, and which run holds it (`store/_checkpoints.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from ..errors import StoreError
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -81,6 +85,43 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE attempts ADD COLUMN progress_json TEXT",
         "CREATE INDEX IF NOT EXISTS tasks_by_owner_created ON tasks(owner, created_at DESC, task_id DESC)",
         "CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks(created_at DESC, task_id DESC)",
+    ),
+    3: (
+        """CREATE TABLE tasks_v3 (
+            task_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'awaiting_input', 'completed', 'failed',
+                                                   'cancelled')),
+            prompt TEXT NOT NULL,
+            use_aoai INTEGER NOT NULL,
+            model_name TEXT NOT NULL,
+            owner TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            error TEXT,
+            outcome_json TEXT,
+            final_attempt INTEGER
+        )""",
+        """INSERT INTO tasks_v3 (task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at,
+                                 error, outcome_json, final_attempt)
+           SELECT task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at,
+                  error, outcome_json, final_attempt FROM tasks""",
+        "DROP TABLE tasks",
+        "ALTER TABLE tasks_v3 RENAME TO tasks",
+        "CREATE INDEX IF NOT EXISTS tasks_by_owner_created ON tasks(owner, created_at DESC, task_id DESC)",
+        "CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks(created_at DESC, task_id DESC)",
+        """CREATE TABLE checkpoints (
+            task_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            round INTEGER NOT NULL,
+            messages INTEGER NOT NULL,
+            state_json TEXT NOT NULL,
+            usage_json TEXT NOT NULL,
+            elapsed REAL NOT NULL,
+            deadline TEXT NOT NULL,
+            held_by TEXT,
+            saved_at TEXT NOT NULL,
+            PRIMARY KEY (task_id, attempt)
+        )""",
     ),
 }
 

@@ -84,6 +84,7 @@ class Script:
     plan: str = "- Coder: compute 6 * 7.\n- Report the result."
     progress_being_made: bool = True
     in_loop: bool = False
+    no_progress_at: frozenset[int] = frozenset()  # progress ledgers (by index) that report no progress
 
 
 @dataclass(frozen=True)
@@ -321,18 +322,19 @@ class ScriptedModelServer:
         if kind == "ledger":
             if faults.broken_ledger_from is not None and ledger_index >= faults.broken_ledger_from:
                 return BROKEN_LEDGER
-            return json.dumps(self.ledger(satisfied=ledger_index >= script.rounds_before_satisfied))
+            return json.dumps(self.ledger(satisfied=ledger_index >= script.rounds_before_satisfied, index=ledger_index))
         return script.agent_reply
 
-    def ledger(self, *, satisfied: bool) -> dict[str, dict[str, Any]]:
+    def ledger(self, *, satisfied: bool, index: int = -1) -> dict[str, dict[str, Any]]:
         script = self.script
+        progress = script.progress_being_made and index not in script.no_progress_at
         return {
             "is_request_satisfied": {
                 "reason": "The result has been reported." if satisfied else "Nothing has been computed yet.",
                 "answer": satisfied,
             },
             "is_in_loop": {"reason": "Each step is new.", "answer": script.in_loop},
-            "is_progress_being_made": {"reason": "Steps are adding value.", "answer": script.progress_being_made},
+            "is_progress_being_made": {"reason": "Steps are adding value.", "answer": progress},
             "next_speaker": {"reason": "The Coder can compute it.", "answer": script.next_speaker},
             "instruction_or_question": {"reason": "A direct instruction.", "answer": script.instruction},
         }

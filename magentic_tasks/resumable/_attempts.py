@@ -1,0 +1,117 @@
+"""Where an attempt starts: afresh, continuing its own attempt (the next slice), or resumed into a
+new attempt from the latest checkpoint; and its meter, whose usage is kept as calls complete."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from autogen_core.models import RequestUsage
+
+from ..errors import TokenBudgetExceeded
+from ..metering import UsageMeter
+from ..runner import Resume
+from ..schemas import MessageView, TaskInput, TokenUsage
+from ..settings import Settings
+from ..store import Checkpoint, TaskStore, best_effort
+
+
+class AttemptMeter(UsageMeter):
+    """The attempt's own tokens (`by_agent`, from where a continued attempt stood), checked against
+    the budget together with `spent_before` (the tokens of the run an attempt resumed)."""
+
+    def __init__(self, budget: int | None, by_agent: dict[str, TokenUsage], spent_before: int) -> None:
+        super().__init__(budget)
+        self.by_agent = dict(by_agent)
+        self.spent_before = spent_before
+        self.changed = asyncio.Event()
+
+    def record(self, agent: str, usage: RequestUsage) -> None:
+        super().record(agent, usage)
+        self.changed.set()
+
+    @property
+    def exhausted(self) -> bool:
+        total = self.total
+        spent = self.spent_before + total.prompt_tokens + total.completion_tokens
+        return self.budget is not None and spent >= self.budget
+
+    def check(self) -> None:
+        if self.budget is not None and self.exhausted:
+            total = self.total
+            raise TokenBudgetExceeded(self.spent_before + total.prompt_tokens + total.completion_tokens, self.budget)
+
+
+@contextlib.asynccontextmanager
+async def usage_kept(store: TaskStore, task_id: str, attempt: int | None, meter: AttemptMeter) -> AsyncIterator[None]:
+    """While the attempt runs, write its usage to its attempt row after every completed model call
+    (the latest total, one write at a time): a crash loses no tokens, the lost partial round's too."""
+
+    async def keep() -> None:
+        while True:
+            await meter.changed.wait()
+            meter.changed.clear()
+            await best_effort(store.record_usage, task_id, attempt, dict(meter.by_agent))
+
+    writer = None if attempt is None else asyncio.ensure_future(keep())
+    try:
+        yield
+    finally:
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+
+@dataclass
+class Start:
+    """How an attempt begins."""
+
+    attempt: int | None
+    deadline: datetime
+    resume: Resume | None = None
+    usage: dict[str, TokenUsage] = field(default_factory=dict)  # the attempt's own, so far
+    spent_before: dict[str, TokenUsage] = field(default_factory=dict)  # the run's, before this attempt
+
+
+async def start_attempt(task: TaskInput, settings: Settings, store: TaskStore, holder: str, now: datetime) -> Start:
+    """The next slice continues its attempt in place when it can claim the checkpoint it was handed
+    and that attempt's transcript ends there; otherwise a new attempt begins, resumed from the
+    latest checkpoint (its transcript copied up to it) or from scratch when there is none."""
+    if task.resume is not None:
+        point = task.resume
+        claimed = await best_effort(store.claim_checkpoint, task.task_id, point.attempt, point.round, holder)
+        if claimed is not None:
+            history = await best_effort(store.messages, task.task_id, claimed.attempt) or []
+            if len(history) == claimed.messages:
+                recorded = await best_effort(store.attempt_usage, task.task_id) or {}
+                own = recorded.get(claimed.attempt, {})
+                return Start(claimed.attempt, claimed.deadline, _resume(claimed, history), own,
+                             _minus(claimed.usage_by_agent, own))
+    latest = await best_effort(store.latest_checkpoint, task.task_id)
+    attempt = await best_effort(store.begin_attempt, task, now)
+    fresh = Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds))
+    if latest is None or attempt is None:
+        return fresh
+    history = (await best_effort(store.messages, task.task_id, latest.attempt) or [])[: latest.messages]
+    if len(history) < latest.messages:  # its transcript is not all there: a resume would leave a gap
+        return fresh
+    await best_effort(store.resume_attempt, task.task_id, latest.attempt, attempt, latest.messages)
+    return Start(attempt, latest.deadline, _resume(latest, history), {}, dict(latest.usage_by_agent))
+
+
+def _resume(checkpoint: Checkpoint, history: list[MessageView]) -> Resume:
+    return Resume(checkpoint.state, history, checkpoint.round, checkpoint.elapsed)
+
+
+def _minus(total: dict[str, TokenUsage], part: dict[str, TokenUsage]) -> dict[str, TokenUsage]:
+    """The run's tokens before a continued attempt (never negative: usage only grows)."""
+    out: dict[str, TokenUsage] = {}
+    for agent, spent in total.items():
+        own = part.get(agent, TokenUsage())
+        out[agent] = TokenUsage(prompt_tokens=max(spent.prompt_tokens - own.prompt_tokens, 0),
+                                completion_tokens=max(spent.completion_tokens - own.completion_tokens, 0))
+    return out

@@ -1,0 +1,177 @@
+"""Round checkpoints: where a run stood at its latest clean round boundary, per attempt.
+
+A checkpoint holds the idle team's saved state (`save_state()`, JSON), the attempt's token usage at
+that boundary, the chain-wide round and transcript counts, the time the run has used and its
+deadline. It lives on the shared mount beside the transcript it matches (one write transaction
+for both), so a retry on any instance can read it; Durable state carries only (attempt, round).
+
+`held_by` says which execution may continue the attempt in place: the one that wrote the
+checkpoint holds it; a slice that ends releases it, and the next slice claims it. A checkpoint
+still held when a retry comes (its run crashed, or still runs) is resumed into a new attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..clock import iso
+from ..schemas import TokenUsage
+from ._connection import Database
+from ._rows import insert_messages
+from ._tasks import parse_timestamp
+
+
+class Checkpoint(BaseModel):
+    task_id: str
+    attempt: int
+    round: int  # rounds completed by the run, over every attempt it resumed
+    messages: int  # transcript entries at this boundary
+    state: dict[str, Any]
+    usage_by_agent: dict[str, TokenUsage]  # the run's tokens at this boundary, over every attempt it resumed
+    elapsed: float  # seconds the run has worked, over every slice
+    deadline: datetime  # the whole run's (TASK_TIMEOUT_SECONDS from its start)
+    held_by: str | None = None
+    saved_at: datetime
+
+
+def _usage_json(usage: dict[str, TokenUsage]) -> str:
+    return json.dumps({agent: u.model_dump() for agent, u in usage.items()})
+
+
+class CheckpointRows(Database):
+    """Saving, claiming and reading round checkpoints; the attempt's usage as calls complete."""
+
+    def save_checkpoint(self, checkpoint: Checkpoint, attempt_usage: dict[str, TokenUsage]) -> int:
+        """Replace the attempt's checkpoint with this one, and record the attempt's own tokens in the
+        same transaction; the saved state's size in bytes."""
+        # ASCII: a lone surrogate in a message (which SQLite cannot encode) survives as its JSON escape.
+        state_json = json.dumps(checkpoint.state, separators=(",", ":"))
+        usage_json = _usage_json(checkpoint.usage_by_agent)
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                """INSERT INTO checkpoints (task_id, attempt, round, messages, state_json, usage_json, elapsed,
+                                            deadline, held_by, saved_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (task_id, attempt) DO UPDATE SET round = excluded.round,
+                       messages = excluded.messages, state_json = excluded.state_json,
+                       usage_json = excluded.usage_json, elapsed = excluded.elapsed, deadline = excluded.deadline,
+                       held_by = excluded.held_by, saved_at = excluded.saved_at""",
+                (checkpoint.task_id, checkpoint.attempt, checkpoint.round, checkpoint.messages, state_json,
+                 usage_json, checkpoint.elapsed, iso(checkpoint.deadline), checkpoint.held_by,
+                 iso(checkpoint.saved_at)),
+            )
+            conn.execute(
+                "UPDATE attempts SET usage_json = ? WHERE task_id = ? AND attempt = ?",
+                (_usage_json(attempt_usage), checkpoint.task_id, checkpoint.attempt),
+            )
+
+        self._run(work, write=True)
+        return len(state_json.encode())
+
+    def release_checkpoint(self, task_id: str, attempt: int, holder: str) -> bool:
+        """Let the next slice continue the attempt; False when `holder` does not hold it."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE checkpoints SET held_by = NULL WHERE task_id = ? AND attempt = ? AND held_by = ?",
+                (task_id, attempt, holder),
+            )
+            return cursor.rowcount == 1
+
+        return self._run(work, write=True)
+
+    def claim_checkpoint(self, task_id: str, attempt: int, round_: int, holder: str) -> Checkpoint | None:
+        """The released checkpoint of `attempt` at `round_`, now held by `holder`; None when it is
+        held, has moved on, or is gone (a second copy of a slice never continues an attempt)."""
+
+        def work(conn: sqlite3.Connection) -> Checkpoint | None:
+            cursor = conn.execute(
+                """UPDATE checkpoints SET held_by = ?
+                   WHERE task_id = ? AND attempt = ? AND round = ? AND held_by IS NULL""",
+                (holder, task_id, attempt, round_),
+            )
+            if cursor.rowcount != 1:
+                return None
+            row = conn.execute(
+                "SELECT * FROM checkpoints WHERE task_id = ? AND attempt = ?", (task_id, attempt)
+            ).fetchone()
+            return _checkpoint(row)
+
+        return self._run(work, write=True)
+
+    def latest_checkpoint(self, task_id: str) -> Checkpoint | None:
+        """The checkpoint furthest into the run, over every attempt; None when there is none."""
+
+        def work(conn: sqlite3.Connection) -> Checkpoint | None:
+            row = conn.execute(
+                "SELECT * FROM checkpoints WHERE task_id = ? ORDER BY round DESC, saved_at DESC LIMIT 1",
+                (task_id,),
+            ).fetchone()
+            return None if row is None else _checkpoint(row)
+
+        return self._run(work, write=False)
+
+    def stored_messages(self, task_id: str, attempt: int) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM messages WHERE task_id = ? AND attempt = ?", (task_id, attempt)
+            ).fetchone()
+            return int(count)
+
+        return self._run(work, write=False)
+
+    def resume_attempt(self, task_id: str, source: int, attempt: int, count: int) -> None:
+        """Start `attempt`'s transcript with the first `count` entries of `source`'s: a resumed
+        run's transcript is whole. They take new stream positions: a follower drops what it holds
+        of an earlier attempt when the attempt changes, so it holds exactly this transcript."""
+
+        def work(conn: sqlite3.Connection) -> None:
+            rows = conn.execute(
+                """SELECT seq, source, type, content FROM messages
+                   WHERE task_id = ? AND attempt = ? AND seq < ? ORDER BY seq""",
+                (task_id, source, count),
+            ).fetchall()
+            insert_messages(conn, [(task_id, attempt, r["seq"], r["source"], r["type"], r["content"]) for r in rows])
+
+        self._run(work, write=True)
+
+    def record_usage(self, task_id: str, attempt: int, usage: dict[str, TokenUsage]) -> None:
+        """The attempt's tokens so far (every completed model call), kept even if the attempt dies."""
+        self._run(
+            lambda conn: conn.execute(
+                "UPDATE attempts SET usage_json = ? WHERE task_id = ? AND attempt = ?",
+                (_usage_json(usage), task_id, attempt),
+            ),
+            write=True,
+        )
+
+    def delete_checkpoints(self, task_id: str) -> None:
+        """A finished run is never resumed."""
+        self._run(lambda conn: conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,)), write=True)
+
+    def checkpoint_bytes(self, task_id: str) -> int:
+        """Size of the task's stored team states (for the benchmark)."""
+        def work(conn: sqlite3.Connection) -> int:
+            (size,) = conn.execute(
+                "SELECT COALESCE(SUM(LENGTH(CAST(state_json AS BLOB))), 0) FROM checkpoints WHERE task_id = ?",
+                (task_id,),
+            ).fetchone()
+            return int(size)
+
+        return self._run(work, write=False)
+
+
+def _checkpoint(row: sqlite3.Row) -> Checkpoint:
+    return Checkpoint(
+        task_id=row["task_id"], attempt=row["attempt"], round=row["round"], messages=row["messages"],
+        state=json.loads(row["state_json"]),
+        usage_by_agent={a: TokenUsage.model_validate(u) for a, u in json.loads(row["usage_json"]).items()},
+        elapsed=row["elapsed"], deadline=parse_timestamp(row["deadline"]), held_by=row["held_by"],
+        saved_at=parse_timestamp(row["saved_at"]),
+    )
