@@ -192,3 +192,27 @@ def test_even_a_failing_failure_record_ends_in_a_failed_result() -> None:
 )
 def test_failure_reasons_drop_the_durable_wrapping_and_stack(raised: str, reason: str) -> None:
     assert failure_reason(Exception(raised)) == reason
+
+
+def test_a_paused_slice_continues_as_new_with_where_the_run_goes_on() -> None:
+    paused = {"status": "paused", "resume": {"attempt": 1, "round": 4, "slices": 2}}
+    state = History().scheduled(0, RUN_ACTIVITY, PAYLOAD).new_episode().completed(0, paused).replay()
+
+    assert state["isDone"] is True
+    (action,) = actions(state)[-1:]
+    assert action["actionType"] == 4  # ContinueAsNew: the next slice starts with an empty history
+    following = TaskInput.model_validate(action["input"] if isinstance(action["input"], dict)
+                                         else json.loads(action["input"]))
+    assert following == TASK.model_copy(update={"resume": following.resume})
+    assert following.resume is not None and following.resume.model_dump() == paused["resume"]
+    assert state["customStatus"] == {"status": "running"}  # a paused run is still running
+
+
+def test_the_next_slice_passes_its_resume_point_to_the_run_activity() -> None:
+    resumed = TaskInput.model_validate({**PAYLOAD, "resume": {"attempt": 1, "round": 4, "slices": 2}})
+    state = History(resumed).replay()
+
+    (action,) = actions(state)
+    assert action["functionName"] == RUN_ACTIVITY
+    sent = action["input"] if isinstance(action["input"], dict) else json.loads(action["input"])
+    assert sent["resume"] == {"attempt": 1, "round": 4, "slices": 2}
