@@ -45,8 +45,8 @@ def arm(kill_after: int | None, kill_in: int | None) -> None:
         if armed and tokens(usage) > armed[0]:  # a call of the next round completed, and was recorded
             os._exit(KILLED)
 
-    TaskStore.save_checkpoint = save_then_die  # type: ignore[method-assign]
-    TaskStore.record_usage = record_then_die  # type: ignore[method-assign]
+    TaskStore.save_checkpoint = save_then_die  # type: ignore[method-assign,assignment]
+    TaskStore.record_usage = record_then_die  # type: ignore[method-assign,assignment]
 
 
 def main(argv: list[str]) -> int:
