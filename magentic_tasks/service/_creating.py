@@ -83,6 +83,7 @@ class Creating(ServiceState):
             max_attempts=self.settings.activity_max_attempts,
             first_retry_ms=int(self.settings.activity_first_retry_seconds * 1000),
             callback_url=request.callback_url,
+            review=request.review,
             event_sinks=self.settings.event_sinks,
             callback_retry_seconds=self.settings.callback_retry_hours * 3600,
             result_base_url=f"https://{self.settings.website_hostname}" if self.settings.website_hostname else "",
@@ -90,9 +91,11 @@ class Creating(ServiceState):
         )
 
     async def start(self, task: TaskInput) -> None:
-        """Start the orchestration, then mirror the pending task (best effort: Durable is the truth)."""
+        """Start the orchestration. Nothing is written to SQLite on the request path (on a file share
+        every transaction pays network round trips and a lock shared by every instance): the run's
+        first attempt writes the task's row, the reconcile timer writes it for a task not yet running,
+        and until then reads and the list come from Durable state."""
         await self.orchestrations.start(task)
-        await best_effort(self.store.create_task, task)
 
     async def create(
         self, body: bytes, owner: str | None, idempotency_key: str | None = None, trace_parent: str | None = None

@@ -56,7 +56,7 @@ class Following(Reading):
             return ApiResponse(422, {"detail": validation_detail(error, "query")})
         deadline = time.monotonic() + query.wait
         while True:
-            found = await self._find(task_id, owner)
+            found = await self._find(task_id, owner, transcript=False)
             if isinstance(found, ApiResponse):
                 return found
             streaming = await self._streaming(found)  # asked before the page: nothing lands unseen

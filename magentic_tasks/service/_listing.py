@@ -1,9 +1,10 @@
 """Listing the caller's tasks: `GET /tasks?status=&limit=&cursor=`, newest first, cursor-paginated.
 
-SQLite holds every task (a row is written when the task is created, and again when its run
-starts), but a mirror write can fail. So a page is SQLite's rows merged with the tasks Durable
-created within `RECENT_WINDOW`, with Durable's status taking precedence for those; the reconcile
-timer copies everything older into SQLite well within that window.
+SQLite holds every task once its run has begun (the first attempt writes the row) or the reconcile
+timer has seen it (`mirror_recent`, every 15 minutes); `POST /tasks` itself writes nothing there.
+So a page is SQLite's rows merged with the tasks Durable created within `RECENT_WINDOW`, with
+Durable's status taking precedence for those; the timer copies everything older into SQLite well
+within that window.
 """
 
 from __future__ import annotations

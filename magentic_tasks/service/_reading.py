@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from ..lifecycle import settle
 from ..schemas import (
@@ -29,7 +30,7 @@ class Reading(ServiceState):
 
     async def status(self, task_id: str, owner: str | None) -> ApiResponse:
         """`GET /tasks/{task_id}`."""
-        found = await self._find(task_id, owner)
+        found = await self._find(task_id, owner, transcript=False)
         if isinstance(found, ApiResponse):
             return found
         view = TaskStatusView(
@@ -42,6 +43,7 @@ class Reading(ServiceState):
             # small SQLite read per poll); null otherwise, and when SQLite cannot be read.
             progress=await best_effort(self.store.task_progress, task_id) if found.status == "running" else None,
             callback=await self._callback(found) if found.has_callback and found.status in FINAL_STATUSES else None,
+            plan=found.plan,  # while it awaits input: the plan to review
         )
         return ApiResponse(200, view.model_dump(mode="json"))
 
@@ -88,7 +90,9 @@ class Reading(ServiceState):
         )
         return ApiResponse(200, view.model_dump(mode="json"))
 
-    async def _find(self, task_id: str, owner: str | None) -> TaskSnapshot | ApiResponse:
+    async def _find(self, task_id: str, owner: str | None, *, transcript: bool = True) -> TaskSnapshot | ApiResponse:
+        """The task as the caller may see it, or the error response; `transcript=False` when the
+        caller needs no messages (status, cancel, delete): SQLite then reads one row."""
         if not _TASK_ID.fullmatch(task_id):
             detail = [
                 error_entry(("path", "task_id"), f"Task ids match {TASK_ID_PATTERN}", "string_pattern_mismatch")
@@ -99,7 +103,9 @@ class Reading(ServiceState):
         # finished (SQLite keeps the images, and may need the result copied in). Polls of a running
         # task stay off the file share.
         needs_mirror = durable is None or durable.outcome is not None
-        mirrored = await best_effort(self.store.get_task, task_id) if needs_mirror else None
+        mirrored = (
+            await best_effort(partial(self.store.get_task, task_id, transcript=transcript)) if needs_mirror else None
+        )
         snapshot = settle(durable, mirrored)
         if snapshot is None:
             if not durable_ok and mirrored is None:

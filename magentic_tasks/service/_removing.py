@@ -34,7 +34,7 @@ class Removing(Following):
     """`DELETE /tasks/{id}` and the retention timer's work."""
 
     async def delete(self, task_id: str, owner: str | None) -> ApiResponse:
-        found = await self._find(task_id, owner)
+        found = await self._find(task_id, owner, transcript=False)
         if isinstance(found, ApiResponse):
             return found
         if found.status not in FINAL_STATUSES:

@@ -25,10 +25,10 @@ class Steering(Reading):
     async def cancel(self, task_id: str, owner: str | None) -> ApiResponse:
         """202 when this request cancelled the task, 200 when it was cancelled already, 409 when it
         had finished otherwise; 404/422/503 as for reads."""
-        found = await self._find(task_id, owner)
+        found = await self._find(task_id, owner, transcript=False)
         if isinstance(found, ApiResponse):
             return found
-        if found.status in ("pending", "running"):
+        if found.status in ("pending", "running", "awaiting_input"):
             try:
                 await self.orchestrations.terminate(task_id, CANCEL_REASON.format(task_id=task_id))
             except Exception as error:  # the host is unreachable, or answered something unexpected
@@ -45,10 +45,10 @@ class Steering(Reading):
         return _settled(found)
 
     async def _after_race(self, task_id: str, owner: str | None) -> ApiResponse:
-        found = await self._find(task_id, owner)
+        found = await self._find(task_id, owner, transcript=False)
         if isinstance(found, ApiResponse):
             return found
-        if found.status in ("pending", "running"):
+        if found.status in ("pending", "running", "awaiting_input"):
             return unavailable("The task could not be cancelled; try again later")
         return _settled(found)
 

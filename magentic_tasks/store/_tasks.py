@@ -32,14 +32,15 @@ class TaskRows(Database):
             write=False,
         )
 
-    def get_task(self, task_id: str) -> TaskSnapshot | None:
-        """The task with its outcome (transcript included) when it has finished."""
+    def get_task(self, task_id: str, *, transcript: bool = True) -> TaskSnapshot | None:
+        """The task with its outcome when it has finished, with the transcript unless `transcript`
+        is False (a status read needs one row, not the messages)."""
 
         def work(conn: sqlite3.Connection) -> TaskSnapshot | None:
             row = conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
             if row is None:
                 return None
-            outcome = held_outcome(conn, task_id)
+            outcome = held_outcome(conn, task_id, transcript=transcript)
             return TaskSnapshot(
                 task_id=row["task_id"],
                 status=row["status"],
@@ -112,13 +113,15 @@ def _fills_in(conn: sqlite3.Connection, task_id: str, held: RunOutcome, outcome:
     return held.stop_reason == outcome.stop_reason == STOPPED and not final_attempt and attempt > 0
 
 
-def held_outcome(conn: sqlite3.Connection, task_id: str) -> RunOutcome | None:
-    """The task's recorded outcome with the transcript of its final attempt; None before it finishes."""
+def held_outcome(conn: sqlite3.Connection, task_id: str, *, transcript: bool = True) -> RunOutcome | None:
+    """The task's recorded outcome with (unless not asked for) the transcript of its final attempt;
+    None before it finishes."""
     row = conn.execute("SELECT outcome_json, final_attempt FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
     if row is None or row["outcome_json"] is None:
         return None
     outcome = RunOutcome.model_validate_json(row["outcome_json"])
-    outcome.messages = read_messages(conn, task_id, row["final_attempt"])
+    if transcript:
+        outcome.messages = read_messages(conn, task_id, row["final_attempt"])
     return outcome
 
 

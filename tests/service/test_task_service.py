@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from magentic_tasks.errors import StoreError
-from magentic_tasks.schemas import RunOutcome
+from magentic_tasks.schemas import MessageView, RunOutcome
 from magentic_tasks.service import TaskService
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import TaskStore
@@ -54,7 +54,7 @@ def body(**fields: Any) -> bytes:
     return json.dumps(fields).encode()
 
 
-async def test_create_starts_the_orchestration_and_mirrors_a_pending_task(
+async def test_create_starts_the_orchestration_and_writes_nothing_to_sqlite(
     service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
 ) -> None:
     response = await service.create(body(prompt="Summarise X", use_aoai=False), owner=None)
@@ -65,8 +65,30 @@ async def test_create_starts_the_orchestration_and_mirrors_a_pending_task(
     started = durable.started["task-1"]
     assert (started.prompt, started.use_aoai, started.model_name) == ("Summarise X", False, "gpt-4o")
     assert started.max_attempts == 3
-    mirrored = store.get_task("task-1")
-    assert mirrored is not None and mirrored.status == "pending" and mirrored.prompt == "Summarise X"
+    assert row_count(store) == 0  # the request path stays off the file share
+    status = await service.status("task-1", owner=None)
+    assert status.status_code == 200 and status.body["status"] == "pending"  # read from Durable
+
+
+async def test_a_status_read_takes_no_transcript_and_a_result_read_does(
+    service: TaskService, durable: InMemoryOrchestrations, store: TaskStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    durable.finish("task-1", RunOutcome(status="completed", finished_at=durable.started["task-1"].created_at,
+                                        messages=[MessageView(source="user", content="hi", type="TextMessage")]))
+    asked: list[bool] = []
+    real = store.get_task
+
+    def spy(task_id: str, *, transcript: bool = True) -> object:
+        asked.append(transcript)
+        return real(task_id, transcript=transcript)
+
+    monkeypatch.setattr(store, "get_task", spy)
+
+    await service.status("task-1", owner=None)
+    await service.result("task-1", owner=None)
+
+    assert asked[0] is False and True in asked[1:]
 
 
 @pytest.mark.parametrize(
@@ -225,7 +247,7 @@ async def test_a_result_that_sqlite_missed_is_copied_into_it_on_read(
 ) -> None:
     await service.create(body(prompt="hi", use_aoai=False), owner=None)
     durable.finish("task-1", RunOutcome(status="completed", final_answer="42", finished_at=NOW))
-    assert store.get_task("task-1").outcome is None  # type: ignore[union-attr]
+    assert store.get_task("task-1") is None  # its run never reached SQLite
     await service.result("task-1", None)
     repaired = store.get_task("task-1")
     assert repaired is not None and repaired.status == "completed" and repaired.outcome.final_answer == "42"  # type: ignore[union-attr]
@@ -248,9 +270,12 @@ async def test_unreachable_durable_state_falls_back_to_sqlite(
     service: TaskService, durable: InMemoryOrchestrations
 ) -> None:
     await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    await service.create(body(prompt="not run yet", use_aoai=False), owner=None)
+    store = service.store
+    store.begin_attempt(durable.started["task-1"], NOW)  # its run has begun, and wrote its row
     durable.unreachable = True
-    assert (await service.status("task-1", None)).body["status"] == "pending"
-    assert (await service.status("task-2", None)).status_code == 503
+    assert (await service.status("task-1", None)).body["status"] == "running"
+    assert (await service.status("task-2", None)).status_code == 503  # only Durable knew of it
 
 
 async def test_an_unwritable_mirror_does_not_stop_tasks(tmp_path: Path, durable: InMemoryOrchestrations) -> None:
@@ -301,4 +326,6 @@ async def test_reconcile_copies_only_finished_results_that_sqlite_is_missing(
     assert await service.reconcile(["task-1", "task-2", "task-3"]) == 0
     assert store.get_task("task-1").outcome.final_answer == "one"  # type: ignore[union-attr]
     assert store.get_task("task-2").status == "failed"  # type: ignore[union-attr]
+    assert store.get_task("task-3") is None
+    assert await service.mirror_recent() == 1  # the unfinished one gets its row too
     assert store.get_task("task-3").status == "pending"  # type: ignore[union-attr]
