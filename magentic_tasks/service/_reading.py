@@ -43,7 +43,6 @@ class Reading(ServiceState):
             # small SQLite read per poll); null otherwise, and when SQLite cannot be read.
             progress=await best_effort(self.store.task_progress, task_id) if found.status == "running" else None,
             callback=await self._callback(found) if found.has_callback and found.status in FINAL_STATUSES else None,
-            plan=found.plan,  # while it awaits input: the plan to review
         )
         return ApiResponse(200, view.model_dump(mode="json"))
 
