@@ -56,7 +56,11 @@ async def test_the_deadline_is_the_whole_runs_across_slices(start_app: StartApp)
     assert result["status"] == "failed" and result["result"]["task_result"]["stop_reason"] == "timeout"
     assert len(app.host.calls_of(RUN_ACTIVITY, task_id)) >= 3  # several slices, none of them the whole run
     assert 1 <= result["result"]["execution_time"] < 4  # time in the team; the gaps between slices count too
-    assert result["prompt_tokens"] + result["completion_tokens"] == app.server.served.total
+    # Every token the run saw is counted; a call the deadline cut off may have been served (the
+    # server answered into a closing connection) without the run ever seeing its usage.
+    counted, served = result["prompt_tokens"] + result["completion_tokens"], app.server.served.total
+    last = app.server.answered[-1].usage
+    assert counted <= served and served - counted <= (last.total if last else 0)
     assert app.db_rows("checkpoints") == []
     app.assert_stores_agree(task_id, result)
 
