@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from functools import partial
 
+from ..errors import StoreError
 from ..lifecycle import settle
 from ..schemas import (
     FINAL_STATUSES,
@@ -102,12 +104,18 @@ class Reading(ServiceState):
         # finished (SQLite keeps the images, and may need the result copied in). Polls of a running
         # task stay off the file share.
         needs_mirror = durable is None or durable.outcome is not None
-        mirrored = (
-            await best_effort(partial(self.store.get_task, task_id, transcript=transcript)) if needs_mirror else None
-        )
+        mirrored, mirror_ok = None, True
+        if needs_mirror:
+            try:
+                mirrored = await asyncio.to_thread(partial(self.store.get_task, task_id, transcript=transcript))
+            except StoreError as error:
+                logger.warning("task mirror unavailable for %s: %s", task_id, self.redact(str(error)))
+                mirror_ok = False
         snapshot = settle(durable, mirrored)
         if snapshot is None:
-            if not durable_ok and mirrored is None:
+            # "Not found" only when both stores answered and neither has it: a purged task whose
+            # mirror cannot be read right now is unavailable, not gone.
+            if not (durable_ok and mirror_ok):
                 return unavailable("Task state is unavailable; try again later")
             return ApiResponse(404, {"detail": NOT_FOUND})
         if snapshot.owner is not None and snapshot.owner != owner:

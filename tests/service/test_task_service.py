@@ -266,6 +266,25 @@ async def test_purged_durable_history_is_served_from_sqlite(
     assert result.status_code == 200 and result.body["result"]["task_result"]["final_answer"] == "42"
 
 
+async def test_a_purged_task_whose_mirror_cannot_be_read_is_unavailable_not_gone(
+    service: TaskService, durable: InMemoryOrchestrations, store: TaskStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    durable.finish("task-1", RunOutcome(status="completed", final_answer="42", finished_at=NOW))
+    await service.result("task-1", None)  # mirrors the result
+    del durable.snapshots["task-1"]  # history purged
+
+    def locked(*args: object, **kwargs: object) -> None:
+        raise StoreError("task database tasks.db: database is locked")
+
+    monkeypatch.setattr(store, "get_task", locked)
+
+    for read in (service.status, service.result):
+        response = await read("task-1", None)
+        assert response.status_code == 503 and response.headers["Retry-After"]
+    assert (await service.status("never-existed", None)).status_code == 503  # no store could say
+
+
 async def test_unreachable_durable_state_falls_back_to_sqlite(
     service: TaskService, durable: InMemoryOrchestrations
 ) -> None:
