@@ -14,6 +14,7 @@ import asyncio
 import logging
 import shutil
 import uuid
+from datetime import timedelta
 
 from autogen_core.models import ChatCompletionClient
 
@@ -22,6 +23,7 @@ from .errors import TaskRunError
 from .progress import ProgressTracker
 from .redaction import Redactor
 from .resumable._attempts import AttemptMeter, start_attempt, usage_kept
+from .resumable._review import awaits_review, decided
 from .runner import RoundBoundary, RunReport, run_team
 from .schemas import MAX_ERROR_CHARS, MessageView, ResumePoint, RunOutcome, RunPaused, TaskInput, TokenUsage
 from .settings import Settings
@@ -111,13 +113,28 @@ async def _attempt(
 
     workspace = settings.task_workspace_root / task.task_id
     report: RunReport | None = None
+    resume = start.resume
+    if resume is not None and awaits_review(task, resume):
+        after_review = decided(task, resume, settings)
+        if isinstance(after_review, RunReport):
+            report = after_review
+            report.usage_by_agent = dict(meter.by_agent)
+            if report.paused and not await save(RoundBoundary(resume.state, 0, len(resume.history), resume.elapsed)):
+                raise TaskRunError("the plan could not be saved for review (the task mirror is unavailable)")
+        else:  # the time spent waiting for the reviewer is not the run's: its deadline starts again
+            resume = after_review
+            left = max(settings.task_timeout_seconds - resume.elapsed, 0.0)
+            start.deadline = utc_now() + timedelta(seconds=left)
+            await best_effort(store.set_status, task.task_id, "running", utc_now())
     try:
-        async with usage_kept(store, task.task_id, attempt, meter):
-            report = await run_team(
-                task, settings, stream_to_store, workspace=workspace, redact=redact, client=client, stop=stop,
-                meter=meter, resume=start.resume, checkpoint=None if attempt is None else save,
-                time_left=(start.deadline - utc_now()).total_seconds(), slice_seconds=slice_seconds,
-            )
+        if report is None:
+            async with usage_kept(store, task.task_id, attempt, meter):
+                report = await run_team(
+                    task, settings, stream_to_store, workspace=workspace, redact=redact, client=client, stop=stop,
+                    meter=meter, resume=resume, checkpoint=None if attempt is None else save,
+                    time_left=(start.deadline - utc_now()).total_seconds(), slice_seconds=slice_seconds,
+                    review_plan=task.review == "plan" and resume is None,
+                )
     finally:
         if report is None or not report.paused:
             # Nothing serves the workspace's files after the run; keep the disk (or share) from filling.
@@ -125,8 +142,10 @@ async def _attempt(
     if report.paused and attempt is not None:
         await best_effort(store.record_usage, task.task_id, attempt, dict(meter.by_agent))
         await best_effort(store.release_checkpoint, task.task_id, attempt, holder)
+        if report.review is not None:  # the plan waits for its reviewer (the orchestrator holds no compute)
+            await best_effort(store.set_status, task.task_id, "awaiting_input", utc_now())
         slices = task.resume.slices + 1 if task.resume is not None else 2
-        return RunPaused(resume=ResumePoint(attempt=attempt, round=report.rounds, slices=slices))
+        return RunPaused(resume=ResumePoint(attempt=attempt, round=report.rounds, slices=slices), review=report.review)
     if attempt is not None:
         await best_effort(store.finish_attempt, task.task_id, attempt, utc_now(), report.usage_by_agent, report.error)
     if report.status == "failed" and report.retryable:

@@ -16,6 +16,8 @@ from .clock import utc_now
 from .schemas import MAX_ERROR_CHARS, RunOutcome, TaskInput, TaskSnapshot, TaskStatus
 from .stop_signal import STOPPED
 
+# The external event `POST /tasks/{id}/input` raises and a task awaiting input waits for.
+PLAN_INPUT_EVENT = "plan_input"
 # The host reports when an instance ended in whole seconds (lastUpdatedTime).
 HOST_CLOCK_RESOLUTION = timedelta(seconds=1)
 
@@ -27,9 +29,19 @@ _IN_PROGRESS: dict[str, TaskStatus] = {
 }
 
 
-def custom_status(status: TaskStatus) -> dict[str, str]:
-    """The orchestrator's custom status payload (kept tiny: the limit is 16 KB)."""
-    return {"status": status}
+# The most of a plan under review the custom status carries, as JSON (the custom status limit is 16 KB).
+MAX_PLAN_JSON_BYTES = 12_000
+
+
+def custom_status(status: TaskStatus, plan: str | None = None) -> dict[str, str]:
+    """The orchestrator's custom status payload (kept small: the limit is 16 KB): the status, and
+    while it awaits input the plan under review."""
+    if plan is None:
+        return {"status": status}
+    cut = len(plan)
+    while (size := len(json.dumps(plan[:cut]))) > MAX_PLAN_JSON_BYTES:  # escapes make a char up to 12 bytes
+        cut = cut * MAX_PLAN_JSON_BYTES // size - 1
+    return {"status": status, "plan": plan[:cut]}
 
 
 def snapshot_from_durable(
@@ -57,6 +69,7 @@ def snapshot_from_durable(
     created_at = task.created_at
     updated_at = updated or created or created_at
     outcome: RunOutcome | None = None
+    plan: str | None = None
     if runtime_status == "Completed":
         try:
             outcome = RunOutcome.model_validate(output)
@@ -79,8 +92,10 @@ def snapshot_from_durable(
         status = "failed"
     else:
         status = _IN_PROGRESS.get(runtime_status, "running")
-        if isinstance(custom, dict) and custom.get("status") in ("pending", "running"):
+        if isinstance(custom, dict) and custom.get("status") in ("pending", "running", "awaiting_input"):
             status = custom["status"]
+            if status == "awaiting_input" and isinstance(custom.get("plan"), str):
+                plan = custom["plan"]
     return TaskSnapshot(
         task_id=instance_id,
         status=status,
@@ -92,6 +107,7 @@ def snapshot_from_durable(
         updated_at=updated_at,
         outcome=outcome,
         has_callback=task.callback_url is not None,
+        plan=plan,
     )
 
 

@@ -19,9 +19,11 @@ from pydantic.json_schema import models_json_schema
 from .schemas import (
     TASK_ID_PATTERN,
     ErrorDetail,
+    PlanInput,
     TaskCancelled,
     TaskCreate,
     TaskCreated,
+    TaskInputAccepted,
     TaskList,
     TaskMessagesView,
     TaskNotFinishedView,
@@ -170,6 +172,21 @@ OPERATIONS: tuple[Operation, ...] = (
                           TaskMessagesView),
             404: NOT_FOUND,
             422: Response("The id or a query parameter is invalid", ValidationErrors),
+            500: CONFIG_ERROR, 503: UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "post", "/tasks/{task_id}/input", "submit_task_input",
+        "Approve, revise or reject the plan of a task awaiting input (created with \"review\": \"plan\")",
+        request=PlanInput,
+        parameters=(TASK_ID, PRINCIPAL),
+        responses={
+            202: Response("Handed to the waiting task: approve and revise go on running (revise with the given "
+                          "plan), reject ends the task cancelled", TaskInputAccepted),
+            404: NOT_FOUND,
+            409: Response("The task is not awaiting input; the detail says its status", ErrorDetail),
+            413: Response("The body is larger than the longest plan could need", ValidationErrors),
+            422: Response("The id or the body is invalid", ValidationErrors),
             500: CONFIG_ERROR, 503: UNAVAILABLE,
         },
     ),

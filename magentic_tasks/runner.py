@@ -34,7 +34,7 @@ from .errors import ConfigurationError, TokenBudgetExceeded
 from .metering import UsageMeter
 from .redaction import Redactor
 from .resumable import RoundLoop
-from .schemas import MessageView, OutcomeStatus, TaskInput, TokenUsage
+from .schemas import MessageView, OutcomeStatus, PlanReview, TaskInput, TokenUsage
 from .settings import FUNCTION_TIMEOUT_SECONDS, Settings
 from .shaping import to_views
 from .stop_signal import CANCEL_GRACE_SECONDS, STOPPED, StopSignal
@@ -47,7 +47,8 @@ MessageSink = Callable[[list[MessageView]], Awaitable[None]]
 
 # Failures worth another attempt: the model service was unreachable, overloaded or erring.
 TRANSIENT_ERRORS = frozenset(
-    {"APIConnectionError", "APITimeoutError", "RateLimitError", "InternalServerError", "ConnectionError"}
+    {"APIConnectionError", "APITimeoutError", "RateLimitError", "InternalServerError", "ConnectionError",
+     "PlanNotSaved"}
 )
 
 _ERROR_HEAD = re.compile(r"^(\w+): ")
@@ -91,6 +92,7 @@ class RunReport:
     retryable: bool = False
     paused: bool = False  # the slice ended at a checkpointed round boundary; the run goes on elsewhere
     rounds: int = 0
+    review: PlanReview | None = None  # paused with facts and plan made, for a reviewer
 
     @property
     def usage(self) -> TokenUsage:
@@ -103,6 +105,7 @@ class _Progress:
     final_answer: str | None = None
     rounds: int = 0
     saved: int = 0  # rounds checkpointed by this slice
+    review: PlanReview | None = None
 
 
 async def run_team(
@@ -119,6 +122,7 @@ async def run_team(
     checkpoint: CheckpointSink | None = None,
     time_left: float | None = None,
     slice_seconds: float | None = None,
+    review_plan: bool = False,
 ) -> RunReport:
     """Run the team on `task.prompt`, or on from `resume`; never raises for a failure of the run
     itself. When `stop` gives a reason (polled while the team works, and asked at every round
@@ -126,7 +130,9 @@ async def run_team(
     reason, keeping the transcript and tokens so far. `meter` (a fresh one by default) counts every
     model call. `checkpoint` gets every clean round boundary (never one after a stop, a cancel or an
     error); `time_left` is what remains of the whole run's deadline (TASK_TIMEOUT_SECONDS by
-    default); after `slice_seconds` the run pauses at the next round boundary (`paused`)."""
+    default); after `slice_seconds` the run pauses at the next round boundary (`paused`). With
+    `review_plan` a fresh run pauses once facts and plan are made (`review`), checkpointed as round 0
+    (a plan that cannot be checkpointed fails the attempt, retryably)."""
     started = time.monotonic()
     meter = meter or UsageMeter(settings.max_tokens_per_task)
     progress = _Progress(messages=list(resume.history) if resume else [], rounds=resume.rounds if resume else 0)
@@ -154,22 +160,27 @@ async def run_team(
 
     token = CancellationToken()
 
-    async def on_round(state: Mapping[str, Any]) -> bool:
+    async def on_round(state: Mapping[str, Any], review: bool) -> bool:
         """A clean boundary: checkpoint it unless the run was stopped; whether to run another round."""
         reason = None if stop is None else await stop.reason()
         if reason:
             raise _Stopped(reason)
-        progress.rounds += 1
+        progress.rounds += not review
         elapsed = time.monotonic() - started
         boundary = RoundBoundary(state, progress.rounds, len(progress.messages), elapsed_before + elapsed)
         saved = checkpoint is not None and await checkpoint(boundary)
         progress.saved += saved
+        if review:
+            if not saved:  # a task cannot wait for its reviewer without its state: try again later
+                raise PlanNotSaved("the plan could not be saved for review (the task mirror is unavailable)")
+            progress.review = planned(state, settings)
+            return False
         # A slice pauses only where it can be resumed: at a boundary it saved.
         return slice_seconds is None or elapsed < slice_seconds or not saved
 
     async with contextlib.AsyncExitStack() as resources:
         try:
-            team = await build_team(settings, model_client, meter, workspace, resources)
+            team = await build_team(settings, model_client, meter, workspace, resources, review_plan=review_plan)
         except Exception as error:  # executor or agent construction
             return report("failed", error=redact(f"cannot build the team: {error}"), stop_reason="configuration error")
         rounds = RoundLoop(team, token).run(
@@ -203,8 +214,15 @@ async def run_team(
             logger.warning("task %s: team run failed: %s", task.task_id, redact(text))
             return report("failed", error=redact(text), stop_reason="error", retryable=name in TRANSIENT_ERRORS)
     if not finished:
-        return report("completed", paused=True, stop_reason="slice")
+        return report("completed", paused=True, stop_reason="slice", review=progress.review)
     return report("completed", stop_reason=stop_reason)
+
+
+def planned(state: Mapping[str, Any], settings: Settings) -> PlanReview:
+    """The facts and plan in a team state saved for review (the orchestrator's own state)."""
+    orchestrator = state["agent_states"][ORCHESTRATOR_NAME]
+    return PlanReview(facts=orchestrator["facts"], plan=orchestrator["plan"],
+                      timeout_seconds=settings.review_timeout_seconds)
 
 
 def _message_sink(
@@ -220,6 +238,10 @@ def _message_sink(
         await sink(views)
 
     return take
+
+
+class PlanNotSaved(Exception):
+    """The plan to review could not be checkpointed."""
 
 
 class _Stopped(Exception):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from .clock import as_utc, iso
 
-TaskStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
+TaskStatus = Literal["pending", "running", "awaiting_input", "completed", "failed", "cancelled"]
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 # How a run ended: cancelled through the API or by a Durable terminate, both recorded as `cancelled`.
 OutcomeStatus = Literal["completed", "failed", "cancelled"]
@@ -50,6 +50,8 @@ class TaskCreate(BaseModel):
     model_name: str = Field(default="gpt-4o", pattern=MODEL_NAME_PATTERN)
     # Where to POST the signed completion event (https, a host on CALLBACK_ALLOWED_HOSTS).
     callback_url: str | None = Field(default=None, max_length=2048)
+    # "plan": after facts and plan the task waits in `awaiting_input` for POST /tasks/{id}/input.
+    review: Literal["plan"] | None = None
 
 
 class QueuedTask(TaskCreate):
@@ -65,8 +67,43 @@ class ResumePoint(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
     attempt: int = Field(ge=1)
-    round: int = Field(ge=1)
+    round: int = Field(ge=0)  # 0: the plan, before the first round (plan review)
     slices: int = Field(default=1, ge=1)  # slices run so far
+
+
+class PlanReview(BaseModel):
+    """A run paused for its plan to be reviewed: the orchestrator's facts and plan, and how long to wait."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    facts: str
+    plan: str
+    timeout_seconds: float = Field(gt=0)
+
+
+class PlanInput(BaseModel):
+    """Body of `POST /tasks/{id}/input`: approve the plan, replace it (`revise` with the new `plan`),
+    or `reject` it (the task ends `cancelled`)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    action: Literal["approve", "revise", "reject"]
+    plan: str | None = Field(default=None, min_length=1, max_length=20_000)
+
+    @model_validator(mode="after")
+    def _plan_with_revise_only(self) -> PlanInput:
+        if (self.action == "revise") != (self.plan is not None):
+            raise ValueError("a plan is given with action revise, and only then")
+        return self
+
+
+class ReviewDecision(BaseModel):
+    """What the run does with its reviewed plan: a reviewer's input, or `expired` (REVIEW_TIMEOUT_SECONDS)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    action: Literal["approve", "revise", "reject", "expired"]
+    plan: str | None = None
 
 
 class RunPaused(BaseModel):
@@ -76,6 +113,7 @@ class RunPaused(BaseModel):
 
     status: Literal["paused"] = "paused"
     resume: ResumePoint
+    review: PlanReview | None = None  # paused for plan review, not for time
 
 
 class TaskInput(BaseModel):
@@ -99,6 +137,8 @@ class TaskInput(BaseModel):
     result_base_url: str = ""  # https://<app host>, for the URLs in completion events
     trace_parent: str | None = None  # W3C traceparent of the task's trace (magentic_tasks.telemetry)
     resume: ResumePoint | None = None  # set by the orchestrator for the next slice (continue_as_new)
+    review: Literal["plan"] | None = None
+    review_decision: ReviewDecision | None = None  # the reviewed plan's fate, for the slice after the review
 
 
 class MessageView(BaseModel):
@@ -157,6 +197,7 @@ class TaskSnapshot(BaseModel):
     updated_at: UtcDatetime
     outcome: RunOutcome | None = None
     has_callback: bool = False  # known from Durable state only
+    plan: str | None = None  # while awaiting_input: the plan to review (Durable state only)
 
 
 # ---- HTTP response bodies -------------------------------------------------------------------
@@ -193,6 +234,7 @@ class TaskStatusView(BaseModel):
     updated_at: UtcDatetime
     progress: TaskProgress | None = None
     callback: CallbackState | None = None
+    plan: str | None = None  # while awaiting_input: the plan POST /tasks/{id}/input approves, revises or rejects
 
 
 class TaskResultInfo(BaseModel):
@@ -305,6 +347,16 @@ class TaskMessagesView(BaseModel):
     messages: list[MessageView]
     next_after: int
     finished: bool
+
+
+class TaskInputAccepted(BaseModel):
+    """The answer to `POST /tasks/{id}/input`: the task's status after the input and what follows."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    task_id: str
+    status: TaskStatus
+    detail: str
 
 
 class TaskCancelled(BaseModel):

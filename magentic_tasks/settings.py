@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     slice_seconds: float = Field(
         default=240.0, gt=0, lt=FUNCTION_TIMEOUT_SECONDS, validation_alias=_alias("SLICE_SECONDS")
     )
+    # How long a task with "review": "plan" waits in awaiting_input for POST /tasks/{id}/input (no compute
+    # is held: a Durable timer); then it ends cancelled.
+    review_timeout_seconds: float = Field(
+        default=86_400.0, gt=0, le=30 * 86_400, validation_alias=_alias("REVIEW_TIMEOUT_SECONDS")
+    )
     max_prompt_chars: int = Field(default=20_000, ge=1, validation_alias=_alias("MAX_PROMPT_CHARS"))
     max_tokens_per_task: int | None = Field(
         default=None, ge=1, validation_alias=_alias("MAX_TOKENS_PER_TASK")

@@ -112,9 +112,12 @@ async def build_team(
     meter: UsageMeter,
     workspace: Path,
     resources: AsyncExitStack,
+    *,
+    review_plan: bool = False,
 ) -> MagenticOneGroupChat:
     """The team for one run; executors it starts are stopped when `resources` closes. Each of its
-    `run_stream()` calls ends after one round (`resumable.RoundEnd`): drive it with `RoundLoop`."""
+    `run_stream()` calls ends after one round (`resumable.RoundEnd`): drive it with `RoundLoop`.
+    With `review_plan` its first run ends once facts and plan are made (`resumable.PLAN_READY`)."""
 
     def metered(agent: str) -> ChatCompletionClient:
         return MeteredClient(client, agent, meter)
@@ -148,4 +151,5 @@ async def build_team(
         model_client=metered(ORCHESTRATOR_NAME),
         max_turns=settings.max_turns,
         max_stalls=settings.max_stalls,
+        review_plan=review_plan,
     )

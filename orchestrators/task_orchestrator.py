@@ -3,6 +3,9 @@
 A run longer than one slice (SLICE_SECONDS) comes back `paused` with where it goes on; the
 orchestrator then continues as new with that point in its input, so its history stays one slice
 long however many slices the run takes (the checkpoint itself is in SQLite, not in Durable state).
+A run paused for plan review (`"review": "plan"`) makes the task `awaiting_input`, with the plan in
+the custom status, and waits for the `plan_input` event or a timer (no activity runs meanwhile);
+the next slice gets the decision (approve, revise, reject; `expired` when the timer fires first).
 
 Deterministic by construction: no clock, ids, settings or I/O; everything it needs arrives in its
 input (`TaskInput`, retry policy included). A run that fails every attempt ends as a `failed`
@@ -14,14 +17,16 @@ orchestration (orchestrators/callbacks.py).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Generator
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
 from magentic_tasks.events import completion_event, publish_activity
-from magentic_tasks.lifecycle import custom_status
-from magentic_tasks.schemas import MAX_ERROR_CHARS, RunOutcome, RunPaused, TaskInput
+from magentic_tasks.lifecycle import PLAN_INPUT_EVENT, custom_status
+from magentic_tasks.schemas import MAX_ERROR_CHARS, PlanInput, ReviewDecision, RunOutcome, RunPaused, TaskInput
 
 bp = df.Blueprint()
 
@@ -56,12 +61,44 @@ def task_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any,
             ).model_dump(mode="json")
     if isinstance(result, dict) and result.get("status") == "paused":
         paused = RunPaused.model_validate(result)
-        context.continue_as_new(task.model_copy(update={"resume": paused.resume}).model_dump(mode="json"))
+        decision = None
+        if paused.review is not None:
+            context.set_custom_status(custom_status("awaiting_input", plan=paused.review.plan))
+            decision = yield from review(context, paused.review.timeout_seconds)
+            context.set_custom_status(custom_status("running"))
+        following = task.model_copy(update={"resume": paused.resume, "review_decision": decision})
+        context.continue_as_new(following.model_dump(mode="json"))
         return result
     outcome = RunOutcome.model_validate(result)
     context.set_custom_status(custom_status(outcome.status))
     yield from announce(context, task, outcome, retry)
     return outcome.model_dump(mode="json")
+
+
+def review(context: df.DurableOrchestrationContext, timeout_seconds: float) -> Generator[Any, Any, ReviewDecision]:
+    """Wait for the reviewer's input or the review timer, whichever comes first."""
+    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=timeout_seconds))
+    given = context.wait_for_external_event(PLAN_INPUT_EVENT)
+    winner = yield context.task_any([given, timer])
+    if winner is not given:
+        return ReviewDecision(action="expired")
+    timer.cancel()
+    body = given.result
+    try:  # the service validated it; an event raised by other means that does not parse is a rejection
+        decision = PlanInput.model_validate(json_value(body))
+    except ValueError:
+        return ReviewDecision(action="reject")
+    return ReviewDecision(action=decision.action, plan=decision.plan)
+
+
+def json_value(value: Any) -> Any:
+    """An event's data as sent: the SDK hands over the JSON text or the value."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def announce(

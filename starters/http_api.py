@@ -113,6 +113,15 @@ async def cancel_task(req: func.HttpRequest, client: df.DurableOrchestrationClie
     return to_http(await service.cancel(req.route_params.get("task_id", ""), owner))
 
 
+async def submit_task_input(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    service = service_for(client)
+    if isinstance(service, ApiResponse):
+        return to_http(service)
+    owner = owner_of(req, service.settings)
+    task_id = req.route_params.get("task_id", "")
+    return to_http(await service.submit_input(task_id, owner, req.get_body(), client.raise_event))
+
+
 async def get_task_messages(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     service = service_for(client)
     if isinstance(service, ApiResponse):
@@ -137,4 +146,5 @@ _register(list_tasks, "tasks", "GET")
 _register(delete_task, "tasks/{task_id}", "DELETE")
 _register(cancel_task, "tasks/{task_id}/cancel", "POST")
 _register(get_task_messages, "tasks/{task_id}/messages", "GET")
+_register(submit_task_input, "tasks/{task_id}/input", "POST")
 bp.route(route="openapi.json", methods=["GET"], auth_level=AUTH_LEVEL)(get_openapi)

@@ -44,6 +44,7 @@ def test_the_host_finds_every_function_with_its_trigger() -> None:
         "delete_task": "httpTrigger",
         "cancel_task": "httpTrigger",
         "get_task_messages": "httpTrigger",
+        "submit_task_input": "httpTrigger",
         "get_openapi": "httpTrigger",
         "apply_retention": "timerTrigger",
         "enqueue_task": "queueTrigger",

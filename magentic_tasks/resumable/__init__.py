@@ -16,7 +16,8 @@ version by the equivalence tests in tests/resumable:
 """
 
 from ._file_surfer import FileSurferState
+from ._orchestrator import PLAN_READY
 from ._rounds import RoundLoop
 from ._team import ROUND_END, ResumableMagenticOneGroupChat, RoundEnd
 
-__all__ = ["ROUND_END", "FileSurferState", "ResumableMagenticOneGroupChat", "RoundEnd", "RoundLoop"]
+__all__ = ["PLAN_READY", "ROUND_END", "FileSurferState", "ResumableMagenticOneGroupChat", "RoundEnd", "RoundLoop"]

@@ -5,13 +5,22 @@ from __future__ import annotations
 from autogen_agentchat.messages import StopMessage
 from autogen_agentchat.teams._group_chat._events import GroupChatStart, SerializableException
 from autogen_agentchat.teams._group_chat._magentic_one._magentic_one_orchestrator import MagenticOneOrchestrator
-from autogen_core import MessageContext, rpc
+from autogen_core import CancellationToken, MessageContext, rpc
+
+# The stop reason of a `run_stream()` that ended with facts and plan made, for a reviewer to see first.
+PLAN_READY = "plan ready for review"
 
 
 class ResumableOrchestrator(MagenticOneOrchestrator):
     """`handle_start` with no messages and a task already in hand takes the next step of the inner
     loop (a progress ledger), exactly as the stock orchestrator would have after the last agent's
-    reply; with messages it is the stock `handle_start` (facts, plan, ledger)."""
+    reply; with messages it is the stock `handle_start` (facts, plan, ledger).
+
+    With `review_plan`, the first entry into the outer loop (facts and plan made, nothing said to
+    the team yet) ends the run instead (`PLAN_READY`); loaded in a team without it, `handle_start`
+    then enters the outer loop with the plan as it stands in the state (approved, or revised)."""
+
+    review_plan = False
 
     @rpc
     async def handle_start(self, message: GroupChatStart, ctx: MessageContext) -> None:  # type: ignore[override]
@@ -23,7 +32,16 @@ class ResumableOrchestrator(MagenticOneOrchestrator):
                                                        source=self._name))
             return
         try:
-            await self._orchestrate_step(ctx.cancellation_token)
+            if not self._message_thread and self._n_rounds == 0:  # paused for review before the outer loop
+                await self._reenter_outer_loop(ctx.cancellation_token)
+            else:
+                await self._orchestrate_step(ctx.cancellation_token)
         except Exception as error:  # as `handle_agent_response` does: the run ends with the error
             await self._signal_termination_with_error(SerializableException.from_exception(error))
             raise
+
+    async def _reenter_outer_loop(self, cancellation_token: CancellationToken) -> None:
+        if self.review_plan and self._n_rounds == 0:
+            await self._signal_termination(StopMessage(content=PLAN_READY, source=self._name))
+            return
+        await super()._reenter_outer_loop(cancellation_token)

@@ -11,11 +11,13 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage
 from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
 
+from ._orchestrator import PLAN_READY
 from ._team import ROUND_END
 
 ItemSink = Callable[[BaseAgentEvent | BaseChatMessage], Awaitable[None]]
-# Given the idle team's saved state after a round; whether to run another round now.
-RoundSink = Callable[[Mapping[str, Any]], Awaitable[bool]]
+# Given the idle team's saved state after a round (or, when the flag is set, after its plan, for
+# review); whether to run another round now.
+RoundSink = Callable[[Mapping[str, Any], bool], Awaitable[bool]]
 
 
 @dataclass
@@ -30,7 +32,8 @@ class RoundLoop:
     async def run(
         self, task: str | None, state: Mapping[str, Any] | None, on_item: ItemSink, on_round: RoundSink
     ) -> tuple[bool, str | None]:
-        """(finished, stop reason): finished is False when the round sink paused the run."""
+        """(finished, stop reason): finished is False when the round sink paused the run, or when the
+        plan awaits review (stop reason `PLAN_READY`)."""
         if state is not None:
             await self.team.load_state(state)
             task = None
@@ -42,9 +45,10 @@ class RoundLoop:
                 else:
                     await on_item(item)
             task = None
-            if result is None or result.stop_reason != ROUND_END:
+            if result is None or result.stop_reason not in (ROUND_END, PLAN_READY):
                 return True, None if result is None else result.stop_reason
             if self.token.is_cancelled():
                 raise RuntimeError("the run was cancelled at a round boundary")
-            if not await on_round(await self.team.save_state()):
-                return False, None
+            review = result.stop_reason == PLAN_READY
+            if not await on_round(await self.team.save_state(), review) or review:
+                return False, result.stop_reason

@@ -68,13 +68,16 @@ class ResumableMagenticOneGroupChat(MagenticOneGroupChat):
         message_factory: MessageFactory,
     ) -> Callable[[], ResumableOrchestrator]:
         def build() -> ResumableOrchestrator:
-            return ResumableOrchestrator(
+            orchestrator = ResumableOrchestrator(
                 name, group_topic_type, output_topic_type, participant_topic_types, participant_names,
                 participant_descriptions, max_turns, message_factory, self._model_client, self._max_stalls,
                 self._final_answer_prompt, output_message_queue, termination_condition, self._emit_team_events,
             )
+            orchestrator.review_plan = self.review_plan
+            return orchestrator
 
         return build
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, review_plan: bool = False, **kwargs: Any) -> None:
+        self.review_plan = review_plan  # the orchestrator is built lazily, at the first run
         super().__init__(*args, termination_condition=RoundEnd(), **kwargs)

@@ -7,7 +7,7 @@ and it is repaired from Durable state when it lags behind.
 The public names live in small private modules, one use each: `_responses` (what is answered),
 `_parsing` (request bodies), `_creating` (create and submit), `_reading` (status, result, repair),
 `_listing` (`GET /tasks`), `_removing` (delete and retention), `_steering` (cancel), `_following`
-(`GET /tasks/{id}/messages`).
+(`GET /tasks/{id}/messages`), `_reviewing` (`POST /tasks/{id}/input`: plan review).
 """
 
 from ._creating import Creating, task_id_for_message
@@ -23,11 +23,12 @@ from ._responses import (
     InvalidRequest,
     config_error_response,
 )
+from ._reviewing import Reviewing
 from ._state import Orchestrations
 from ._steering import Steering
 
 
-class TaskService(Creating, Removing, Listing, Steering, Following):
+class TaskService(Creating, Removing, Listing, Steering, Following, Reviewing):
     """Creates tasks and answers for them, reading Durable state first and SQLite second."""
 
 

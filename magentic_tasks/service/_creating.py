@@ -83,6 +83,7 @@ class Creating(ServiceState):
             max_attempts=self.settings.activity_max_attempts,
             first_retry_ms=int(self.settings.activity_first_retry_seconds * 1000),
             callback_url=request.callback_url,
+            review=request.review,
             event_sinks=self.settings.event_sinks,
             callback_retry_seconds=self.settings.callback_retry_hours * 3600,
             result_base_url=f"https://{self.settings.website_hostname}" if self.settings.website_hostname else "",

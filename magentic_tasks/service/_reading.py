@@ -45,8 +45,10 @@ class Reading(ServiceState):
             # small SQLite read per poll); null otherwise, and when SQLite cannot be read.
             progress=await best_effort(self.store.task_progress, task_id) if found.status == "running" else None,
             callback=await self._callback(found) if found.has_callback and found.status in FINAL_STATUSES else None,
+            plan=found.plan,  # while it awaits input: the plan to review
         )
-        return ApiResponse(200, view.model_dump(mode="json"))
+        # `plan` only while the task awaits input: other statuses keep the original API's shape.
+        return ApiResponse(200, view.model_dump(mode="json", exclude=None if view.plan is not None else {"plan"}))
 
     async def _callback(self, found: TaskSnapshot) -> CallbackState | None:
         """Where the delivery of a finished task's callback stands; None while Durable cannot say."""

@@ -40,6 +40,7 @@ DEFAULTED: dict[str, str] = {
     "EVENTS_SERVICE_BUS_TOPIC": "event sinks are opt-in; none is created by the template",
     "WEBSITE_HOSTNAME": "set by the platform itself",
     "SLICE_SECONDS": "default 240 s: a slice of a run stays well under host.json's functionTimeout (600 s)",
+    "REVIEW_TIMEOUT_SECONDS": "default one day for a reviewer to answer; a Durable timer, no compute held",
 }
 
 # Values of the template's parameters used to check its settings through `Settings`.

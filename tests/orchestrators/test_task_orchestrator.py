@@ -216,3 +216,42 @@ def test_the_next_slice_passes_its_resume_point_to_the_run_activity() -> None:
     assert action["functionName"] == RUN_ACTIVITY
     sent = action["input"] if isinstance(action["input"], dict) else json.loads(action["input"])
     assert sent["resume"] == {"attempt": 1, "round": 4, "slices": 2}
+
+
+REVIEW = {"status": "paused", "resume": {"attempt": 1, "round": 0, "slices": 2},
+          "review": {"facts": "F", "plan": "P", "timeout_seconds": 3600}}
+
+
+def test_a_plan_for_review_waits_for_input_or_its_timer_without_an_activity() -> None:
+    state = History().scheduled(0, RUN_ACTIVITY, PAYLOAD).new_episode().completed(0, REVIEW).replay()
+
+    assert state["isDone"] is False
+    assert state["customStatus"] == {"status": "awaiting_input", "plan": "P"}
+    kinds = sorted(action["actionType"] for action in actions(state)[1:])
+    assert kinds == [5, 6]  # CreateTimer (an hour from now) and WaitForExternalEvent, nothing else
+
+
+def reviewed(body: Any) -> dict[str, Any]:
+    fire_at = (T0 + timedelta(hours=2)).isoformat().replace("+00:00", "Z")
+    history = (History().scheduled(0, RUN_ACTIVITY, PAYLOAD).new_episode().completed(0, REVIEW)
+               .add(HistoryEventType.TIMER_CREATED, 1, FireAt=fire_at).new_episode())
+    if body is None:
+        history.add(HistoryEventType.TIMER_FIRED, TimerId=1, FireAt=fire_at)
+    else:
+        history.add(HistoryEventType.EVENT_RAISED, Name="plan_input", Input=json.dumps(body))
+    state = history.replay()
+    assert state["isDone"] is True
+    (action,) = actions(state)[-1:]
+    assert action["actionType"] == 4  # ContinueAsNew
+    following = action["input"] if isinstance(action["input"], dict) else json.loads(action["input"])
+    assert following["resume"] == REVIEW["resume"]
+    assert state["customStatus"] == {"status": "running"}
+    return following["review_decision"]  # type: ignore[no-any-return]
+
+
+def test_the_reviewers_input_or_the_timer_goes_to_the_next_slice() -> None:
+    assert reviewed({"action": "approve"}) == {"action": "approve", "plan": None}
+    assert reviewed({"action": "revise", "plan": "mine"}) == {"action": "revise", "plan": "mine"}
+    assert reviewed({"action": "reject"}) == {"action": "reject", "plan": None}
+    assert reviewed({"action": "nonsense"}) == {"action": "reject", "plan": None}  # not from the service
+    assert reviewed(None) == {"action": "expired", "plan": None}

@@ -34,6 +34,7 @@ def expected_functions(auth: str) -> dict[str, tuple[dict[str, Any], ...]]:
         "delete_task": http("tasks/{task_id}", "DELETE", auth),
         "cancel_task": http("tasks/{task_id}/cancel", "POST", auth),
         "get_task_messages": http("tasks/{task_id}/messages", "GET", auth),
+        "submit_task_input": http("tasks/{task_id}/input", "POST", auth),
         "get_openapi": http("openapi.json", "GET", auth)[1:],  # no durable client
         "apply_retention": (
             CLIENT,
