@@ -47,7 +47,9 @@ async def test_a_run_in_slices_equals_one_uninterrupted_run(start_app: StartApp)
 
 
 async def test_the_deadline_is_the_whole_runs_across_slices(start_app: StartApp) -> None:
-    app = await start_app(UNTIL_STOPPED, Faults(latency=0.05), TASK_TIMEOUT_SECONDS=1.5, SLICE_SECONDS=0.2,
+    # A call cut off by the deadline is abandoned, and a server that sees the hang-up does not bill it.
+    app = await start_app(UNTIL_STOPPED, Faults(latency=0.05, notice_hangups=True), TASK_TIMEOUT_SECONDS=1.5,
+                          SLICE_SECONDS=0.2,
                           MAX_TURNS=200)
     task_id = await app.create_task()
 
@@ -67,7 +69,8 @@ async def test_the_deadline_is_the_whole_runs_across_slices(start_app: StartApp)
 
 async def test_a_cancel_takes_effect_at_the_next_round_boundary_and_leaves_no_checkpoint(start_app: StartApp) -> None:
     # The run polls for a cancel only every 30 s: the round boundary is what notices it.
-    app = await start_app(UNTIL_STOPPED, Faults(latency=0.05), MAX_TURNS=200, CANCEL_POLL_SECONDS=30,
+    app = await start_app(UNTIL_STOPPED, Faults(latency=0.05, notice_hangups=True), MAX_TURNS=200,
+                          CANCEL_POLL_SECONDS=30,
                           SLICE_SECONDS=60)
     task_id = await app.create_task()
     await app.host.wait_until(lambda: bool(app.db_rows("checkpoints")), 10.0, "a first checkpoint")
