@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -66,68 +67,64 @@ def owner_of(req: func.HttpRequest, settings: Settings) -> str | None:
     return req.headers.get(PRINCIPAL_HEADER) or None
 
 
-async def create_task(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+# What a route does with the service, the request and the caller's principal.
+Handler = Callable[[TaskService, func.HttpRequest, "str | None"], Awaitable[ApiResponse]]
+
+
+async def answer(req: func.HttpRequest, client: df.DurableOrchestrationClient, handle: Handler) -> func.HttpResponse:
+    """The service for this call (or the settings error), the caller's principal, `handle`, as HTTP."""
     service = service_for(client)
     if isinstance(service, ApiResponse):
         return to_http(service)
-    key = req.headers.get(IDEMPOTENCY_HEADER)
+    return to_http(await handle(service, req, owner_of(req, service.settings)))
+
+
+def task_id_of(req: func.HttpRequest) -> str:
+    return str(req.route_params.get("task_id", ""))
+
+
+async def create(service: TaskService, req: func.HttpRequest, owner: str | None) -> ApiResponse:
     with task_creation(req.headers.get("traceparent")) as trace:
-        response = await service.create(req.get_body(), owner_of(req, service.settings), key, trace.trace_parent)
+        response = await service.create(req.get_body(), owner, req.headers.get(IDEMPOTENCY_HEADER), trace.trace_parent)
         trace.created((response.body or {}).get("task_id"), response.status_code)
-    return to_http(response)
+    return response
+
+
+async def create_task(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await answer(req, client, create)
 
 
 async def get_task_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    service = service_for(client)
-    if isinstance(service, ApiResponse):
-        return to_http(service)
-    return to_http(await service.status(req.route_params.get("task_id", ""), owner_of(req, service.settings)))
+    return await answer(req, client, lambda service, req, owner: service.status(task_id_of(req), owner))
 
 
 async def get_task_result(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    service = service_for(client)
-    if isinstance(service, ApiResponse):
-        return to_http(service)
-    return to_http(await service.result(req.route_params.get("task_id", ""), owner_of(req, service.settings)))
+    return await answer(req, client, lambda service, req, owner: service.result(task_id_of(req), owner))
 
 
 async def list_tasks(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    service = service_for(client)
-    if isinstance(service, ApiResponse):
-        return to_http(service)
-    return to_http(await service.list_tasks(dict(req.params), owner_of(req, service.settings)))
+    return await answer(req, client, lambda service, req, owner: service.list_tasks(dict(req.params), owner))
 
 
 async def delete_task(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    service = service_for(client)
-    if isinstance(service, ApiResponse):
-        return to_http(service)
-    return to_http(await service.delete(req.route_params.get("task_id", ""), owner_of(req, service.settings)))
+    return await answer(req, client, lambda service, req, owner: service.delete(task_id_of(req), owner))
 
 
 async def cancel_task(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    service = service_for(client)
-    if isinstance(service, ApiResponse):
-        return to_http(service)
-    owner = owner_of(req, service.settings)
-    return to_http(await service.cancel(req.route_params.get("task_id", ""), owner))
+    return await answer(req, client, lambda service, req, owner: service.cancel(task_id_of(req), owner))
 
 
 async def submit_task_input(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    service = service_for(client)
-    if isinstance(service, ApiResponse):
-        return to_http(service)
-    owner = owner_of(req, service.settings)
-    task_id = req.route_params.get("task_id", "")
-    return to_http(await service.submit_input(task_id, owner, req.get_body(), client.raise_event))
+    return await answer(
+        req, client,
+        lambda service, req, owner: service.submit_input(task_id_of(req), owner, req.get_body(), client.raise_event),
+    )
 
 
 async def get_task_messages(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    service = service_for(client)
-    if isinstance(service, ApiResponse):
-        return to_http(service)
-    owner = owner_of(req, service.settings)
-    return to_http(await service.messages(req.route_params.get("task_id", ""), owner, dict(req.params)))
+    return await answer(
+        req, client, lambda service, req, owner: service.messages(task_id_of(req), owner, dict(req.params))
+    )
 
 
 def get_openapi(req: func.HttpRequest) -> func.HttpResponse:
