@@ -50,20 +50,28 @@ async def usage_kept(store: TaskStore, task_id: str, attempt: int | None, meter:
     """While the attempt runs, write its usage to its attempt row after every completed model call
     (the latest total, one write at a time): a crash loses no tokens, the lost partial round's too."""
 
+    stopping = False
+
     async def keep() -> None:
         while True:
             await meter.changed.wait()
             meter.changed.clear()
             await best_effort(store.record_usage, task_id, attempt, dict(meter.by_agent))
+            if stopping:
+                return
 
     writer = None if attempt is None else asyncio.ensure_future(keep())
     try:
         yield
     finally:
         if writer is not None:
-            writer.cancel()
+            # Not cancelled: a write already in its thread would still land, perhaps after the
+            # caller's own final write, and put back an older total. The writer ends with one last
+            # write of the latest total instead, and nothing it started is left running.
+            stopping = True
+            meter.changed.set()
             with contextlib.suppress(asyncio.CancelledError):
-                await writer
+                await asyncio.shield(writer)
 
 
 @dataclass

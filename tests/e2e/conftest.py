@@ -261,19 +261,22 @@ def _warm_imports() -> None:
     assert client.beta.chat.completions is not None and client.chat.completions is not None
 
 
-@pytest.fixture
-async def start_app(
+# Starts the host an app runs on, entering it into the stack (the app's settings are set by then).
+HostFactory = Callable[[contextlib.AsyncExitStack], Awaitable[FakeDurableHost]]
+
+
+@contextlib.asynccontextmanager
+async def app_starter(
     start_model_server: Callable[..., ScriptedModelServer],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+    make_host: HostFactory,
+    *,
+    finish_timeout: float = 8.0,
 ) -> AsyncIterator[StartApp]:
-    """Start the app against a scripted model server (`start_app(script, faults, provider=, **env)`).
-
-    Settings come from the environment, as in Azure: the model provider points at the server,
-    `TASKS_DB_PATH` / `TASK_WORKSPACE_ROOT` are under `tmp_path`, retries are few and fast.
-    An `env` value of None unsets the variable."""
-    import function_app
-
+    """`start(script, faults, provider=, **env)` for one test: the model server, the settings in
+    the environment, the host from `make_host`; every HTTP response checked against the OpenAPI
+    document at the end."""
     harnesses: list[Harness] = []
     async with contextlib.AsyncExitStack() as stack:
 
@@ -288,11 +291,10 @@ async def start_app(
             model = server or start_model_server(script, faults)
             values = app_environment(model, tmp_path, provider, env)
             set_environment(monkeypatch, values)
-            host = await stack.enter_async_context(
-                FakeDurableHost(function_app.app, host_json=HOST_JSON, timer_scale=TIMER_SCALE)
-            )
+            host = await make_host(stack)
             db_path = Path(str(values["TASKS_DB_PATH"]))
-            harness = Harness(host=host, server=model, db_path=db_path, provider=provider)
+            harness = Harness(host=host, server=model, db_path=db_path, provider=provider,
+                              finish_timeout=finish_timeout)
             harnesses.append(harness)
             return harness
 
@@ -303,6 +305,27 @@ async def start_app(
             get_settings.cache_clear()
     get_settings.cache_clear()
     assert_openapi_allows(harnesses)
+
+
+@pytest.fixture
+async def start_app(
+    start_model_server: Callable[..., ScriptedModelServer],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> AsyncIterator[StartApp]:
+    """Start the app against a scripted model server (`start_app(script, faults, provider=, **env)`).
+
+    Settings come from the environment, as in Azure: the model provider points at the server,
+    `TASKS_DB_PATH` / `TASK_WORKSPACE_ROOT` are under `tmp_path`, retries are few and fast.
+    An `env` value of None unsets the variable."""
+    import function_app
+
+    async def in_process(stack: contextlib.AsyncExitStack) -> FakeDurableHost:
+        host = FakeDurableHost(function_app.app, host_json=HOST_JSON, timer_scale=TIMER_SCALE)
+        return await stack.enter_async_context(host)
+
+    async with app_starter(start_model_server, monkeypatch, tmp_path, in_process) as start:
+        yield start
 
 
 @pytest.fixture

@@ -11,21 +11,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import (
-    HOST_JSON,
-    TIMER_SCALE,
-    Harness,
-    Provider,
-    StartApp,
-    app_environment,
-    assert_openapi_allows,
-    set_environment,
-)
-from tests.support.model_server import Faults, Script, ScriptedModelServer
+from tests.e2e.conftest import HOST_JSON, TIMER_SCALE, Harness, StartApp, app_starter
+from tests.support.durable_host import FakeDurableHost
+from tests.support.model_server import ScriptedModelServer
 from tests.support.worker_host import FunctionsWorker, WorkerDurableHost
 
 
@@ -40,32 +31,14 @@ async def start_worker_app(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> AsyncIterator[StartApp]:
-    harnesses: list[Harness] = []
-    async with contextlib.AsyncExitStack() as stack:
+    async def through_a_worker(stack: contextlib.AsyncExitStack) -> FakeDurableHost:
+        worker = await stack.enter_async_context(FunctionsWorker())  # inherits the settings just set
+        await worker.index()
+        return await stack.enter_async_context(WorkerDurableHost(worker, host_json=HOST_JSON, timer_scale=TIMER_SCALE))
 
-        async def start(
-            script: Script | None = None,
-            faults: Faults | None = None,
-            *,
-            provider: Provider = "openai",
-            server: ScriptedModelServer | None = None,
-            **env: Any,
-        ) -> Harness:
-            model = server or start_model_server(script, faults)
-            values = app_environment(model, tmp_path, provider, env)
-            set_environment(monkeypatch, values)  # the worker process inherits this environment
-            worker = await stack.enter_async_context(FunctionsWorker())
-            await worker.index()
-            host = await stack.enter_async_context(
-                WorkerDurableHost(worker, host_json=HOST_JSON, timer_scale=TIMER_SCALE)
-            )
-            db_path = Path(str(values["TASKS_DB_PATH"]))
-            harness = Harness(host=host, server=model, db_path=db_path, provider=provider, finish_timeout=60.0)
-            harnesses.append(harness)
-            return harness
-
+    # A worker process pays autogen's import on its first run: tasks get longer to finish.
+    async with app_starter(start_model_server, monkeypatch, tmp_path, through_a_worker, finish_timeout=60.0) as start:
         yield start
-    assert_openapi_allows(harnesses)
 
 
 @pytest.fixture
