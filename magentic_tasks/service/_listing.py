@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import get_args
 
-from ..schemas import TaskInput, TaskList, TaskStatus, TaskSummary
+from ..schemas import TaskList, TaskStatus, TaskSummary
 from ..store import best_effort
 from ..store._listing import PageKey, page_key
 from ._responses import ApiResponse, InvalidRequest, error_entry, unavailable
-from ._state import ServiceState, logger
+from ._state import ServiceState, logger, task_input_of
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -111,12 +111,11 @@ class Listing(ServiceState):
         ]
 
     async def mirror_recent(self) -> int:
-        """Give every task Durable created within `RECENT_WINDOW` a SQLite row if it has none (a row
-        write at creation can fail); how many rows were added. The listing's completeness rests on it."""
+        """Give every task Durable created within `RECENT_WINDOW` a SQLite row if it has none (`POST
+        /tasks` writes none; a run writes it once it begins); how many rows were added. The listing's
+        completeness rests on it."""
         snapshots = await self.orchestrations.recent(self.clock() - RECENT_WINDOW)
         added = 0
         for snapshot in snapshots:
-            task = TaskInput(task_id=snapshot.task_id, prompt=snapshot.prompt, use_aoai=snapshot.use_aoai,
-                             model_name=snapshot.model_name, owner=snapshot.owner, created_at=snapshot.created_at)
-            added += bool(await best_effort(self.store.create_task, task))
+            added += bool(await best_effort(self.store.create_task, task_input_of(snapshot)))
         return added

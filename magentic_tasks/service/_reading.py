@@ -12,7 +12,6 @@ from ..schemas import (
     FINAL_STATUSES,
     TASK_ID_PATTERN,
     CallbackState,
-    TaskInput,
     TaskNotFinishedView,
     TaskResultBody,
     TaskResultInfo,
@@ -22,7 +21,7 @@ from ..schemas import (
 )
 from ..store import best_effort
 from ._responses import NOT_FOUND, RETRY_AFTER_SECONDS, ApiResponse, error_entry, unavailable
-from ._state import ServiceState, logger
+from ._state import ServiceState, logger, task_input_of
 
 _TASK_ID = re.compile(TASK_ID_PATTERN)
 
@@ -140,14 +139,6 @@ class Reading(ServiceState):
         whether anything was copied."""
         if durable.outcome is None or (mirrored is not None and mirrored.outcome is not None):
             return False
-        task = TaskInput(
-            task_id=durable.task_id,
-            prompt=durable.prompt,
-            use_aoai=durable.use_aoai,
-            model_name=durable.model_name,
-            owner=durable.owner,
-            created_at=durable.created_at,
-        )
-        saved = await best_effort(self.store.save_outcome, task, durable.outcome, None)
+        saved = await best_effort(self.store.save_outcome, task_input_of(durable), durable.outcome, None)
         return saved is not None
 

@@ -22,6 +22,35 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
 
+
+def _tasks_rebuilt(suffix: str, statuses: tuple[str, ...]) -> tuple[str, ...]:
+    """The tasks table rebuilt with a new status CHECK (SQLite cannot alter one: new table, copy,
+    drop, rename) and its listing indexes made again."""
+    columns = ("task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at, "
+               "error, outcome_json, final_attempt")
+    allowed = ", ".join(f"'{status}'" for status in statuses)
+    return (
+        f"""CREATE TABLE tasks_{suffix} (
+            task_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ({allowed})),
+            prompt TEXT NOT NULL,
+            use_aoai INTEGER NOT NULL,
+            model_name TEXT NOT NULL,
+            owner TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            error TEXT,
+            outcome_json TEXT,
+            final_attempt INTEGER
+        )""",
+        f"INSERT INTO tasks_{suffix} ({columns}) SELECT {columns} FROM tasks",
+        "DROP TABLE tasks",
+        f"ALTER TABLE tasks_{suffix} RENAME TO tasks",
+        "CREATE INDEX IF NOT EXISTS tasks_by_owner_created ON tasks(owner, created_at DESC, task_id DESC)",
+        "CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks(created_at DESC, task_id DESC)",
+    )
+
+
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         """CREATE TABLE tasks (
@@ -57,25 +86,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
     ),
     2: (
-        """CREATE TABLE tasks_v2 (
-            task_id TEXT PRIMARY KEY,
-            status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
-            prompt TEXT NOT NULL,
-            use_aoai INTEGER NOT NULL,
-            model_name TEXT NOT NULL,
-            owner TEXT,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            error TEXT,
-            outcome_json TEXT,
-            final_attempt INTEGER
-        )""",
-        """INSERT INTO tasks_v2 (task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at,
-                                 error, outcome_json, final_attempt)
-           SELECT task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at,
-                  error, outcome_json, final_attempt FROM tasks""",
-        "DROP TABLE tasks",
-        "ALTER TABLE tasks_v2 RENAME TO tasks",
+        *_tasks_rebuilt("v2", ("pending", "running", "completed", "failed", "cancelled")),
         "ALTER TABLE messages ADD COLUMN position INTEGER",
         """WITH numbered AS (
                SELECT rowid AS id, ROW_NUMBER() OVER (PARTITION BY task_id ORDER BY attempt, seq) - 1 AS position
@@ -83,32 +94,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
            UPDATE messages SET position = (SELECT position FROM numbered WHERE numbered.id = messages.rowid)""",
         "CREATE UNIQUE INDEX messages_by_position ON messages(task_id, position)",
         "ALTER TABLE attempts ADD COLUMN progress_json TEXT",
-        "CREATE INDEX IF NOT EXISTS tasks_by_owner_created ON tasks(owner, created_at DESC, task_id DESC)",
-        "CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks(created_at DESC, task_id DESC)",
     ),
     3: (
-        """CREATE TABLE tasks_v3 (
-            task_id TEXT PRIMARY KEY,
-            status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'awaiting_input', 'completed', 'failed',
-                                                   'cancelled')),
-            prompt TEXT NOT NULL,
-            use_aoai INTEGER NOT NULL,
-            model_name TEXT NOT NULL,
-            owner TEXT,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            error TEXT,
-            outcome_json TEXT,
-            final_attempt INTEGER
-        )""",
-        """INSERT INTO tasks_v3 (task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at,
-                                 error, outcome_json, final_attempt)
-           SELECT task_id, status, prompt, use_aoai, model_name, owner, created_at, updated_at,
-                  error, outcome_json, final_attempt FROM tasks""",
-        "DROP TABLE tasks",
-        "ALTER TABLE tasks_v3 RENAME TO tasks",
-        "CREATE INDEX IF NOT EXISTS tasks_by_owner_created ON tasks(owner, created_at DESC, task_id DESC)",
-        "CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks(created_at DESC, task_id DESC)",
+        *_tasks_rebuilt("v3", ("pending", "running", "awaiting_input", "completed", "failed", "cancelled")),
         """CREATE TABLE checkpoints (
             task_id TEXT NOT NULL,
             attempt INTEGER NOT NULL,
