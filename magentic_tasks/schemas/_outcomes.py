@@ -1,0 +1,70 @@
+"""What a run produces and how a store knows a task: transcript entries, token usage, the outcome,
+the task snapshot."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from ._types import OutcomeStatus, TaskStatus, UtcDatetime
+
+# The longest error text a task result carries.
+MAX_ERROR_CHARS = 2000
+
+
+class MessageView(BaseModel):
+    """One transcript entry, in the original's shape."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    source: str
+    content: str
+    type: str
+
+
+class TokenUsage(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class RunOutcome(BaseModel):
+    """What a finished task produced: the orchestration's output and the mirror's final row."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    status: OutcomeStatus
+    messages: list[MessageView] = []
+    final_answer: str | None = None
+    stop_reason: str | None = None
+    error: str | None = None
+    execution_time: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_by_agent: dict[str, TokenUsage] = {}
+    attempts: int = 1
+    finished_at: UtcDatetime
+
+
+class TaskSnapshot(BaseModel):
+    """A task as one of the two stores knows it."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    task_id: str
+    status: TaskStatus
+    prompt: str
+    use_aoai: bool
+    model_name: str
+    owner: str | None = None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    outcome: RunOutcome | None = None
+    has_callback: bool = False  # known from Durable state only
+    plan: str | None = None  # while awaiting_input: the plan to review (Durable state only)

@@ -1,0 +1,56 @@
+"""What callers send: the `POST /tasks` body, a queue message, and `POST /tasks/{id}/input`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from ._types import MODEL_NAME_PATTERN, TaskId
+
+
+def _meaningful_prompt(value: str) -> str:
+    if not value.strip():
+        raise ValueError("prompt must not be blank")
+    if "\x00" in value:
+        raise ValueError("prompt must not contain NUL characters")
+    return value
+
+
+Prompt = Annotated[str, Field(min_length=1), AfterValidator(_meaningful_prompt)]
+
+
+class TaskCreate(BaseModel):
+    """Body of `POST /tasks`, as the original service took it (unknown fields are ignored)."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    prompt: Prompt
+    use_aoai: bool = True
+    model_name: str = Field(default="gpt-4o", pattern=MODEL_NAME_PATTERN)
+    # Where to POST the signed completion event (https, a host on CALLBACK_ALLOWED_HOSTS).
+    callback_url: str | None = Field(default=None, max_length=2048)
+    # "plan": after facts and plan the task waits in `awaiting_input` for POST /tasks/{id}/input.
+    review: Literal["plan"] | None = None
+
+
+class QueuedTask(TaskCreate):
+    """A queue message: the `POST /tasks` body plus an optional caller-chosen task id."""
+
+    task_id: TaskId | None = None
+
+
+class PlanInput(BaseModel):
+    """Body of `POST /tasks/{id}/input`: approve the plan, replace it (`revise` with the new `plan`),
+    or `reject` it (the task ends `cancelled`)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    action: Literal["approve", "revise", "reject"]
+    plan: str | None = Field(default=None, min_length=1, max_length=20_000)
+
+    @model_validator(mode="after")
+    def _plan_with_revise_only(self) -> PlanInput:
+        if (self.action == "revise") != (self.plan is not None):
+            raise ValueError("a plan is given with action revise, and only then")
+        return self
