@@ -23,9 +23,9 @@ from .clients import build_model_client
 from .clock import utc_now
 from .errors import ConfigurationError, TaskRunError
 from .metering import MeteredClient, UsageMeter
-from .schemas import MessageView, RunOutcome, TaskCreate, TaskInput, TaskProgress
+from .schemas import MessageView, RunOutcome, TaskCreate, TaskInput
 from .settings import Settings
-from .store import TaskStore
+from .store import Batch, TaskStore
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 ORCHESTRATOR = "MagenticOneOrchestrator"
@@ -82,16 +82,10 @@ class ProgressStore(TaskStore):
         )
         self.progress = progress
 
-    def append_messages(
-        self,
-        task_id: str,
-        attempt: int,
-        first_seq: int,
-        messages: Sequence[MessageView],
-        progress: TaskProgress | None = None,
-    ) -> None:
-        super().append_messages(task_id, attempt, first_seq, messages, progress)
-        self.progress.messages(messages)
+    def write_batch(self, batch: Batch) -> int:
+        stored = super().write_batch(batch)
+        self.progress.messages(batch.messages)
+        return stored
 
 
 def build_task(args: argparse.Namespace, settings: Settings) -> TaskInput:

@@ -22,16 +22,17 @@ from .clock import utc_now
 from .errors import TaskRunError
 from .progress import ProgressTracker
 from .redaction import Redactor
-from .resumable._attempts import AttemptMeter, start_attempt, usage_kept
+from .resumable._attempts import AttemptMeter, start_attempt
 from .resumable._review import awaits_review, decided
 from .runner import RoundBoundary, RunReport, run_team
 from .schemas import MAX_ERROR_CHARS, MessageView, ResumePoint, RunOutcome, RunPaused, TaskInput, TokenUsage
 from .settings import Settings
 from .shaping import without_image_bytes
 from .stop_signal import STOPPED, StopSignal
-from .store import Checkpoint, TaskStore, best_effort
+from .store import AttemptEnd, Checkpoint, TaskStore, best_effort
 from .telemetry import record_outcome
 from .text import storable
+from .transcript_writer import TranscriptWriter
 
 logger = logging.getLogger(__name__)
 
@@ -90,25 +91,30 @@ async def _attempt(
     meter = AttemptMeter(settings.max_tokens_per_task, start.usage, _tokens(start.spent_before))
     tracker = ProgressTracker(attempt or 0)
     if start.resume is not None:  # the transcript goes on where the checkpoint left it
-        tracker.add(start.resume.history, meter.total)
+        tracker.add(start.resume.history)
+    # Messages, progress and usage reach SQLite in batches: a round's, or a second's (MIRROR_FLUSH_SECONDS).
+    writer = None if attempt is None else TranscriptWriter(
+        store, task.task_id, tracker, meter, settings.mirror_flush_seconds
+    )
+    meter.listener = None if writer is None else writer.usage_changed
 
     async def stream_to_store(views: list[MessageView]) -> None:
-        first = tracker.messages
-        progress = tracker.add(views, meter.total)
-        if attempt is not None:  # the progress row goes in the same transaction as the messages
-            await best_effort(store.append_messages, task.task_id, attempt, first, views, progress)
+        if writer is not None:
+            writer.add(views)
 
     async def save(boundary: RoundBoundary) -> bool:
-        assert attempt is not None
+        """The round's checkpoint, in one transaction with the round's messages and usage."""
+        assert attempt is not None and writer is not None
         checkpoint = Checkpoint(
             task_id=task.task_id, attempt=attempt, round=boundary.rounds, messages=boundary.messages,
             state=dict(boundary.state), usage_by_agent=_plus(start.spent_before, meter.by_agent),
             elapsed=boundary.elapsed, deadline=start.deadline, held_by=holder, saved_at=utc_now(),
         )
         try:
-            return await best_effort(store.save_checkpoint, checkpoint, dict(meter.by_agent)) is not None
+            return await writer.flush(checkpoint=checkpoint)
         except Exception:  # a checkpoint never fails the run: it only loses the chance to resume here
             logger.exception("task %s: round %d could not be checkpointed", task.task_id, boundary.rounds)
+            await writer.flush()  # the round's messages, without the checkpoint
             return False
 
     workspace = settings.task_workspace_root / task.task_id
@@ -128,26 +134,25 @@ async def _attempt(
             await best_effort(store.set_status, task.task_id, "running", utc_now())
     try:
         if report is None:
-            async with usage_kept(store, task.task_id, attempt, meter):
-                report = await run_team(
-                    task, settings, stream_to_store, workspace=workspace, redact=redact, client=client, stop=stop,
-                    meter=meter, resume=resume, checkpoint=None if attempt is None else save,
-                    time_left=(start.deadline - utc_now()).total_seconds(), slice_seconds=slice_seconds,
-                    review_plan=task.review == "plan" and resume is None,
-                )
+            report = await run_team(
+                task, settings, stream_to_store, workspace=workspace, redact=redact, client=client, stop=stop,
+                meter=meter, resume=resume, checkpoint=None if attempt is None else save,
+                time_left=(start.deadline - utc_now()).total_seconds(), slice_seconds=slice_seconds,
+                review_plan=task.review == "plan" and resume is None,
+            )
     finally:
         if report is None or not report.paused:
             # Nothing serves the workspace's files after the run; keep the disk (or share) from filling.
             await asyncio.to_thread(shutil.rmtree, workspace, True)
-    if report.paused and attempt is not None:
-        await best_effort(store.record_usage, task.task_id, attempt, dict(meter.by_agent))
+    if report.paused and writer is not None and attempt is not None:
+        await writer.close()  # the attempt goes on in the next slice
         await best_effort(store.release_checkpoint, task.task_id, attempt, holder)
         if report.review is not None:  # the plan waits for its reviewer (the orchestrator holds no compute)
             await best_effort(store.set_status, task.task_id, "awaiting_input", utc_now())
         slices = task.resume.slices + 1 if task.resume is not None else 2
         return RunPaused(resume=ResumePoint(attempt=attempt, round=report.rounds, slices=slices), review=report.review)
-    if attempt is not None:
-        await best_effort(store.finish_attempt, task.task_id, attempt, utc_now(), report.usage_by_agent, report.error)
+    if writer is not None:
+        await writer.close(AttemptEnd(utc_now(), report.error))
     if report.status == "failed" and report.retryable:
         settled = await best_effort(store.get_task, task.task_id)
         if settled is not None and settled.outcome is not None:
@@ -163,8 +168,7 @@ async def _attempt(
                 "status": "cancelled", "final_answer": None, "stop_reason": STOPPED,
                 "error": redact(storable(reason))[:MAX_ERROR_CHARS], "finished_at": utc_now(),
             })
-    held = await best_effort(store.save_outcome, task, outcome, attempt)
-    await best_effort(store.delete_checkpoints, task.task_id)  # a finished run is never resumed
+    held = await best_effort(store.save_outcome, task, outcome, attempt)  # its checkpoints go with it
     record_outcome(task.model_name, outcome, held)
     return _for_durable(held or outcome)
 
@@ -195,7 +199,6 @@ async def record_failure(
         finished_at=utc_now(),
     )
     held = await best_effort(store.save_outcome, task, outcome, last)
-    await best_effort(store.delete_checkpoints, task.task_id)
     record_outcome(task.model_name, outcome, held)
     return _for_durable(held or outcome)
 

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     )
     # How often a running team asks Durable whether its task was cancelled (one status read each).
     cancel_poll_seconds: float = Field(default=2.0, gt=0, le=60, validation_alias=_alias("CANCEL_POLL_SECONDS"))
+    # How long streamed messages and token usage wait to be written to SQLite in one batch (a round
+    # boundary writes its batch at once): a follower sees a message within about this long.
+    mirror_flush_seconds: float = Field(default=1.0, ge=0, le=30, validation_alias=_alias("MIRROR_FLUSH_SECONDS"))
 
     # Completion events and signed webhooks (on every final state).
     callback_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(

@@ -89,6 +89,7 @@ var taskSettings = {
   ACTIVITY_MAX_ATTEMPTS: '3'
   ACTIVITY_FIRST_RETRY_SECONDS: '5'
   CANCEL_POLL_SECONDS: '2'
+  MIRROR_FLUSH_SECONDS: '1'
 }
 
 // Only with the Durable Task Scheduler backend (host.json storageProvider azureManaged).

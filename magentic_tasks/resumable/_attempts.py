@@ -1,11 +1,9 @@
 """Where an attempt starts: afresh, continuing its own attempt (the next slice), or resumed into a
-new attempt from the latest checkpoint; and its meter, whose usage is kept as calls complete."""
+new attempt from the latest checkpoint; and its meter, which tells a listener of every call."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -27,11 +25,12 @@ class AttemptMeter(UsageMeter):
         super().__init__(budget)
         self.by_agent = dict(by_agent)
         self.spent_before = spent_before
-        self.changed = asyncio.Event()
+        self.listener: Callable[[], None] | None = None  # told of every completed model call
 
     def record(self, agent: str, usage: RequestUsage) -> None:
         super().record(agent, usage)
-        self.changed.set()
+        if self.listener is not None:
+            self.listener()
 
     @property
     def exhausted(self) -> bool:
@@ -43,35 +42,6 @@ class AttemptMeter(UsageMeter):
         if self.budget is not None and self.exhausted:
             total = self.total
             raise TokenBudgetExceeded(self.spent_before + total.prompt_tokens + total.completion_tokens, self.budget)
-
-
-@contextlib.asynccontextmanager
-async def usage_kept(store: TaskStore, task_id: str, attempt: int | None, meter: AttemptMeter) -> AsyncIterator[None]:
-    """While the attempt runs, write its usage to its attempt row after every completed model call
-    (the latest total, one write at a time): a crash loses no tokens, the lost partial round's too."""
-
-    stopping = False
-
-    async def keep() -> None:
-        while True:
-            await meter.changed.wait()
-            meter.changed.clear()
-            await best_effort(store.record_usage, task_id, attempt, dict(meter.by_agent))
-            if stopping:
-                return
-
-    writer = None if attempt is None else asyncio.ensure_future(keep())
-    try:
-        yield
-    finally:
-        if writer is not None:
-            # Not cancelled: a write already in its thread would still land, perhaps after the
-            # caller's own final write, and put back an older total. The writer ends with one last
-            # write of the latest total instead, and nothing it started is left running.
-            stopping = True
-            meter.changed.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(writer)
 
 
 @dataclass

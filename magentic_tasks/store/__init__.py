@@ -5,12 +5,14 @@ duplicate rows. Calls block; async code runs them with `asyncio.to_thread` (`bes
 
 Modules, one idea each: `_connection` (connections, transactions, retries, locks), `_schema`
 (tables and migrations), `_rows` (statements shared by the others), `_tasks` (task rows and
-outcomes), `_transcript` (attempts and messages), `_mirror` (the store and its best-effort use).
+outcomes), `_transcript` (attempts and messages), `_checkpoints` (round checkpoints),
+`_batches` (a run's writes, one transaction per batch), `_mirror` (the store and its best-effort use).
 """
 
+from ._batches import AttemptEnd, Batch
 from ._checkpoints import Checkpoint
 from ._mirror import TaskStore, best_effort
 from ._schema import SCHEMA_VERSION
 from ._tasks import parse_timestamp
 
-__all__ = ["SCHEMA_VERSION", "Checkpoint", "TaskStore", "best_effort", "parse_timestamp"]
+__all__ = ["SCHEMA_VERSION", "AttemptEnd", "Batch", "Checkpoint", "TaskStore", "best_effort", "parse_timestamp"]

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from ..clock import iso
 from ..schemas import TokenUsage
 from ._connection import Database
-from ._rows import insert_messages
+from ._rows import insert_messages, set_attempt_usage, usage_json
 from ._tasks import parse_timestamp
 
 
@@ -39,8 +39,23 @@ class Checkpoint(BaseModel):
     saved_at: datetime
 
 
-def _usage_json(usage: dict[str, TokenUsage]) -> str:
-    return json.dumps({agent: u.model_dump() for agent, u in usage.items()})
+def upsert_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> int:
+    """Replace the attempt's checkpoint with this one; the saved state's size in bytes."""
+    # ASCII: a lone surrogate in a message (which SQLite cannot encode) survives as its JSON escape.
+    state_json = json.dumps(checkpoint.state, separators=(",", ":"))
+    conn.execute(
+        """INSERT INTO checkpoints (task_id, attempt, round, messages, state_json, usage_json, elapsed,
+                                    deadline, held_by, saved_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (task_id, attempt) DO UPDATE SET round = excluded.round,
+               messages = excluded.messages, state_json = excluded.state_json,
+               usage_json = excluded.usage_json, elapsed = excluded.elapsed, deadline = excluded.deadline,
+               held_by = excluded.held_by, saved_at = excluded.saved_at""",
+        (checkpoint.task_id, checkpoint.attempt, checkpoint.round, checkpoint.messages, state_json,
+         usage_json(checkpoint.usage_by_agent), checkpoint.elapsed, iso(checkpoint.deadline), checkpoint.held_by,
+         iso(checkpoint.saved_at)),
+    )
+    return len(state_json.encode())
 
 
 class CheckpointRows(Database):
@@ -49,30 +64,13 @@ class CheckpointRows(Database):
     def save_checkpoint(self, checkpoint: Checkpoint, attempt_usage: dict[str, TokenUsage]) -> int:
         """Replace the attempt's checkpoint with this one, and record the attempt's own tokens in the
         same transaction; the saved state's size in bytes."""
-        # ASCII: a lone surrogate in a message (which SQLite cannot encode) survives as its JSON escape.
-        state_json = json.dumps(checkpoint.state, separators=(",", ":"))
-        usage_json = _usage_json(checkpoint.usage_by_agent)
 
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                """INSERT INTO checkpoints (task_id, attempt, round, messages, state_json, usage_json, elapsed,
-                                            deadline, held_by, saved_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (task_id, attempt) DO UPDATE SET round = excluded.round,
-                       messages = excluded.messages, state_json = excluded.state_json,
-                       usage_json = excluded.usage_json, elapsed = excluded.elapsed, deadline = excluded.deadline,
-                       held_by = excluded.held_by, saved_at = excluded.saved_at""",
-                (checkpoint.task_id, checkpoint.attempt, checkpoint.round, checkpoint.messages, state_json,
-                 usage_json, checkpoint.elapsed, iso(checkpoint.deadline), checkpoint.held_by,
-                 iso(checkpoint.saved_at)),
-            )
-            conn.execute(
-                "UPDATE attempts SET usage_json = ? WHERE task_id = ? AND attempt = ?",
-                (_usage_json(attempt_usage), checkpoint.task_id, checkpoint.attempt),
-            )
+        def work(conn: sqlite3.Connection) -> int:
+            size = upsert_checkpoint(conn, checkpoint)
+            set_attempt_usage(conn, checkpoint.task_id, checkpoint.attempt, attempt_usage)
+            return size
 
-        self._run(work, write=True)
-        return len(state_json.encode())
+        return self._run(work, write=True)
 
     def release_checkpoint(self, task_id: str, attempt: int, holder: str) -> bool:
         """Let the next slice continue the attempt; False when `holder` does not hold it."""
@@ -143,13 +141,7 @@ class CheckpointRows(Database):
 
     def record_usage(self, task_id: str, attempt: int, usage: dict[str, TokenUsage]) -> None:
         """The attempt's tokens so far (every completed model call), kept even if the attempt dies."""
-        self._run(
-            lambda conn: conn.execute(
-                "UPDATE attempts SET usage_json = ? WHERE task_id = ? AND attempt = ?",
-                (_usage_json(usage), task_id, attempt),
-            ),
-            write=True,
-        )
+        self._run(lambda conn: set_attempt_usage(conn, task_id, attempt, usage), write=True)
 
     def delete_checkpoints(self, task_id: str) -> None:
         """A finished run is never resumed."""

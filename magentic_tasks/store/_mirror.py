@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from ..errors import StoreError
 from ..settings import Settings, SqliteLocking
+from ._batches import BatchRows
 from ._checkpoints import CheckpointRows
 from ._listing import TaskListing
 from ._tasks import TaskRows
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class TaskStore(TaskRows, TranscriptRows, TaskListing, CheckpointRows):
+class TaskStore(TaskRows, TranscriptRows, TaskListing, CheckpointRows, BatchRows):
     """One SQLite file; a short-lived connection per operation, safe from any thread or process."""
 
     @classmethod

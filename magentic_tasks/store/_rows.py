@@ -1,15 +1,17 @@
-"""The statements both task rows and transcripts need: a pending task, message rows.
+"""The statements several row kinds need: a pending task, message rows, an attempt's usage.
 
 Text is bound through `text.storable`: a string SQLite cannot encode (a lone surrogate) is stored
 with U+FFFD in its place instead of failing the write."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 
 from ..clock import iso
-from ..schemas import MessageView, TaskInput
+from ..schemas import MessageView, TaskInput, TaskProgress, TokenUsage
 from ..text import storable
 
 MessageRow = tuple[str, int, int, str, str, str]
@@ -26,6 +28,11 @@ def insert_pending(conn: sqlite3.Connection, task: TaskInput) -> bool:
          iso(task.created_at), iso(task.created_at)),
     )
     return cursor.rowcount == 1
+
+
+def message_rows(task_id: str, attempt: int, first_seq: int, messages: Sequence[MessageView]) -> list[MessageRow]:
+    """Rows for transcript entries `first_seq`, `first_seq + 1`, ... of the attempt."""
+    return [(task_id, attempt, first_seq + offset, m.source, m.type, m.content) for offset, m in enumerate(messages)]
 
 
 def insert_messages(conn: sqlite3.Connection, rows: Sequence[MessageRow]) -> None:
@@ -50,3 +57,31 @@ def read_messages(conn: sqlite3.Connection, task_id: str, attempt: int | None) -
         (task_id, attempt),
     ).fetchall()
     return [MessageView(source=row["source"], content=row["content"], type=row["type"]) for row in rows]
+
+
+def usage_json(usage: dict[str, TokenUsage]) -> str:
+    return json.dumps({agent: u.model_dump() for agent, u in usage.items()})
+
+
+def set_attempt_usage(conn: sqlite3.Connection, task_id: str, attempt: int, usage: dict[str, TokenUsage]) -> None:
+    """The attempt's own tokens so far (every completed model call it has recorded)."""
+    conn.execute(
+        "UPDATE attempts SET usage_json = ? WHERE task_id = ? AND attempt = ?", (usage_json(usage), task_id, attempt)
+    )
+
+
+def set_attempt_progress(conn: sqlite3.Connection, task_id: str, attempt: int, progress: TaskProgress) -> None:
+    conn.execute(
+        "UPDATE attempts SET progress_json = ? WHERE task_id = ? AND attempt = ?",
+        (storable(progress.model_dump_json()), task_id, attempt),
+    )
+
+
+def end_attempt(
+    conn: sqlite3.Connection, task_id: str, attempt: int, at: datetime, usage: dict[str, TokenUsage], error: str | None
+) -> None:
+    """The attempt is over: when, its tokens, and the error it ended with (None when it did not fail)."""
+    conn.execute(
+        "UPDATE attempts SET finished_at = ?, usage_json = ?, error = ? WHERE task_id = ? AND attempt = ?",
+        (iso(at), usage_json(usage), None if error is None else storable(error), task_id, attempt),
+    )

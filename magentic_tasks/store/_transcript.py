@@ -9,9 +9,15 @@ from datetime import datetime
 
 from ..clock import iso
 from ..schemas import MessageView, TaskInput, TaskProgress, TokenUsage
-from ..text import storable
 from ._connection import Database
-from ._rows import insert_messages, insert_pending, read_messages
+from ._rows import (
+    end_attempt,
+    insert_messages,
+    insert_pending,
+    message_rows,
+    read_messages,
+    set_attempt_progress,
+)
 
 
 class TranscriptRows(Database):
@@ -49,18 +55,12 @@ class TranscriptRows(Database):
     ) -> None:
         """Store transcript entries `first_seq`, `first_seq + 1`, ...; entries already stored stay as
         they are. `progress` (the attempt's own, tokens of this attempt) goes in the same transaction."""
-        rows = [
-            (task_id, attempt, first_seq + offset, m.source, m.type, m.content)
-            for offset, m in enumerate(messages)
-        ]
+        rows = message_rows(task_id, attempt, first_seq, messages)
 
         def work(conn: sqlite3.Connection) -> None:
             insert_messages(conn, rows)
             if progress is not None:
-                conn.execute(
-                    "UPDATE attempts SET progress_json = ? WHERE task_id = ? AND attempt = ?",
-                    (storable(progress.model_dump_json()), task_id, attempt),
-                )
+                set_attempt_progress(conn, task_id, attempt, progress)
 
         if rows:
             self._run(work, write=True)
@@ -68,16 +68,7 @@ class TranscriptRows(Database):
     def finish_attempt(
         self, task_id: str, attempt: int, at: datetime, usage: dict[str, TokenUsage], error: str | None
     ) -> None:
-        usage_json = json.dumps({agent: u.model_dump() for agent, u in usage.items()})
-
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                """UPDATE attempts SET finished_at = ?, usage_json = ?, error = ?
-                   WHERE task_id = ? AND attempt = ?""",
-                (iso(at), usage_json, None if error is None else storable(error), task_id, attempt),
-            )
-
-        self._run(work, write=True)
+        self._run(lambda conn: end_attempt(conn, task_id, attempt, at, usage, error), write=True)
 
     def attempt_usage(self, task_id: str) -> dict[int, dict[str, TokenUsage]]:
         """Token usage recorded by each finished attempt, by attempt number and agent."""
@@ -116,7 +107,6 @@ class TranscriptRows(Database):
             return None if last is None else int(last)
 
         return self._run(work, write=False)
-
 
     def task_progress(self, task_id: str) -> TaskProgress | None:
         """The latest attempt's progress with the tokens of every attempt so far; None before any."""

@@ -18,7 +18,7 @@ from magentic_tasks.errors import TaskRunError
 from magentic_tasks.execution import execute_task, record_failure
 from magentic_tasks.schemas import TaskInput
 from magentic_tasks.settings import Settings
-from magentic_tasks.store import TaskStore
+from magentic_tasks.store import Batch, TaskStore
 
 INFO = ModelInfo(vision=False, function_calling=True, json_output=True, family="gpt-4o", structured_output=False)
 TASK = TaskInput(
@@ -199,8 +199,10 @@ async def test_the_final_error_is_the_attempts_own_reason_not_the_hosts_wrapper(
 class DefectiveStore(TaskStore):
     """A store with a bug that is not a `StoreError`: what a lone surrogate used to cause."""
 
-    def finish_attempt(self, *args: object) -> None:  # type: ignore[override]
-        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+    def write_batch(self, batch: Batch) -> int:
+        if batch.end is not None:  # the attempt's last batch
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return super().write_batch(batch)
 
 
 async def test_a_defect_after_the_run_fails_the_task_with_its_reason_instead_of_a_retry(

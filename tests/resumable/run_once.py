@@ -1,9 +1,10 @@
 """One run of a task in this process, for the equivalence tests: `python -m tests.resumable.run_once`.
 
 Settings come from the environment (the scripted server, the SQLite file, the workspace root).
-`--kill-after-round K` ends the process with `os._exit` right after round K's checkpoint is
-committed (no cleanup, nothing flushed: as a killed worker); `--kill-in-round K` ends it after the
-first model call of round K + 1 whose usage was recorded (a lost partial round). Prints the outcome
+`--kill-after-round K` ends the process with `os._exit` right after the batch with round K's
+checkpoint is committed (no cleanup, nothing flushed: as a killed worker); `--kill-in-round K` ends
+it after the first model call of round K + 1 whose usage was written (a lost partial round; with
+MIRROR_FLUSH_SECONDS=0, so that a call's usage is written as it completes). Prints the outcome
 as JSON, or exits with KILLED."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from magentic_tasks.execution import execute_task
 from magentic_tasks.schemas import TaskInput, TokenUsage
 from magentic_tasks.settings import Settings
-from magentic_tasks.store import Checkpoint, TaskStore
+from magentic_tasks.store import Batch, TaskStore
 
 KILLED = 17
 TASK_ID = "resumable-1"
@@ -26,27 +27,24 @@ PROMPT = "What is 6 * 7?"
 
 
 def arm(kill_after: int | None, kill_in: int | None) -> None:
-    save, record = TaskStore.save_checkpoint, TaskStore.record_usage
+    write = TaskStore.write_batch
     armed: list[int] = []  # the attempt's tokens at the checkpoint that armed the kill
 
     def tokens(usage: dict[str, TokenUsage]) -> int:
         return sum(u.prompt_tokens + u.completion_tokens for u in usage.values())
 
-    def save_then_die(self: TaskStore, checkpoint: Checkpoint, usage: dict[str, TokenUsage]) -> int:
-        size = save(self, checkpoint, usage)
-        if checkpoint.round == kill_after:
+    def write_then_die(self: TaskStore, batch: Batch) -> int:
+        stored = write(self, batch)
+        round_ = None if batch.checkpoint is None else batch.checkpoint.round
+        if round_ is not None and round_ == kill_after:
             os._exit(KILLED)
-        if checkpoint.round == kill_in:
-            armed.append(tokens(usage))
-        return size
-
-    def record_then_die(self: TaskStore, task_id: str, attempt: int, usage: dict[str, TokenUsage]) -> None:
-        record(self, task_id, attempt, usage)
-        if armed and tokens(usage) > armed[0]:  # a call of the next round completed, and was recorded
+        if round_ is not None and round_ == kill_in:
+            armed.append(tokens(batch.usage))
+        elif armed and tokens(batch.usage) > armed[0]:  # a call of the next round completed, and was recorded
             os._exit(KILLED)
+        return stored
 
-    TaskStore.save_checkpoint = save_then_die  # type: ignore[method-assign,assignment]
-    TaskStore.record_usage = record_then_die  # type: ignore[method-assign,assignment]
+    TaskStore.write_batch = write_then_die  # type: ignore[method-assign]
 
 
 def main(argv: list[str]) -> int:
@@ -55,7 +53,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--kill-in-round", type=int)
     args = parser.parse_args(argv)
     arm(args.kill_after_round, args.kill_in_round)
-    settings = Settings()
+    # Killing the process right after a call's usage is written needs every call written at once.
+    settings = Settings(MIRROR_FLUSH_SECONDS=0) if args.kill_in_round is not None else Settings()
     task = TaskInput(task_id=TASK_ID, prompt=PROMPT, use_aoai=False, model_name="gpt-4o",
                      created_at=datetime(2026, 1, 1, tzinfo=UTC))
     outcome: Any = asyncio.run(execute_task(task, settings))

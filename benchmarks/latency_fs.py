@@ -1,0 +1,153 @@
+"""A share-like filesystem for benchmarks: a FUSE passthrough that adds a round trip to every call.
+
+On an Azure Files (SMB) mount every open, lock-file create/remove, read, write and fsync is a
+network round trip. This passthrough of a local folder sleeps `rtt` seconds in each such call
+(fsync twice: the server flushes too), so SQLite's dot-file locking and journal pay what they
+would pay on a share. Needs /dev/fuse, `fusermount` (Debian: fuse3) and fusepy (requirements-bench.txt).
+
+    python benchmarks/latency_fs.py BACKING MOUNTPOINT --rtt-ms 2    # foreground, until unmounted
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+_STAT_FIELDS = ("st_atime", "st_ctime", "st_gid", "st_mode", "st_mtime", "st_nlink", "st_size", "st_uid")
+
+
+def available() -> str | None:
+    """Why a share-like mount cannot be made here, or None when it can."""
+    if not Path("/dev/fuse").exists():
+        return "no /dev/fuse"
+    if shutil.which("fusermount") is None and shutil.which("fusermount3") is None:
+        return "no fusermount (Debian: apt-get install fuse3)"
+    try:
+        import fuse  # type: ignore[import-untyped]  # noqa: F401
+    except (ImportError, OSError) as error:
+        return f"fusepy unavailable ({error}; pip install -r requirements-bench.txt)"
+    return None
+
+
+def serve(backing: str, mountpoint: str, rtt: float) -> None:
+    from fuse import FUSE, FuseOSError, Operations  # type: ignore[import-untyped]
+
+    def slow(calls: int = 1) -> None:
+        time.sleep(rtt * calls)
+
+    class LatencyPassthrough(Operations):  # type: ignore[misc]
+        def _path(self, path: str) -> str:
+            return os.path.join(backing, path.lstrip("/"))
+
+        def __call__(self, op: str, *args: Any) -> Any:
+            try:
+                return super().__call__(op, *args)
+            except OSError as error:
+                raise FuseOSError(error.errno or errno.EIO) from error
+
+        def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
+            slow()
+            st = os.lstat(self._path(path))
+            return {key: getattr(st, key) for key in _STAT_FIELDS}
+
+        def readdir(self, path: str, fh: int) -> list[str]:
+            slow()
+            return [".", "..", *os.listdir(self._path(path))]
+
+        def open(self, path: str, flags: int) -> int:
+            slow()
+            return os.open(self._path(path), flags)
+
+        def create(self, path: str, mode: int, fi: Any = None) -> int:
+            slow()
+            return os.open(self._path(path), os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+
+        def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
+            slow()
+            return os.pread(fh, size, offset)
+
+        def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
+            slow()
+            return os.pwrite(fh, data, offset)
+
+        def truncate(self, path: str, length: int, fh: int | None = None) -> None:
+            slow()
+            os.truncate(self._path(path), length)
+
+        def fsync(self, path: str, datasync: int, fh: int) -> None:
+            slow(2)
+            os.fsync(fh)
+
+        def flush(self, path: str, fh: int) -> None:
+            return None
+
+        def release(self, path: str, fh: int) -> None:
+            os.close(fh)
+
+        def unlink(self, path: str) -> None:
+            slow()
+            os.unlink(self._path(path))
+
+        def mkdir(self, path: str, mode: int) -> None:
+            slow()
+            os.mkdir(self._path(path), mode)
+
+        def rmdir(self, path: str) -> None:
+            slow()
+            os.rmdir(self._path(path))
+
+        def rename(self, old: str, new: str) -> None:
+            slow()
+            os.rename(self._path(old), self._path(new))
+
+        def utimens(self, path: str, times: tuple[float, float] | None = None) -> None:
+            os.utime(self._path(path), times)
+
+        def chmod(self, path: str, mode: int) -> None:
+            os.chmod(self._path(path), mode)
+
+    FUSE(LatencyPassthrough(), mountpoint, foreground=True, nothreads=False, direct_io=True)
+
+
+@contextlib.contextmanager
+def mounted(rtt: float) -> Iterator[Path]:
+    """A fresh share-like folder (a FUSE mount with `rtt` seconds per call) for the block."""
+    backing = Path(tempfile.mkdtemp(prefix="latency-backing-"))
+    mountpoint = Path(tempfile.mkdtemp(prefix="latency-mount-"))
+    server = subprocess.Popen([sys.executable, __file__, str(backing), str(mountpoint), "--rtt-ms", str(rtt * 1000)])
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.ismount(mountpoint):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the latency filesystem did not mount")
+            time.sleep(0.05)
+        yield mountpoint
+    finally:
+        unmount = shutil.which("fusermount") or shutil.which("fusermount3") or "fusermount"
+        subprocess.run([unmount, "-u", str(mountpoint)], check=False, capture_output=True)
+        server.wait(timeout=10)
+        shutil.rmtree(backing, ignore_errors=True)
+        shutil.rmtree(mountpoint, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("backing")
+    parser.add_argument("mountpoint")
+    parser.add_argument("--rtt-ms", type=float, default=2.0, help="added per call (default 2 ms)")
+    args = parser.parse_args()
+    serve(args.backing, args.mountpoint, args.rtt_ms / 1000)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""An attempt's mirror writes, batched: one transaction per round or per flush interval, nothing lost.
+
+The store is real SQLite; a `CountingStore` counts write transactions (every `_run(write=True)`)
+and remembers each batch it committed, with the moment it did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from magentic_tasks.errors import StoreError
+from magentic_tasks.execution import execute_task
+from magentic_tasks.metering import UsageMeter
+from magentic_tasks.progress import ProgressTracker
+from magentic_tasks.schemas import MessageView, TaskInput, TokenUsage
+from magentic_tasks.settings import Settings
+from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, TaskStore
+from magentic_tasks.transcript_writer import TranscriptWriter
+from tests.execution.test_execute_task import TASK, scripted_client
+
+T = TypeVar("T")
+
+
+class CountingStore(TaskStore):
+    def __init__(self, path: Path, *, failing_batches: int = 0) -> None:
+        super().__init__(path)
+        self.writes: list[str] = []  # the name of each committed write operation, in order
+        self.batches: list[tuple[float, Batch]] = []
+        self.failing_batches = failing_batches
+        self._operation = "other"
+
+    def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        result = super()._run(work, write=write)
+        if write:
+            self.writes.append(self._operation)
+        return result
+
+    def write_batch(self, batch: Batch) -> int:
+        if self.failing_batches:
+            self.failing_batches -= 1
+            raise StoreError("task database tasks.db: disk I/O error")
+        self._operation = "batch"
+        try:
+            stored = super().write_batch(batch)
+        finally:
+            self._operation = "other"
+        self.batches.append((time.monotonic(), batch))
+        return stored
+
+
+def views(*contents: str) -> list[MessageView]:
+    return [MessageView(source="Coder", content=text, type="TextMessage") for text in contents]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> CountingStore:
+    store = CountingStore(tmp_path / "tasks.db")
+    store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
+    store.writes.clear()
+    return store
+
+
+def writer_for(store: TaskStore, flush_seconds: float, meter: UsageMeter | None = None) -> TranscriptWriter:
+    return TranscriptWriter(store, TASK.task_id, ProgressTracker(1), meter or UsageMeter(None), flush_seconds)
+
+
+def stored(store: TaskStore) -> list[str]:
+    return [m.content for m in store.messages(TASK.task_id, 1)]
+
+
+async def test_messages_within_the_interval_go_in_one_transaction_that_a_follower_sees_in_time(
+    store: CountingStore,
+) -> None:
+    writer = writer_for(store, flush_seconds=0.2)
+    added = time.monotonic()
+    writer.add(views("a"))
+    writer.add(views("b", "c"))
+    assert stored(store) == []  # held: nothing is written per message
+    await asyncio.sleep(0.6)
+    assert stored(store) == ["a", "b", "c"]
+    assert store.writes == ["batch"]
+    (committed, batch), = store.batches
+    assert committed - added < 0.5  # the interval, and the write itself
+    page, _ = store.stream_page(TASK.task_id, 0, 10)
+    assert [m.content for _, _, m in page] == ["a", "b", "c"]
+    assert batch.progress is not None and batch.progress.messages == 3
+
+
+async def test_a_round_boundary_writes_its_messages_and_checkpoint_together_at_once(store: CountingStore) -> None:
+    writer = writer_for(store, flush_seconds=30)
+    writer.add(views("plan", "answer"))
+    checkpoint = Checkpoint(
+        task_id=TASK.task_id, attempt=1, round=1, messages=2, state={"team": "idle"}, usage_by_agent={},
+        elapsed=1.0, deadline=datetime(2026, 11, 29, tzinfo=UTC), saved_at=datetime(2026, 11, 28, tzinfo=UTC),
+    )
+    assert await writer.flush(checkpoint=checkpoint)
+    assert store.writes == ["batch"]  # one transaction for both
+    latest = store.latest_checkpoint(TASK.task_id)
+    assert latest is not None and latest.messages == len(stored(store)) == 2
+
+
+async def test_token_usage_alone_is_written_within_the_interval(store: CountingStore) -> None:
+    meter = UsageMeter(None)
+    writer = writer_for(store, flush_seconds=0.1, meter=meter)
+    meter.by_agent["Coder"] = TokenUsage(prompt_tokens=7, completion_tokens=3)
+    writer.usage_changed()
+    await asyncio.sleep(0.4)
+    assert store.attempt_usage(TASK.task_id) == {1: {"Coder": TokenUsage(prompt_tokens=7, completion_tokens=3)}}
+
+
+async def test_a_batch_that_cannot_be_written_goes_with_the_next_one(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "tasks.db", failing_batches=1)
+    store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
+    writer = writer_for(store, flush_seconds=30)
+    writer.add(views("a", "b"))
+    assert not await writer.flush()  # the mirror is down: held
+    writer.add(views("c"))
+    assert await writer.close(AttemptEnd(datetime(2026, 11, 28, tzinfo=UTC)))
+    assert stored(store) == ["a", "b", "c"]  # nothing lost, nothing twice
+    assert [batch.first_seq for _, batch in store.batches] == [0]
+
+
+async def test_nothing_is_written_after_the_attempts_last_batch(store: CountingStore) -> None:
+    writer = writer_for(store, flush_seconds=0.05)
+    writer.add(views("a"))
+    assert await writer.close(AttemptEnd(datetime(2026, 11, 28, tzinfo=UTC), error="boom"))
+    writer.add(views("late"))
+    writer.usage_changed()
+    await asyncio.sleep(0.2)
+    assert stored(store) == ["a"] and store.writes == ["batch"]
+    assert store.attempt_error(TASK.task_id, 1) == "boom"
+
+
+async def test_a_run_writes_a_batch_per_round_and_a_constant_number_of_other_transactions(tmp_path: Path) -> None:
+    settings = Settings(OPENAI_API_KEY="sk-test-key-000000000000", TASKS_DB_PATH=str(tmp_path / "tasks.db"),
+                        TASK_WORKSPACE_ROOT=str(tmp_path / "workspaces"), MIRROR_FLUSH_SECONDS=1.0)
+    store = CountingStore(tmp_path / "tasks.db")
+    task = TaskInput.model_validate({**TASK.model_dump(), "task_id": "batched"})
+    started = time.monotonic()
+    outcome = await execute_task(task, settings, store=store, client=scripted_client())
+    elapsed = time.monotonic() - started
+    assert outcome.status == "completed"
+    rounds = sum(1 for _, batch in store.batches if batch.checkpoint is not None)
+    assert rounds >= 1
+    # Per round one batch (with its checkpoint), per second at most one more, and the attempt's last.
+    assert len(store.batches) <= rounds + 1 + math.ceil(elapsed / settings.mirror_flush_seconds)
+    assert [w for w in store.writes if w != "batch"] == ["other", "other"]  # begin the attempt; the outcome
+    assert [m.content for m in store.messages(task.task_id, 1)] == [m.content for m in outcome.messages]
