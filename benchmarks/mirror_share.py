@@ -170,9 +170,10 @@ def main() -> None:
         return
     import subprocess
 
+    forwarded = [f"--tasks={args.tasks}", f"--concurrency={args.concurrency}", f"--rounds={args.rounds}",
+                 f"--latency={args.latency}", f"--rtt-ms={args.rtt_ms}"]
     for flush in args.flush.split(","):  # each in a fresh interpreter: the store patches are per process
-        forwarded = [a for a in sys.argv[1:] if not a.startswith("--flush")]
-        subprocess.run([sys.executable, __file__, *forwarded, "--one", flush], check=True)
+        subprocess.run([sys.executable, __file__, *forwarded, f"--one={flush}"], check=True)
 
 
 def report(args: argparse.Namespace, label: str, counts: Counts, wall: float, kind: str, code: Path) -> None:

@@ -1,19 +1,22 @@
 """A task's lifecycle as Durable state records it, mapped onto the API's statuses.
 
-The orchestrator publishes `{"status": ...}` as its custom status and returns a `RunOutcome` as its
-output; this module reads those back. It takes plain values, so it needs no Azure imports.
+The orchestrator publishes `{"status": ...}` as its custom status and returns a `RunOutcome` without
+its transcript as its output; the transcript is in the history once, as the run activity's result
+(`transcript_in_history`). This module reads those back. It takes plain values, so it needs no
+Azure imports.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from .clock import utc_now
-from .schemas import MAX_ERROR_CHARS, RunOutcome, TaskInput, TaskSnapshot, TaskStatus
+from .schemas import MAX_ERROR_CHARS, MessageView, RunOutcome, TaskInput, TaskSnapshot, TaskStatus
 from .stop_signal import STOPPED
 
 # The external event `POST /tasks/{id}/input` raises and a task awaiting input waits for.
@@ -133,6 +136,31 @@ def settle(durable: TaskSnapshot | None, mirrored: TaskSnapshot | None) -> TaskS
     if len(held.messages) >= len(ended.messages):
         return durable.model_copy(update={"outcome": ended.model_copy(update={"messages": held.messages})})
     return durable
+
+
+def transcript_in_history(events: Sequence[Any], activities: Collection[str]) -> list[MessageView] | None:
+    """The transcript of a finished run as Durable's history holds it: the messages of the last
+    completed call of one of `activities` (the run activity, the failure recorder) whose result is
+    an outcome. The host gives `historyEvents` with `showHistoryOutput`, each result as JSON (or its
+    text). None when the history holds no such result."""
+    for event in reversed(events):
+        if not isinstance(event, dict) or event.get("EventType") != "TaskCompleted":
+            continue
+        if event.get("FunctionName") not in activities:
+            continue
+        result = event.get("Result")
+        if isinstance(result, str):
+            try:
+                result = json.loads(result)
+            except ValueError:
+                continue
+        if not isinstance(result, dict) or result.get("status") == "paused":
+            continue
+        try:
+            return RunOutcome.model_validate(result).messages
+        except ValidationError:
+            continue
+    return None
 
 
 def _crash_outcome(error: str, at: datetime | None) -> RunOutcome:

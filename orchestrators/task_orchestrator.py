@@ -7,6 +7,9 @@ A run paused for plan review (`"review": "plan"`) makes the task `awaiting_input
 the custom status, and waits for the `plan_input` event or a timer (no activity runs meanwhile);
 the next slice gets the decision (approve, revise, reject; `expired` when the timer fires first).
 
+The output is the outcome without its transcript: the run activity's result in the history holds
+the transcript, once (the read path reads it from there when SQLite lacks the task).
+
 Deterministic by construction: no clock, ids, settings or I/O; everything it needs arrives in its
 input (`TaskInput`, retry policy included). A run that fails every attempt ends as a `failed`
 result, recorded by an activity, never as a crashed instance. A final outcome is then published
@@ -72,7 +75,9 @@ def task_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any,
     outcome = RunOutcome.model_validate(result)
     context.set_custom_status(custom_status(outcome.status))
     yield from announce(context, task, outcome, retry)
-    return outcome.model_dump(mode="json")
+    # The transcript is in the history once already, as the activity's result: the output (kept
+    # twice by the host, in the history and the instance) goes without it.
+    return outcome.model_dump(mode="json", exclude={"messages"})
 
 
 def review(context: df.DurableOrchestrationContext, timeout_seconds: float) -> Generator[Any, Any, ReviewDecision]:

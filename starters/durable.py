@@ -11,10 +11,10 @@ import aiohttp
 import azure.durable_functions as df
 from azure.durable_functions.models.RpcManagementOptions import RpcManagementOptions
 
-from magentic_tasks.lifecycle import snapshot_from_durable
-from magentic_tasks.schemas import TaskInput, TaskSnapshot
+from magentic_tasks.lifecycle import snapshot_from_durable, transcript_in_history
+from magentic_tasks.schemas import MessageView, TaskInput, TaskSnapshot
 from orchestrators.callbacks import callback_instance_id
-from orchestrators.task_orchestrator import ORCHESTRATOR_NAME
+from orchestrators.task_orchestrator import FAILURE_ACTIVITY, ORCHESTRATOR_NAME, RUN_ACTIVITY
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,12 @@ class DurableOrchestrations:
             created=status.created_time,
             updated=status.last_updated_time,
         )
+
+    async def transcript(self, task_id: str) -> list[MessageView] | None:
+        status = await self.client.get_status(task_id, show_history=True, show_history_output=True)
+        # The host answers `historyEvents`; azure-functions-durable 1.7 keeps it under that name.
+        events = getattr(status, "historyEvents", None) or status.history or []
+        return transcript_in_history(events, (RUN_ACTIVITY, FAILURE_ACTIVITY))
 
     async def terminate(self, task_id: str, reason: str) -> None:
         await self.client.terminate(task_id, reason)

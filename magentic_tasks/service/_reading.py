@@ -112,6 +112,9 @@ class Reading(ServiceState):
             except StoreError as error:
                 logger.warning("task mirror unavailable for %s: %s", task_id, self.redact(str(error)))
                 mirror_ok = False
+        whole = True
+        if durable is not None and durable.outcome is not None and (mirrored is None or mirrored.outcome is None):
+            durable, whole = await self._with_transcript(durable)  # served, or copied over, from Durable alone
         snapshot = settle(durable, mirrored)
         if snapshot is None:
             # "Not found" only when both stores answered and neither has it: a purged task whose
@@ -121,7 +124,7 @@ class Reading(ServiceState):
             return ApiResponse(404, {"detail": NOT_FOUND})
         if snapshot.owner is not None and snapshot.owner != owner:
             return ApiResponse(404, {"detail": NOT_FOUND})
-        if durable is not None:
+        if durable is not None and whole:
             await self._repair_mirror(durable, mirrored)
         return snapshot
 
@@ -130,9 +133,29 @@ class Reading(ServiceState):
         repaired = 0
         for task_id in task_ids:
             durable, _ = await self._durable_snapshot(task_id)
-            if durable is not None and durable.outcome is not None:
-                repaired += await self._repair_mirror(durable, await best_effort(self.store.get_task, task_id))
+            if durable is None or durable.outcome is None:
+                continue
+            mirrored = await best_effort(self.store.get_task, task_id)
+            if mirrored is not None and mirrored.outcome is not None:
+                continue
+            durable, whole = await self._with_transcript(durable)
+            if whole:
+                repaired += await self._repair_mirror(durable, mirrored)
         return repaired
+
+    async def _with_transcript(self, durable: TaskSnapshot) -> tuple[TaskSnapshot, bool]:
+        """A task Durable state holds as finished, with its transcript from the history (the
+        orchestration's output has none); and whether the history could be read (a result without
+        its transcript is never copied into SQLite)."""
+        assert durable.outcome is not None
+        try:
+            messages = await self.orchestrations.transcript(durable.task_id)
+        except Exception as error:
+            logger.warning("Durable history of task %s unavailable: %s", durable.task_id, self.redact(str(error)))
+            return durable, False
+        if not messages:
+            return durable, True
+        return durable.model_copy(update={"outcome": durable.outcome.model_copy(update={"messages": messages})}), True
 
     async def _repair_mirror(self, durable: TaskSnapshot, mirrored: TaskSnapshot | None) -> bool:
         """Copy a finished result that SQLite missed (it was locked or unwritable at the time);

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from ..clock import utc_now
 from ..redaction import Redactor
-from ..schemas import TaskInput, TaskSnapshot
+from ..schemas import MessageView, TaskInput, TaskSnapshot
 from ..settings import Settings
 from ..store import TaskStore
 
@@ -22,7 +22,13 @@ class Orchestrations(Protocol):
 
     async def start(self, task: TaskInput) -> None: ...
 
-    async def snapshot(self, task_id: str) -> TaskSnapshot | None: ...
+    async def snapshot(self, task_id: str) -> TaskSnapshot | None:
+        """The task as Durable state knows it; a finished one's outcome without its transcript."""
+        ...
+
+    async def transcript(self, task_id: str) -> list[MessageView] | None:
+        """A finished task's transcript as Durable's history holds it (the run's result); None without one."""
+        ...
 
     async def recent(self, created_from: datetime) -> list[TaskSnapshot]:
         """Every task created since `created_from`, as Durable state knows it."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from magentic_tasks.lifecycle import custom_status, settle, snapshot_from_durable
+from magentic_tasks.lifecycle import custom_status, settle, snapshot_from_durable, transcript_in_history
 from magentic_tasks.schemas import MessageView, RunOutcome, TaskInput, TaskSnapshot
 
 CREATED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -105,3 +106,29 @@ def test_durable_state_is_authoritative_otherwise() -> None:
     assert settle(completed, mirrored(other)) == completed
     assert settle(None, mirrored(other)) == mirrored(other)
     assert settle(completed, None) == completed
+
+
+def _completed(function: str, result: object) -> dict[str, object]:
+    """A TaskCompleted event as the status API shows it with `showHistoryOutput`."""
+    return {"EventType": "TaskCompleted", "FunctionName": function, "Result": result,
+            "ScheduledTime": "2026-11-28T07:00:00.0000000Z", "Timestamp": "2026-11-28T07:00:01.0000000Z"}
+
+
+def test_the_transcript_in_durables_history_is_the_last_finished_runs_result() -> None:
+    def run(*contents: str) -> dict[str, object]:
+        views = [MessageView(source="user", content=text, type="TextMessage") for text in contents]
+        return RunOutcome(status="completed", messages=views, finished_at=UPDATED).model_dump(mode="json")
+
+    events = [
+        {"EventType": "ExecutionStarted", "FunctionName": "task_orchestrator", "Timestamp": "2026-11-28T07:00:00Z"},
+        _completed("run_magentic_one_activity", run("an earlier attempt")),
+        _completed("publish_event", {"status": "completed"}),
+        _completed("run_magentic_one_activity", json.dumps(run("hi", "42"))),  # a host that gives the JSON text
+        _completed("start_callback_delivery_activity", None),
+    ]
+    activities = ("run_magentic_one_activity", "record_failure_activity")
+    transcript = transcript_in_history(events, activities)
+    assert transcript is not None and [m.content for m in transcript] == ["hi", "42"]
+    paused = {"status": "paused", "resume": {"attempt": 1, "round": 2, "slices": 2}}
+    assert transcript_in_history([_completed("run_magentic_one_activity", paused)], activities) is None
+    assert transcript_in_history([], activities) is None

@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 import azure.functions as func
 import pytest
 
+from magentic_tasks.lifecycle import transcript_in_history
 from magentic_tasks.settings import get_settings
 from tests.support.durable_host import FakeDurableHost
 from tests.support.model_server import Faults, Script, ScriptedModelServer
@@ -142,6 +143,18 @@ class Harness:
         output: dict[str, Any] = instance.output
         return output
 
+    def durable_outcome(self, task_id: str) -> dict[str, Any]:
+        """The finished run as Durable state alone holds it: the orchestration's output, which has no
+        transcript, with the transcript from the history (the run activity's result), as the
+        status API shows it with `showHistoryOutput`."""
+        output = self.durable_output(task_id)
+        assert "messages" not in output, "the output repeats the transcript the history already holds"
+        instance = self.host.get_instance(task_id)
+        assert instance is not None
+        events = instance.status_json(show_history=True, show_history_output=True)["historyEvents"]
+        messages = transcript_in_history(events, (RUN_ACTIVITY, FAILURE_ACTIVITY)) or []
+        return output | {"messages": [m.model_dump(mode="json") for m in messages]}
+
     def db_rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of `table`, read straight from the SQLite file (read-only); [] if there is none."""
         return db_rows(self.db_path, table)
@@ -158,8 +171,8 @@ class Harness:
         ]
 
     def assert_stores_agree(self, task_id: str, result: dict[str, Any]) -> None:
-        """The orchestration's output and the SQLite row say what the result endpoint said."""
-        output = self.durable_output(task_id)
+        """Durable state (output and history) and the SQLite row say what the result endpoint said."""
+        output = self.durable_outcome(task_id)
         run = result["result"]
         assert output["status"] == result["status"] == run["task_result"]["status"]
         assert output["error"] == result["error"] == run["task_result"]["error"]

@@ -36,7 +36,7 @@ async def test_two_concurrent_copies_of_the_run_activity_end_with_one_outcome_in
 
     attempts = [row for row in app.db_rows("attempts") if row["task_id"] == task_id]
     assert len(attempts) == 2 and all(row["finished_at"] for row in attempts)  # both copies ran the team
-    assert second == app.durable_output(task_id)  # whichever copy Durable kept, it holds the same outcome
+    assert second == app.durable_outcome(task_id)  # whichever copy Durable kept, it holds the same outcome
     app.assert_stores_agree(task_id, result)
     (row,) = [r for r in app.db_rows("tasks") if r["task_id"] == task_id]
     assert row["final_attempt"] in {a["attempt"] for a in attempts}  # one copy's transcript, the first to record

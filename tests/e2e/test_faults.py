@@ -193,7 +193,7 @@ async def test_a_redelivered_activity_returns_the_stored_result_without_calling_
 
     again = await app.host.invoke_function(RUN_ACTIVITY, call.input)
 
-    assert again == app.durable_output(task_id)
+    assert again == app.durable_outcome(task_id)
     assert app.server.calls == model_calls
     assert {table: app.db_rows(table) for table in tables} == tables
     assert len(tables["tasks"]) == 1 and len(tables["attempts"]) == 1
@@ -251,7 +251,7 @@ async def test_a_database_locked_by_another_process_does_not_stop_the_task(
     assert while_locked.status_code == 200
     result = as_json(while_locked)
     assert result["status"] == "completed", result["error"]
-    assert result["result"]["messages"] == app.durable_output(task_id)["messages"]
+    assert result["result"]["messages"] == app.durable_outcome(task_id)["messages"]
     assert len(result["result"]["messages"]) == 5
     assert_tokens_are_the_servers(result, app.server)
     skipped = [r.getMessage() for r in caplog.records if "database is locked" in r.getMessage()]
@@ -279,7 +279,7 @@ async def test_an_unwritable_database_path_does_not_stop_the_task(start_app: Sta
 
     assert status["status"] == "completed" and app.statuses_seen[task_id][-1] == "completed"
     assert result["status"] == "completed", result["error"]
-    assert result["result"]["messages"] == app.durable_output(task_id)["messages"]
+    assert result["result"]["messages"] == app.durable_outcome(task_id)["messages"]
     assert_tokens_are_the_servers(result, app.server)
     assert not_a_folder.is_file()
     # Durable has no such task and SQLite cannot be read: it may be a purged task, so not a 404.

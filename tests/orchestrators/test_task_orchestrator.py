@@ -14,7 +14,7 @@ import pytest
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
 
 import orchestrators
-from magentic_tasks.schemas import RunOutcome, TaskInput
+from magentic_tasks.schemas import MessageView, RunOutcome, TaskInput
 from orchestrators.task_orchestrator import FAILURE_ACTIVITY, ORCHESTRATOR_NAME, RUN_ACTIVITY, failure_reason
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -118,13 +118,15 @@ def test_the_first_episode_marks_the_task_running_and_schedules_the_team_with_re
     assert action["retryOptions"] == {"firstRetryIntervalInMilliseconds": 5000, "maxNumberOfAttempts": 3}
 
 
-def test_a_completed_run_completes_the_task_with_its_outcome() -> None:
-    result = outcome(final_answer="4", prompt_tokens=10, completion_tokens=2)
+def test_a_completed_run_completes_the_task_with_its_outcome_whose_transcript_stays_in_the_history() -> None:
+    transcript = [MessageView(source="user", content="What is 2+2?", type="TextMessage").model_dump(mode="json")]
+    result = outcome(final_answer="4", prompt_tokens=10, completion_tokens=2, messages=transcript)
     history = History().scheduled(0, RUN_ACTIVITY, PAYLOAD).new_episode().completed(0, result)
     state = history.replay()
     assert state["isDone"] is True
     assert state["customStatus"] == {"status": "completed"}
-    assert state["output"] == result
+    # Durable keeps the transcript once, as the activity's result; the output (stored twice) has none.
+    assert state["output"] == {key: value for key, value in result.items() if key != "messages"}
 
 
 def test_a_run_that_ended_failed_without_retry_is_a_failed_task() -> None:
@@ -165,7 +167,7 @@ def test_when_every_attempt_fails_the_failure_is_recorded_not_raised() -> None:
     state = history.replay()
     assert state["isDone"] is True
     assert state["customStatus"] == {"status": "failed"}
-    assert state["output"] == recorded
+    assert state["output"] == {key: value for key, value in recorded.items() if key != "messages"}
 
 
 def test_even_a_failing_failure_record_ends_in_a_failed_result() -> None:

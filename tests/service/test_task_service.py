@@ -285,6 +285,39 @@ async def test_a_purged_task_whose_mirror_cannot_be_read_is_unavailable_not_gone
     assert (await service.status("never-existed", None)).status_code == 503  # no store could say
 
 
+async def test_a_result_the_mirror_missed_is_served_whole_from_durables_history_and_copied_over(
+    service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
+) -> None:
+    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    transcript = [MessageView(source="user", content="hi", type="TextMessage"),
+                  MessageView(source="MagenticOneOrchestrator", content="42", type="TextMessage")]
+    durable.finish("task-1", RunOutcome(status="completed", final_answer="42", finished_at=NOW, messages=transcript))
+    assert durable.snapshots["task-1"].outcome is not None and durable.snapshots["task-1"].outcome.messages == []
+
+    result = await service.result("task-1", None)  # SQLite never heard of it: Durable alone answers
+    assert result.status_code == 200
+    assert [m["content"] for m in result.body["result"]["messages"]] == ["hi", "42"]
+    copied = store.get_task("task-1")
+    assert copied is not None and copied.outcome is not None
+    assert [m.content for m in copied.outcome.messages] == ["hi", "42"]  # the repair kept the transcript
+
+
+async def test_a_result_is_not_copied_over_without_its_transcript_while_the_history_cannot_be_read(
+    service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
+) -> None:
+    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    transcript = [MessageView(source="user", content="hi", type="TextMessage")]
+    durable.finish("task-1", RunOutcome(status="completed", final_answer="42", finished_at=NOW, messages=transcript))
+    durable.history_unreadable = True
+    result = await service.result("task-1", None)
+    assert result.status_code == 200 and result.body["result"]["task_result"]["final_answer"] == "42"
+    assert store.get_task("task-1") is None  # not repaired with an empty transcript
+    durable.history_unreadable = False
+    assert await service.reconcile(["task-1"]) == 1
+    copied = store.get_task("task-1")
+    assert copied is not None and copied.outcome is not None and len(copied.outcome.messages) == 1
+
+
 async def test_unreachable_durable_state_falls_back_to_sqlite(
     service: TaskService, durable: InMemoryOrchestrations
 ) -> None:

@@ -82,7 +82,10 @@ Limitations (by design, or not verified against a real host):
 * no auth levels, no host timeouts, no poison queue processing (poisoned messages are kept in
   ``poison_messages``), only input bindings of type durableClient; ``func.Out`` output bindings
   are captured in ``output_bindings`` and not delivered anywhere;
-* ``showHistory`` returns the fake's raw history, not the host's reshaped event list;
+* ``showHistory`` returns ``historyEvents`` shaped as the status API's documented example: event
+  type names, orchestrator episode markers dropped, each TaskScheduled folded into its completion
+  (``FunctionName``, ``ScheduledTime``), ``Result`` as JSON and only with ``showHistoryOutput``;
+  the extension may add fields the example does not show;
 * raised events (``HandleRaiseEventRequestAsync``) keep the request body as the EventRaised
   ``Input``; as with start input, the Python client's double encoding means
   ``wait_for_external_event`` then yields a *string* of JSON.
@@ -554,11 +557,7 @@ class OrchestrationInstance:
             "lastUpdatedTime": self.last_updated_time.strftime(_STATUS_TIME_FORMAT),
         }
         if show_history:
-            events = copy.deepcopy(self.history)
-            if not show_history_output:
-                for event in events:
-                    event.pop("Result", None)
-            payload["historyEvents"] = events
+            payload["historyEvents"] = _host_history(self.history, show_output=show_history_output)
         return payload
 
     def _new_event_id(self) -> int:
@@ -627,6 +626,35 @@ def _format_time(moment: dt.datetime) -> str:
 def _parse_time(text: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _host_history(history: list[dict[str, Any]], *, show_output: bool) -> list[dict[str, Any]]:
+    """The history as ``GET instances/{id}?showHistory=true`` shows it (see the module docstring)."""
+    scheduled = {e["EventId"]: e for e in history if e["EventType"] == HistoryEventType.TASK_SCHEDULED}
+    shown: list[dict[str, Any]] = []
+    for raw in history:
+        kind = HistoryEventType(raw["EventType"])
+        if kind in (HistoryEventType.ORCHESTRATOR_STARTED, HistoryEventType.ORCHESTRATOR_COMPLETED,
+                    HistoryEventType.TASK_SCHEDULED):
+            continue
+        event = {k: copy.deepcopy(v) for k, v in raw.items() if k not in ("EventId", "IsPlayed", "TaskScheduledId")}
+        event["EventType"] = "".join(part.title() for part in kind.name.split("_"))
+        if kind == HistoryEventType.EXECUTION_STARTED:
+            event["FunctionName"] = event.pop("Name", None)
+        if kind in (HistoryEventType.TASK_COMPLETED, HistoryEventType.TASK_FAILED):
+            origin = scheduled.get(raw.get("TaskScheduledId"), {})
+            event["FunctionName"] = origin.get("Name")
+            event["ScheduledTime"] = origin.get("Timestamp")
+        for field in ("Result", "Input"):
+            if field not in event:
+                continue
+            if not show_output:
+                del event[field]
+            elif isinstance(event[field], str):
+                with contextlib.suppress(ValueError):
+                    event[field] = json.loads(event[field])
+        shown.append(event)
+    return shown
 
 
 def _flatten_actions(actions: Any) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from magentic_tasks.schemas import RunOutcome, TaskInput, TaskSnapshot
+from magentic_tasks.schemas import MessageView, RunOutcome, TaskInput, TaskSnapshot
 from magentic_tasks.store import TaskStore
 
 
@@ -16,8 +16,10 @@ class InMemoryOrchestrations:
         self.started: dict[str, TaskInput] = {}
         self.snapshots: dict[str, TaskSnapshot] = {}
         self.purged: list[str] = []
+        self.transcripts: dict[str, list[MessageView]] = {}  # the run's result in the history
         self.fail_start = False
         self.unreachable = False
+        self.history_unreadable = False
 
     async def start(self, task: TaskInput) -> None:
         if self.fail_start:
@@ -32,6 +34,11 @@ class InMemoryOrchestrations:
         if self.unreachable:
             raise ConnectionError("cannot reach the host")
         return self.snapshots.get(task_id)
+
+    async def transcript(self, task_id: str) -> list[MessageView] | None:
+        if self.unreachable or self.history_unreadable:
+            raise ConnectionError("cannot read the history")
+        return self.transcripts.get(task_id)
 
     async def recent(self, created_from: datetime) -> list[TaskSnapshot]:
         if self.unreachable:
@@ -52,6 +59,7 @@ class InMemoryOrchestrations:
             raise ConnectionError("cannot reach the host")
         self.purged.append(task_id)
         self.snapshots.pop(task_id, None)
+        self.transcripts.pop(task_id, None)
 
     async def finished_ids(
         self, created_from: datetime | None = None, *, created_to: datetime | None = None
@@ -66,8 +74,12 @@ class InMemoryOrchestrations:
         ], True
 
     def finish(self, task_id: str, outcome: RunOutcome) -> None:
+        """The orchestration completed: its output is the outcome without the transcript, which the
+        history holds (as the run activity's result)."""
         snap = self.snapshots[task_id]
-        self.snapshots[task_id] = snap.model_copy(update={"status": outcome.status, "outcome": outcome})
+        output = outcome.model_copy(update={"messages": []})
+        self.snapshots[task_id] = snap.model_copy(update={"status": outcome.status, "outcome": output})
+        self.transcripts[task_id] = list(outcome.messages)
 
 
 def row_count(store: TaskStore) -> int:
