@@ -2,7 +2,10 @@
 
 Built for a file on an SMB mount (Azure Files) as much as for a local disk:
 
-- `journal_mode=DELETE`, never WAL (WAL needs shared memory, which network filesystems lack);
+- `journal_mode=DELETE`, never WAL (WAL needs shared memory, which network filesystems lack), set
+  once per store when the schema is checked;
+- a connection per transaction, doing no more file I/O than the transaction needs (the parent
+  folder and the journal mode are settled once per store: on a share each is a round trip);
 - a busy timeout, short `BEGIN IMMEDIATE` transactions and bounded retries on "database is locked";
 - optional `unix-dotfile` locking (`SQLITE_LOCKING=dotfile`) for mounts without working byte-range
   locks; every connection to one file must then use it.
@@ -62,8 +65,10 @@ class Database:
         return f"{uri}?vfs=unix-dotfile" if self.locking == "dotfile" else uri
 
     @contextmanager
-    def _connection(self, *, foreign_keys: bool = True) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def _connection(self, *, foreign_keys: bool = True, settle_journal: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection for one transaction. `settle_journal` (once per store, with the schema check)
+        puts the file in the DELETE journal mode: the mode belongs to the file, and on a share every
+        statement that locks costs round trips, so ordinary connections do not repeat it."""
         conn = sqlite3.connect(
             self._uri(),
             uri=True,
@@ -74,7 +79,8 @@ class Database:
         try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = DELETE")
+            if settle_journal:
+                conn.execute("PRAGMA journal_mode = DELETE")
             conn.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
             yield conn
         finally:
@@ -86,12 +92,13 @@ class Database:
         return self._with_retries(work, write=write)
 
     def _with_retries(
-        self, work: Callable[[sqlite3.Connection], T], *, write: bool, foreign_keys: bool = True
+        self, work: Callable[[sqlite3.Connection], T], *, write: bool, foreign_keys: bool = True,
+        settle_journal: bool = False,
     ) -> T:
         delay = 0.05
         for attempt in range(self.lock_retries + 1):
             try:
-                with self._connection(foreign_keys=foreign_keys) as conn:
+                with self._connection(foreign_keys=foreign_keys, settle_journal=settle_journal) as conn:
                     conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                     try:
                         result = work(conn)
@@ -135,7 +142,11 @@ class Database:
             return
         with self._schema_lock:
             if not self._schema_ready:
-                if self._with_retries(schema_version, write=False) != SCHEMA_VERSION:
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    raise StoreError(f"task database {self.path.name}: {error.strerror or error}") from error
+                if self._with_retries(schema_version, write=False, settle_journal=True) != SCHEMA_VERSION:
                     # Foreign keys off for the connection (a transaction cannot switch them): a
                     # migration may rebuild a table others reference; it checks them before commit.
                     self._with_retries(migrate, write=True, foreign_keys=False)
