@@ -39,6 +39,7 @@ class TranscriptWriter:
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Future[bool]] = set()
+        self._writing: asyncio.Future[int | None] | None = None  # the latest batch's write
         self._closed = False
         self.batches = 0  # written so far
 
@@ -58,6 +59,10 @@ class TranscriptWriter:
         (True when there was nothing to write)."""
         async with self._lock:
             self._cancel_timer()
+            if self._writing is not None and not self._writing.done():
+                # A flush cancelled mid-write leaves its thread writing: let it land first, or it
+                # could overwrite a later batch's usage and progress with older ones.
+                await asyncio.wait([self._writing])
             if self._closed:
                 return False
             messages = list(self._held)
@@ -69,7 +74,8 @@ class TranscriptWriter:
                 progress=self._tracker.progress(self._meter.total), usage=dict(self._meter.by_agent),
                 checkpoint=checkpoint, end=end,
             )
-            written = await best_effort(self._store.write_batch, batch) is not None
+            self._writing = asyncio.ensure_future(best_effort(self._store.write_batch, batch))
+            written = await asyncio.shield(self._writing) is not None
             if written:
                 del self._held[: len(messages)]
                 self._first += len(messages)

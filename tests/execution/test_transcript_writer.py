@@ -155,3 +155,34 @@ async def test_a_run_writes_a_batch_per_round_and_a_constant_number_of_other_tra
     assert len(store.batches) <= rounds + 1 + math.ceil(elapsed / settings.mirror_flush_seconds)
     assert [w for w in store.writes if w != "batch"] == ["other", "other"]  # begin the attempt; the outcome
     assert [m.content for m in store.messages(task.task_id, 1)] == [m.content for m in outcome.messages]
+
+
+class SlowFirstBatch(CountingStore):
+    """The first batch's write takes a while in its thread (a share under load)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.slow = True
+
+    def write_batch(self, batch: Batch) -> int:
+        if self.slow:
+            self.slow = False
+            time.sleep(0.3)
+        return super().write_batch(batch)
+
+
+async def test_a_batch_cancelled_mid_write_lands_before_the_next_so_usage_never_goes_back(tmp_path: Path) -> None:
+    store = SlowFirstBatch(tmp_path / "tasks.db")
+    store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
+    meter = UsageMeter(None)
+    writer = writer_for(store, flush_seconds=30, meter=meter)
+    meter.by_agent["Coder"] = TokenUsage(prompt_tokens=1, completion_tokens=1)
+    writer.add(views("a"))
+    flushing = asyncio.ensure_future(writer.flush())
+    await asyncio.sleep(0.05)
+    flushing.cancel()  # the run was cancelled while its round's batch was being written
+    meter.by_agent["Coder"] = TokenUsage(prompt_tokens=5, completion_tokens=5)
+    assert await writer.close(AttemptEnd(datetime(2026, 11, 28, tzinfo=UTC)))
+    await asyncio.sleep(0.4)  # anything still in a thread has landed by now
+    assert store.attempt_usage(TASK.task_id) == {1: {"Coder": TokenUsage(prompt_tokens=5, completion_tokens=5)}}
+    assert stored(store) == ["a"]
