@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from .errors import ConfigurationError, TokenBudgetExceeded
 from .metering import UsageMeter
 from .redaction import Redactor
 from .resumable import RoundLoop
+from .run_errors import TRANSIENT_ERRORS, budget_message, describe
 from .schemas import MessageView, OutcomeStatus, PlanReview, TaskInput, TokenUsage
 from .settings import FUNCTION_TIMEOUT_SECONDS, Settings
 from .shaping import to_views
@@ -45,13 +45,6 @@ logger = logging.getLogger(__name__)
 
 MessageSink = Callable[[list[MessageView]], Awaitable[None]]
 
-# Failures worth another attempt: the model service was unreachable, overloaded or erring.
-TRANSIENT_ERRORS = frozenset(
-    {"APIConnectionError", "APITimeoutError", "RateLimitError", "InternalServerError", "ConnectionError",
-     "PlanNotSaved"}
-)
-
-_ERROR_HEAD = re.compile(r"^(\w+): ")
 # A slice that has saved a round stops a round that would run past this (the function's own timeout).
 HARD_SLICE_SECONDS = FUNCTION_TIMEOUT_SECONDS - 30.0
 
@@ -209,8 +202,8 @@ async def run_team(
             await _cancel(consumer, token)
             await _keep_prompt(task, progress, sink, redact)
             if meter.exhausted or isinstance(error, TokenBudgetExceeded):
-                return report("failed", error=_budget_message(meter), stop_reason="token budget exhausted")
-            name, text = _describe(error)
+                return report("failed", error=budget_message(meter), stop_reason="token budget exhausted")
+            name, text = describe(error)
             logger.warning("task %s: team run failed: %s", task.task_id, redact(text))
             return report("failed", error=redact(text), stop_reason="error", retryable=name in TRANSIENT_ERRORS)
     if not finished:
@@ -284,22 +277,3 @@ async def _cancel(consumer: asyncio.Future[tuple[bool, str | None]], token: Canc
         await asyncio.wait_for(consumer, CANCEL_GRACE_SECONDS)
     except BaseException:
         consumer.cancel()
-
-
-def _describe(error: BaseException) -> tuple[str, str]:
-    """The error's type name and a one-line description, without autogen's appended traceback."""
-    text = storable(str(error).split("\nTraceback:", 1)[0].strip())
-    if isinstance(error, RuntimeError):
-        match = _ERROR_HEAD.match(text)
-        if match:
-            return match.group(1), text
-    name = type(error).__name__
-    return name, f"{name}: {text}" if text else name
-
-
-def _budget_message(meter: UsageMeter) -> str:
-    total = meter.total
-    return (
-        f"token budget exhausted: {total.prompt_tokens + total.completion_tokens} tokens used "
-        f"of MAX_TOKENS_PER_TASK={meter.budget}"
-    )
