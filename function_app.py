@@ -19,9 +19,9 @@ from magentic_tasks.telemetry import configure_telemetry
 
 install_log_redaction()
 configure_telemetry()
-apply_configured_log_levels()
-
 indexing_settings = starters.settings_at_indexing()
+apply_configured_log_levels(indexing_settings)
+
 app = df.DFApp()
 for blueprint in [
     *starters.starter_blueprints(indexing_settings),

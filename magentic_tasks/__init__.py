@@ -2,22 +2,51 @@
 
 The names here are the light ones the HTTP functions use. The team run (`runner`, `execution`,
 `team`, `clients`, `metering`, `shaping`) imports autogen and is imported by the activities only.
+Each name is imported when it is first asked for, so importing one module of the package (as the
+Function App's modules do while the worker indexes them) does not import the others.
 """
 
-from .errors import ConfigurationError, StoreError, TaskRunError, TaskServiceError, TokenBudgetExceeded
-from .schemas import (
-    MessageView,
-    RunOutcome,
-    TaskCreate,
-    TaskInput,
-    TaskResultView,
-    TaskSnapshot,
-    TaskStatus,
-    TaskStatusView,
-)
-from .service import ApiResponse, Orchestrations, TaskService
-from .settings import Settings, get_settings
-from .store import TaskStore
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import ConfigurationError, StoreError, TaskRunError, TaskServiceError, TokenBudgetExceeded
+    from .schemas import (
+        MessageView,
+        RunOutcome,
+        TaskCreate,
+        TaskInput,
+        TaskResultView,
+        TaskSnapshot,
+        TaskStatus,
+        TaskStatusView,
+    )
+    from .service import ApiResponse, Orchestrations, TaskService
+    from .settings import Settings, get_settings
+    from .store import TaskStore
+
+_MODULES: dict[str, tuple[str, ...]] = {
+    "errors": ("ConfigurationError", "StoreError", "TaskRunError", "TaskServiceError", "TokenBudgetExceeded"),
+    "schemas": ("MessageView", "RunOutcome", "TaskCreate", "TaskInput", "TaskResultView", "TaskSnapshot", "TaskStatus",
+                "TaskStatusView"),
+    "service": ("ApiResponse", "Orchestrations", "TaskService"),
+    "settings": ("Settings", "get_settings"),
+    "store": ("TaskStore",),
+}
+_MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # __import__ rather than importlib.import_module: the same import, but `python -X importtime` times
+    # it on its own line instead of adding it to the importing module's (benchmarks/import_cost.py).
+    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ApiResponse",

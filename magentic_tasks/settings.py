@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .schemas import MODEL_NAME_PATTERN
 
@@ -28,10 +28,89 @@ def _alias(*names: str) -> Any:
     return AliasChoices(*names)
 
 
-class Settings(BaseSettings):
-    """Everything the service reads from its environment."""
+class StartupSettings(BaseSettings):
+    """The settings the worker reads when it loads the app: which functions exist (the optional
+    starters, one event publisher per sink), how the HTTP functions authenticate, and whether prompts
+    are logged. A few fields, so reading them is cheap; `Settings` holds them and everything else."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    # Optional starters, each registered only when its service is configured (read at indexing).
+    service_bus_namespace: str | None = Field(
+        default=None, validation_alias=_alias("ServiceBusConnection__fullyQualifiedNamespace")
+    )
+    service_bus_connection_string: SecretStr | None = Field(
+        default=None, validation_alias=_alias("ServiceBusConnection")
+    )
+    service_bus_queue: str = Field(
+        default="magentic-tasks", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,259}$",
+        validation_alias=_alias("SERVICE_BUS_QUEUE"),
+    )
+    event_grid_starter: bool = Field(default=False, validation_alias=_alias("EVENT_GRID_STARTER"))
+
+    # Completion-event sinks: one publishing activity each (read at indexing).
+    events_queue: str | None = Field(default=None, validation_alias=_alias("EVENTS_QUEUE"))
+    events_event_grid_topic: str | None = Field(
+        default=None, validation_alias=_alias("EventGridConnection__topicEndpointUri")
+    )
+    events_service_bus_queue: str | None = Field(default=None, validation_alias=_alias("EVENTS_SERVICE_BUS_QUEUE"))
+    events_service_bus_topic: str | None = Field(default=None, validation_alias=_alias("EVENTS_SERVICE_BUS_TOPIC"))
+
+    # HTTP access, read once when the worker indexes the functions.
+    http_auth_level: HttpAuthLevel = Field(default="function", validation_alias=_alias("HTTP_AUTH_LEVEL"))
+
+    # Logging: autogen's prompt-carrying loggers are quiet at INFO unless this is on.
+    log_prompts: bool = Field(default=False, validation_alias=_alias("LOG_PROMPTS"))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment: no `.env` file or secrets directory is configured, and
+        their sources would walk every field for nothing on each read."""
+        return init_settings, env_settings
+
+    @field_validator("http_auth_level", mode="before")
+    @classmethod
+    def _auth_level_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator(
+        "service_bus_namespace", "service_bus_connection_string", "events_queue", "events_event_grid_topic",
+        "events_service_bus_queue", "events_service_bus_topic", mode="before",
+    )
+    @classmethod
+    def _blank_connection_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def service_bus_configured(self) -> bool:
+        """A Service Bus connection is set: by managed identity (namespace) or connection string."""
+        return self.service_bus_namespace is not None or self.service_bus_connection_string is not None
+
+    @property
+    def event_sinks(self) -> tuple[str, ...]:
+        """The completion-event sinks configured: `queue`, `event_grid`, `service_bus_queue`, `service_bus_topic`."""
+        configured = {
+            "queue": self.events_queue,
+            "event_grid": self.events_event_grid_topic,
+            "service_bus_queue": self.events_service_bus_queue,
+            "service_bus_topic": self.events_service_bus_topic,
+        }
+        return tuple(name for name, value in configured.items() if value)
+
+
+class Settings(StartupSettings):
+    """Everything the service reads from its environment.
+
+    Its validators are built on first use (`defer_build`): loading the app reads `StartupSettings` only."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
 
     # Model providers.
     azure_openai_endpoint: str | None = Field(
@@ -76,19 +155,6 @@ class Settings(BaseSettings):
     )
     enable_web_surfer: bool = Field(default=False, validation_alias=_alias("ENABLE_WEB_SURFER"))
 
-    # Optional starters, each registered only when its service is configured (read at indexing).
-    service_bus_namespace: str | None = Field(
-        default=None, validation_alias=_alias("ServiceBusConnection__fullyQualifiedNamespace")
-    )
-    service_bus_connection_string: SecretStr | None = Field(
-        default=None, validation_alias=_alias("ServiceBusConnection")
-    )
-    service_bus_queue: str = Field(
-        default="magentic-tasks", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,259}$",
-        validation_alias=_alias("SERVICE_BUS_QUEUE"),
-    )
-    event_grid_starter: bool = Field(default=False, validation_alias=_alias("EVENT_GRID_STARTER"))
-
     # Limits.
     max_turns: int = Field(default=20, ge=1, le=200, validation_alias=_alias("MAX_TURNS"))
     max_stalls: int = Field(default=3, ge=1, le=50, validation_alias=_alias("MAX_STALLS"))
@@ -131,12 +197,6 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(default=None, validation_alias=_alias("WEBHOOK_SECRET"))
     callback_retry_hours: float = Field(default=24.0, gt=0, le=24 * 7, validation_alias=_alias("CALLBACK_RETRY_HOURS"))
     website_hostname: str | None = Field(default=None, validation_alias=_alias("WEBSITE_HOSTNAME"))
-    events_queue: str | None = Field(default=None, validation_alias=_alias("EVENTS_QUEUE"))
-    events_event_grid_topic: str | None = Field(
-        default=None, validation_alias=_alias("EventGridConnection__topicEndpointUri")
-    )
-    events_service_bus_queue: str | None = Field(default=None, validation_alias=_alias("EVENTS_SERVICE_BUS_QUEUE"))
-    events_service_bus_topic: str | None = Field(default=None, validation_alias=_alias("EVENTS_SERVICE_BUS_TOPIC"))
 
     # Retention (a daily timer): Durable history of finished tasks is purged after this many days
     # (results stay in SQLite); tasks are deleted from both stores after TASK_RETENTION_DAYS (unset: kept).
@@ -145,25 +205,16 @@ class Settings(BaseSettings):
     )
     task_retention_days: float | None = Field(default=None, gt=0, validation_alias=_alias("TASK_RETENTION_DAYS"))
 
-    # HTTP access, read once when the worker indexes the functions.
-    http_auth_level: HttpAuthLevel = Field(default="function", validation_alias=_alias("HTTP_AUTH_LEVEL"))
     # Whose task it is: the X-MS-CLIENT-PRINCIPAL-* headers are trusted only where the platform strips
     # forged ones, i.e. App Service authentication is on (the platform then sets WEBSITE_AUTH_ENABLED=True),
     # or where an operator says a proxy in front does the same (TRUST_PRINCIPAL_HEADERS=true).
     website_auth_enabled: bool = Field(default=False, validation_alias=_alias("WEBSITE_AUTH_ENABLED"))
     trust_principal_headers: bool = Field(default=False, validation_alias=_alias("TRUST_PRINCIPAL_HEADERS"))
 
-    # Logging: autogen's prompt-carrying loggers are quiet at INFO unless this is on.
-    log_prompts: bool = Field(default=False, validation_alias=_alias("LOG_PROMPTS"))
     # Telemetry to Application Insights: on only when set (read at startup by magentic_tasks.telemetry).
     applicationinsights_connection_string: str | None = Field(
         default=None, validation_alias=_alias("APPLICATIONINSIGHTS_CONNECTION_STRING")
     )
-
-    @field_validator("http_auth_level", mode="before")
-    @classmethod
-    def _auth_level_any_case(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("website_auth_enabled", "trust_principal_headers", mode="before")
     @classmethod
@@ -178,17 +229,13 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "azure_openai_endpoint", "openai_base_url", "aca_pool_management_endpoint", "service_bus_namespace",
-        "events_queue", "events_event_grid_topic", "events_service_bus_queue", "events_service_bus_topic",
-        "website_hostname", mode="before",
+        "azure_openai_endpoint", "openai_base_url", "aca_pool_management_endpoint", "website_hostname", mode="before"
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator(
-        "azure_openai_api_key", "openai_api_key", "service_bus_connection_string", "webhook_secret", mode="before"
-    )
+    @field_validator("azure_openai_api_key", "openai_api_key", "webhook_secret", mode="before")
     @classmethod
     def _blank_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -220,25 +267,9 @@ class Settings(BaseSettings):
         return self.openai_api_key is not None or self.openai_base_url is not None
 
     @property
-    def service_bus_configured(self) -> bool:
-        """A Service Bus connection is set: by managed identity (namespace) or connection string."""
-        return self.service_bus_namespace is not None or self.service_bus_connection_string is not None
-
-    @property
     def principal_headers_trusted(self) -> bool:
         """Whether X-MS-CLIENT-PRINCIPAL-ID names the caller (else anyone could send it)."""
         return self.website_auth_enabled or self.trust_principal_headers
-
-    @property
-    def event_sinks(self) -> tuple[str, ...]:
-        """The completion-event sinks configured: `queue`, `event_grid`, `service_bus_queue`, `service_bus_topic`."""
-        configured = {
-            "queue": self.events_queue,
-            "event_grid": self.events_event_grid_topic,
-            "service_bus_queue": self.events_service_bus_queue,
-            "service_bus_topic": self.events_service_bus_topic,
-        }
-        return tuple(name for name, value in configured.items() if value)
 
     def provider_problem(self, use_aoai: bool) -> str | None:
         """Why a task for this provider cannot run on this server, or None when it can."""

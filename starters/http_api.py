@@ -10,19 +10,24 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 import azure.functions as func
 from pydantic import ValidationError
 
 from magentic_tasks.errors import ConfigurationError
-from magentic_tasks.openapi import openapi_document
-from magentic_tasks.service import ApiResponse, TaskService, config_error_response
 from magentic_tasks.settings import Settings, get_settings
 from magentic_tasks.telemetry import task_creation
 
 from .durable import DurableOrchestrations
-from .indexing_settings import settings_at_indexing
+from .indexing_settings import invalid_fields, settings_at_indexing
+
+if TYPE_CHECKING:
+    from magentic_tasks.service import ApiResponse, TaskService
+
+    # What a route does with the service, the request and the caller's principal.
+    Handler = Callable[[TaskService, func.HttpRequest, str | None], Awaitable[ApiResponse]]
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +45,13 @@ AUTH_LEVEL = auth_level(settings_at_indexing())
 
 
 def service_for(client: df.DurableOrchestrationClient) -> TaskService | ApiResponse:
+    from magentic_tasks.service import TaskService, config_error_response  # see starters/__init__.py
+
     try:
         return TaskService(get_settings(), DurableOrchestrations(client))
     except (ValidationError, ConfigurationError) as error:
-        logger.error("settings are invalid: %s", error.__class__.__name__)
+        problem = invalid_fields(error) if isinstance(error, ValidationError) else error.__class__.__name__
+        logger.error("settings are invalid: %s", problem)
         return config_error_response(error)
 
 
@@ -67,12 +75,10 @@ def owner_of(req: func.HttpRequest, settings: Settings) -> str | None:
     return req.headers.get(PRINCIPAL_HEADER) or None
 
 
-# What a route does with the service, the request and the caller's principal.
-Handler = Callable[[TaskService, func.HttpRequest, "str | None"], Awaitable[ApiResponse]]
-
-
 async def answer(req: func.HttpRequest, client: df.DurableOrchestrationClient, handle: Handler) -> func.HttpResponse:
     """The service for this call (or the settings error), the caller's principal, `handle`, as HTTP."""
+    from magentic_tasks.service import ApiResponse
+
     service = service_for(client)
     if isinstance(service, ApiResponse):
         return to_http(service)
@@ -128,6 +134,9 @@ async def get_task_messages(req: func.HttpRequest, client: df.DurableOrchestrati
 
 
 def get_openapi(req: func.HttpRequest) -> func.HttpResponse:
+    # Imported on first use: only this route needs the module, and building its tables costs every load.
+    from magentic_tasks.openapi import openapi_document
+
     return func.HttpResponse(json.dumps(openapi_document()), mimetype="application/json")
 
 

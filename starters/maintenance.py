@@ -20,7 +20,6 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from magentic_tasks.clock import utc_now
-from magentic_tasks.service import TaskService
 from magentic_tasks.settings import get_settings
 
 from .durable import DurableOrchestrations
@@ -35,6 +34,8 @@ bp = df.Blueprint()
 
 
 async def reconcile_mirror(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    from magentic_tasks.service import TaskService  # see starters/__init__.py
+
     orchestrations = DurableOrchestrations(client)
     ids, complete = await orchestrations.finished_ids(utc_now() - RECONCILE_WINDOW)
     service = TaskService(get_settings(), orchestrations)
@@ -47,6 +48,8 @@ async def reconcile_mirror(timer: func.TimerRequest, client: df.DurableOrchestra
 
 
 async def apply_retention(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    from magentic_tasks.service import TaskService  # see starters/__init__.py
+
     report = await TaskService(get_settings(), DurableOrchestrations(client)).apply_retention()
     logger.info(
         "retention: %d Durable histories purged, %d tasks deleted", report.histories_purged, report.tasks_deleted

@@ -12,7 +12,6 @@ import logging
 
 import azure.durable_functions as df
 
-from magentic_tasks.service import InvalidRequest, TaskService
 from magentic_tasks.settings import get_settings
 
 from .durable import DurableOrchestrations
@@ -22,6 +21,8 @@ logger = logging.getLogger(__name__)
 
 async def submit_message(client: df.DurableOrchestrationClient, body: bytes, *, source: str, message_id: str) -> None:
     """Start the task `body` describes; `source` names the starter in logs and in the derived task id."""
+    from magentic_tasks.service import InvalidRequest, TaskService  # see starters/__init__.py
+
     service = TaskService(get_settings(), DurableOrchestrations(client))
     try:
         task_id = await service.submit_queued(body, message_key=f"{source}:{message_id}")

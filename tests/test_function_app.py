@@ -89,6 +89,57 @@ def test_invalid_settings_do_not_stop_the_host_indexing_the_functions() -> None:
     assert out.stdout.strip() == str(len(functions()))
 
 
+def load_the_app(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh interpreter with only `env` set, as a worker loads the app."""
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                          env={"PATH": "/usr/bin:/bin", **env})
+
+
+def test_loading_the_app_builds_no_settings_or_schema_validators_and_imports_no_service() -> None:
+    """With the startup settings at their defaults, indexing reads only those: the whole `Settings`,
+    the schemas' validators, the service, the SQLite store and the OpenAPI tables wait for the first
+    call that needs them (they are most of what loading the app would otherwise cost)."""
+    code = (
+        "import sys, function_app\n"
+        "from pydantic import BaseModel\n"
+        "def subclasses(cls):\n"
+        "    for sub in cls.__subclasses__():\n"
+        "        yield sub\n"
+        "        yield from subclasses(sub)\n"
+        "ours = [c for c in subclasses(BaseModel) if c.__module__.startswith(('magentic_tasks.settings', "
+        "'magentic_tasks.schemas'))]\n"
+        "print(sorted(c.__name__ for c in ours if c.__pydantic_complete__))\n"
+        "print(sorted(m for m in ('magentic_tasks.service', 'magentic_tasks.store', 'magentic_tasks.openapi') "
+        "if m in sys.modules))\n"
+        "print(len(ours))"
+    )
+    built, imported, models = load_the_app(code).stdout.split("\n")[:3]
+    assert built == "['StartupSettings']"
+    assert imported == "[]"
+    assert int(models) >= 10  # the orchestrators' and activities' schemas are loaded, not built
+
+
+def test_an_invalid_setting_that_cannot_change_the_functions_is_reported_by_the_first_call() -> None:
+    """MAX_TURNS cannot decide what is indexed: the defaults are indexed either way (function keys,
+    no optional starters), and the first call answers and logs which setting is invalid."""
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, format='%(name)s: %(message)s')\n"
+        "import function_app, starters.http_api as http\n"
+        "fns = function_app.app.get_functions()\n"
+        "print(len(fns), {str(f.get_trigger().get_dict_repr().get('authLevel')) for f in fns "
+        "if f.get_trigger().get_dict_repr()['type'] == 'httpTrigger'})\n"
+        "answer = http.service_for(None)\n"
+        "print(answer.status_code, answer.body)"
+    )
+    out = load_the_app(code, MAX_TURNS="not-a-number", EVENTS_QUEUE="")
+    indexed, answered = out.stdout.strip().split("\n")
+    assert indexed == f"{len(functions())} {{'FUNCTION'}}"
+    assert answered.startswith("500 ") and "MAX_TURNS" in answered
+    assert "starters.http_api: settings are invalid: MAX_TURNS" in out.stderr
+    assert "not-a-number" not in out.stderr + out.stdout
+
+
 def test_host_json_matches_the_contract_and_the_settings() -> None:
     host = json.loads((ROOT / "host.json").read_text())
     assert host["extensions"]["http"]["routePrefix"] == ""

@@ -6,35 +6,75 @@ messages, plan input), `_runs` (what the orchestration carries: its input, resum
 review), `_outcomes` (transcript entries, token usage, a run's outcome, a task as a store knows
 it), `_progress` (a running task's progress, its callback's delivery), `_views` (the HTTP API's
 answers) and `_errors` (error bodies).
+
+Every name is importable from here; each module is loaded when one of its names is first asked
+for, so loading the app creates only the models its module bodies use (creating a pydantic model
+class is most of the app's own import time; the HTTP answers are needed by the first request).
 """
 
-from ._errors import ErrorDetail, ValidationErrorItem, ValidationErrors
-from ._outcomes import MAX_ERROR_CHARS, MessageView, RunOutcome, TaskSnapshot, TokenUsage
-from ._progress import CallbackState, TaskProgress
-from ._requests import PlanInput, Prompt, QueuedTask, TaskCreate
-from ._runs import PlanReview, ResumePoint, ReviewDecision, RunPaused, TaskInput
-from ._types import (
-    FINAL_STATUSES,
-    MODEL_NAME_PATTERN,
-    TASK_ID_PATTERN,
-    OutcomeStatus,
-    TaskId,
-    TaskStatus,
-    UtcDatetime,
-)
-from ._views import (
-    TaskCancelled,
-    TaskCreated,
-    TaskInputAccepted,
-    TaskList,
-    TaskMessagesView,
-    TaskNotFinishedView,
-    TaskResultBody,
-    TaskResultInfo,
-    TaskResultView,
-    TaskStatusView,
-    TaskSummary,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._errors import ErrorDetail, ValidationErrorItem, ValidationErrors
+    from ._outcomes import MAX_ERROR_CHARS, MessageView, RunOutcome, TaskSnapshot, TokenUsage
+    from ._progress import CallbackState, TaskProgress
+    from ._requests import PlanInput, Prompt, QueuedTask, TaskCreate
+    from ._runs import PlanReview, ResumePoint, ReviewDecision, RunPaused, TaskInput
+    from ._types import (
+        FINAL_STATUSES,
+        MODEL_NAME_PATTERN,
+        TASK_ID_PATTERN,
+        OutcomeStatus,
+        TaskId,
+        TaskStatus,
+        UtcDatetime,
+    )
+    from ._views import (
+        TaskCancelled,
+        TaskCreated,
+        TaskInputAccepted,
+        TaskList,
+        TaskMessagesView,
+        TaskNotFinishedView,
+        TaskResultBody,
+        TaskResultInfo,
+        TaskResultView,
+        TaskStatusView,
+        TaskSummary,
+    )
+
+# Which private module defines each public name.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "_errors": ("ErrorDetail", "ValidationErrorItem", "ValidationErrors"),
+    "_outcomes": ("MAX_ERROR_CHARS", "MessageView", "RunOutcome", "TaskSnapshot", "TokenUsage"),
+    "_progress": ("CallbackState", "TaskProgress"),
+    "_requests": ("PlanInput", "Prompt", "QueuedTask", "TaskCreate"),
+    "_runs": ("PlanReview", "ResumePoint", "ReviewDecision", "RunPaused", "TaskInput"),
+    "_types": ("FINAL_STATUSES", "MODEL_NAME_PATTERN", "TASK_ID_PATTERN", "OutcomeStatus", "TaskId", "TaskStatus",
+               "UtcDatetime"),
+    "_views": ("TaskCancelled", "TaskCreated", "TaskInputAccepted", "TaskList", "TaskMessagesView",
+               "TaskNotFinishedView", "TaskResultBody", "TaskResultInfo", "TaskResultView", "TaskStatusView",
+               "TaskSummary"),
+}
+_MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # __import__ rather than importlib.import_module: the same import, but `python -X importtime` times
+    # it on its own line instead of adding it to the importing module's (benchmarks/import_cost.py).
+    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "FINAL_STATUSES",
