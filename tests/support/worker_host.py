@@ -20,6 +20,10 @@ of the v2 programming model), one ``FunctionLoadRequest`` per function, then
 `WorkerDurableHost` is the fake Durable host (tests/support/durable_host.py) with every function
 call going through such a worker instead of in-process calls, and its function index built from
 the worker's own metadata (the raw bindings the host would read).
+
+A worker's stream lives on the event loop that started it (its "home"); calls from any other loop
+(another thread's) are run on the home loop and awaited from the caller's, so one worker process
+can serve several tests' event loops in turn (tests/worker/sharing.py).
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import azure.functions as func
 
@@ -59,6 +63,7 @@ HOST_CAPABILITIES = {
 }
 HOST_VERSION = "4.1037.0.0"
 _ERROR_LEVELS = ("Error", "Critical")
+_T = TypeVar("_T")
 
 
 class WorkerError(RuntimeError):
@@ -91,11 +96,17 @@ class FunctionsWorker:
         app_dir: Path = ROOT,
         python: str = sys.executable,
         timeout: float = 120.0,
+        inherit_environment: bool = True,
+        preload: tuple[str, ...] = (),
     ) -> None:
+        """``env`` is added to this process's environment (or, without ``inherit_environment``, is
+        the whole environment): the app settings, as the host passes them. ``preload``: modules the
+        worker process imports on a thread once every function is loaded (tests/support/worker_process.py)."""
         self.app_dir = app_dir
+        self.preload = preload
         self.python = python
         self.timeout = timeout
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**(os.environ if inherit_environment else {}), **(env or {})}
         self.env.setdefault("FUNCTIONS_WORKER_RUNTIME", "python")
         self.env.setdefault("AzureWebJobsFeatureFlags", "EnableWorkerIndexing")
         # The worker driver (tests.support.worker_process) is importable from any app directory,
@@ -103,9 +114,12 @@ class FunctionsWorker:
         self.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), self.env.get("PYTHONPATH")) if p)
         self.protos = load_protos()
         self.logs: list[WorkerLog] = []
+        self.startup_logs: list[WorkerLog] = []  # what the worker logged up to the end of index()
         self.functions: dict[str, IndexedFunction] = {}
         self.init_response: Any = None
+        # Requests sent and not answered yet (also those whose caller stopped waiting).
         self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._home: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -115,16 +129,24 @@ class FunctionsWorker:
 
     # -- lifecycle
 
+    async def _at_home(self, work: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``work`` on the worker's home loop, awaited from the caller's loop."""
+        if self._home is None or self._home is asyncio.get_running_loop():
+            return await work
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self._home))
+
     async def start(self) -> FunctionsWorker:
-        self._connected = asyncio.get_running_loop().create_future()
+        self._home = asyncio.get_running_loop()
+        self._connected = self._home.create_future()
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         port = self._server.sockets[0].getsockname()[1]
+        preload = [argument for module in self.preload for argument in ("--preload", module)]
         self._process = await asyncio.create_subprocess_exec(
-            self.python, "-m", "tests.support.worker_process", "--host", "127.0.0.1", "--port", str(port),
+            self.python, "-m", "tests.support.worker_process", "--host", "127.0.0.1", "--port", str(port), *preload,
             cwd=str(self.app_dir), env=self.env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )
-        waiting = asyncio.ensure_future(self._process.wait())
+        waiting: asyncio.Future[Any] = asyncio.ensure_future(self._process.wait())
         done, _ = await asyncio.wait({self._connected, waiting}, timeout=self.timeout,
                                      return_when=asyncio.FIRST_COMPLETED)
         if self._connected not in done:
@@ -135,6 +157,9 @@ class FunctionsWorker:
         return self
 
     async def stop(self) -> None:
+        await self._at_home(self._stop())
+
+    async def _stop(self) -> None:
         if self._writer is not None and not self._writer.is_closing():
             with contextlib.suppress(Exception):
                 self._send(self.protos.StreamingMessage(worker_terminate=self.protos.WorkerTerminate()))
@@ -167,6 +192,17 @@ class FunctionsWorker:
     @property
     def stderr(self) -> str:
         return self._stderr.decode(errors="replace")
+
+    @property
+    def running(self) -> bool:
+        """The process is up and its stream open."""
+        return (self._process is not None and self._process.returncode is None
+                and self._writer is not None and not self._writer.is_closing())
+
+    def new_log_window(self) -> None:
+        """From now on `logs` holds what the worker logged while starting and indexing, then what it
+        logs next: what a test would see from a worker started for it."""
+        self.logs = list(self.startup_logs)
 
     def errors_logged(self) -> list[WorkerLog]:
         return [log for log in self.logs if log.level in _ERROR_LEVELS]
@@ -202,13 +238,27 @@ class FunctionsWorker:
 
     async def request(self, field: str, payload: Any) -> Any:
         """Send one request and wait for its response (matched by request id)."""
+        return await self._at_home(self._request(field, payload))
+
+    async def _request(self, field: str, payload: Any) -> Any:
         request_id = uuid.uuid4().hex
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieved)
         self._pending[request_id] = future
         self._send(self.protos.StreamingMessage(request_id=request_id, **{field: payload}))
         assert self._writer is not None
         await self._writer.drain()
-        return await asyncio.wait_for(future, self.timeout)
+        # A caller that stops waiting (cancelled, timed out) leaves the request pending until answered.
+        return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+
+    async def answered(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Whether the worker has answered every request sent to it, waiting up to `timeout` seconds."""
+        return await self._at_home(self._answered(timeout))
+
+    async def _answered(self, timeout: float) -> bool:  # noqa: ASYNC109
+        if self._pending:
+            await asyncio.wait(list(self._pending.values()), timeout=timeout)
+        return not self._pending
 
     def _check(self, what: str, result: Any) -> None:
         if result.status != self.protos.StatusResult.Success:
@@ -244,6 +294,7 @@ class FunctionsWorker:
             self._check(f"loading {entry.name}", loaded.result)
             bindings = tuple(json.loads(raw) for raw in entry.raw_bindings)
             self.functions[entry.name] = IndexedFunction(entry.function_id, entry.name, bindings)
+        self.startup_logs = list(self.logs)
         return self.functions
 
     async def invoke(
@@ -334,6 +385,12 @@ class FunctionsWorker:
         """A returned ``TypedData`` as a plain value (``http`` stays the proto)."""
         kind = data.WhichOneof("data")
         return None if kind is None else getattr(data, kind)
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Mark a request's failure as seen: its caller may have stopped waiting for it."""
+    if not future.cancelled():
+        future.exception()
 
 
 def http_response(rpc: Any) -> func.HttpResponse:

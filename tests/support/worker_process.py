@@ -7,16 +7,27 @@ the host loads for Python 3.13+, with the same indexing, validation, converters 
 code as the 3.11/3.12 worker), sends back its responses, and forwards every log record to the
 host as ``RpcLog``. Indexing, validation, binding conversion and invocation are the library's own
 code, untouched; only the transport is this file's (see tests/support/worker_wire.py).
+
+``--preload MODULE`` (the tier's workers started ahead of the test that will use them): once the
+worker has answered a ``FunctionLoadRequest`` for every function its metadata response listed, it
+imports MODULE on a thread of its own, as the activity that needs it would (off the event loop),
+only earlier. Nothing of indexing or loading changes; an activity that needs the module before the
+import has finished waits for it (the import lock), and if the import fails the activity's own
+import fails the same way.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib
 import logging
 import os
 import sys
+import threading
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from tests.support.worker_wire import encode, load_protos, read_message
@@ -62,7 +73,13 @@ class _HostLogHandler(logging.Handler):
         self.loop.call_soon_threadsafe(self.outbox.put_nowait, encode(message))
 
 
-async def serve(host: str, port: int) -> None:
+def _preload(modules: Sequence[str]) -> None:
+    for module in modules:
+        with contextlib.suppress(Exception):  # the function that imports it reports the error
+            importlib.import_module(module)
+
+
+async def serve(host: str, port: int, preload: Sequence[str] = ()) -> None:
     import azure_functions_runtime as worker
 
     protos = load_protos()
@@ -81,11 +98,23 @@ async def serve(host: str, port: int) -> None:
             writer.write(await outbox.get())
             await writer.drain()
 
+    listed: set[str] = set()  # function ids of the metadata response, until each is loaded
+
+    def loaded(message: Any, response: Any, field: str) -> None:
+        """Start the preload once every function listed has been loaded."""
+        if field == "function_metadata_response":
+            listed.update(entry.function_id for entry in response.function_metadata_results)
+        elif field == "function_load_response" and listed:
+            listed.discard(message.function_load_request.function_id)
+            if not listed and preload:
+                threading.Thread(target=_preload, args=(preload,), name="preload", daemon=True).start()
+
     async def answer(message: Any, handle: Any, field: str) -> None:
         response = await handle(_Request(message, properties))
         await asyncio.sleep(0)  # records logged during the request reach the host before its response
         reply = protos.StreamingMessage(request_id=message.request_id, **{field: response})
         outbox.put_nowait(encode(reply))
+        loaded(message, response, field)
 
     handlers = {
         "worker_init_request": (worker.worker_init_request, "worker_init_response"),
@@ -137,9 +166,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--preload", action="append", default=[], metavar="MODULE",
+                        help="import MODULE on a thread once every function is loaded")
     args = parser.parse_args()
     sys.path.insert(0, os.getcwd())  # the app directory, as the worker puts the script root first
-    asyncio.run(serve(args.host, args.port))
+    asyncio.run(serve(args.host, args.port, args.preload))
 
 
 if __name__ == "__main__":

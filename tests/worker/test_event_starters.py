@@ -12,18 +12,20 @@ from typing import Any
 import pytest
 
 from magentic_tasks.service import task_id_for_message
-from tests.e2e.conftest import PROMPT, Harness, StartApp
+from tests.e2e.conftest import PROMPT, Harness
 from tests.support.messages import cloud_event, event_grid_event, service_bus_message
 from tests.worker.conftest import worker_of
 
 TASK = {"prompt": PROMPT, "use_aoai": False}
 
+pytestmark = pytest.mark.worker_app(
+    ServiceBusConnection__fullyQualifiedNamespace="tasks-ns.servicebus.windows.net", EVENT_GRID_STARTER="true"
+)
+
 
 @pytest.fixture
-async def event_app(start_worker_app: StartApp) -> Harness:
-    return await start_worker_app(
-        ServiceBusConnection__fullyQualifiedNamespace="tasks-ns.servicebus.windows.net", EVENT_GRID_STARTER="true"
-    )
+def event_app(worker_app: Harness) -> Harness:
+    return worker_app
 
 
 async def test_a_service_bus_message_starts_one_task_however_often_it_is_delivered(event_app: Harness) -> None:

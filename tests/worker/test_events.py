@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.conftest import Harness, StartApp, as_json
 from tests.support.webhook_receiver import new_secret, webhook_receiver
 from tests.worker.conftest import worker_of
@@ -23,10 +25,12 @@ OUTPUTS = {
     "publish_event_to_service_bus_topic": ("serviceBus", {"topicName": "task-events",
                                                           "connection": "ServiceBusConnection"}),
 }
+SECRET = new_secret()
 
 
-async def test_each_configured_sink_gets_one_event_per_final_state(start_worker_app: StartApp) -> None:
-    app = await start_worker_app(WEBSITE_HOSTNAME="tasks.azurewebsites.net", **SINKS)
+@pytest.mark.worker_app(WEBSITE_HOSTNAME="tasks.azurewebsites.net", **SINKS)
+async def test_each_configured_sink_gets_one_event_per_final_state(worker_app: Harness) -> None:
+    app = worker_app
     for name, (kind, fields) in OUTPUTS.items():
         bindings = worker_of(app).functions[name].bindings
         output = next(b for b in bindings if b["direction"] == "OUT")
@@ -45,10 +49,9 @@ async def test_each_configured_sink_gets_one_event_per_final_state(start_worker_
     assert worker_of(app).errors_logged() == []
 
 
-async def test_a_publish_the_host_could_not_send_is_retried_with_the_same_event_id(
-    start_worker_app: StartApp,
-) -> None:
-    app = await start_worker_app(EVENTS_QUEUE="task-events")
+@pytest.mark.worker_app(EVENTS_QUEUE="task-events")
+async def test_a_publish_the_host_could_not_send_is_retried_with_the_same_event_id(worker_app: Harness) -> None:
+    app = worker_app
     app.host.failing_outputs = 1  # type: ignore[attr-defined]
     task_id = await app.create_task()
 
@@ -61,12 +64,12 @@ async def test_a_publish_the_host_could_not_send_is_retried_with_the_same_event_
     assert json.loads(sent.value)["id"] == calls[0].input["id"]
 
 
+@pytest.mark.worker_app(CALLBACK_ALLOWED_HOSTS="127.0.0.1", CALLBACK_ALLOW_PRIVATE_NETWORKS="true",
+                        WEBHOOK_SECRET=SECRET)
 async def test_a_callback_is_delivered_signed_by_the_callback_orchestration(start_worker_app: StartApp) -> None:
-    secret = new_secret()
+    secret = SECRET
     async with webhook_receiver(secret, fail_first=1) as receiver:
-        app: Harness = await start_worker_app(
-            CALLBACK_ALLOWED_HOSTS="127.0.0.1", CALLBACK_ALLOW_PRIVATE_NETWORKS="true", WEBHOOK_SECRET=secret
-        )
+        app = await start_worker_app()
         created = await app.post_task({"prompt": "What is 6 * 7?", "use_aoai": False, "callback_url": receiver.url})
         task_id = as_json(created)["task_id"]
         await app.run_to_end(task_id)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.conftest import FAILURE_ACTIVITY, PROMPT, RUN_ACTIVITY, Harness, StartApp, as_json
 from tests.support.model_server import Faults
 from tests.worker.conftest import worker_of
@@ -57,8 +59,9 @@ async def test_route_values_and_headers_reach_the_function_as_the_host_sends_the
     worker_app.assert_nothing_created()
 
 
+@pytest.mark.worker_app(ACTIVITY_MAX_ATTEMPTS=2)
 async def test_a_failing_task_ends_failed_with_a_readable_error(start_worker_app: StartApp) -> None:
-    app = await start_worker_app(faults=Faults(fail_all=True, status=429), ACTIVITY_MAX_ATTEMPTS=2)
+    app = await start_worker_app(faults=Faults(fail_all=True, status=429))
     task_id = await app.create_task()
 
     result = await app.run_to_end(task_id)

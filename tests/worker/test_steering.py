@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.e2e.conftest import StartApp, as_json
 from tests.support.model_server import Faults, Script
 from tests.worker.conftest import worker_of
 
 
+@pytest.mark.worker_app(MAX_TURNS=200, CANCEL_POLL_SECONDS=0.2)
 async def test_a_task_followed_and_cancelled_through_the_worker_ends_cancelled(start_worker_app: StartApp) -> None:
-    app = await start_worker_app(Script(rounds_before_satisfied=10_000), Faults(latency=0.1), MAX_TURNS=200,
-                                 CANCEL_POLL_SECONDS=0.2)
+    app = await start_worker_app(Script(rounds_before_satisfied=10_000), Faults(latency=0.1))
     task_id = await app.create_task()
     route = {"task_id": task_id}
 

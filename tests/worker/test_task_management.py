@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.e2e.conftest import Harness, StartApp, as_json
+import pytest
+
+from tests.e2e.conftest import Harness, as_json
 from tests.worker.conftest import worker_of
 
 
+@pytest.mark.worker_app(own_files=True)  # it lists every task: a SQLite file no other test shares
 async def test_list_delete_and_idempotent_create_through_the_worker(worker_app: Harness) -> None:
     body = {"prompt": "What is 6 * 7?", "use_aoai": False}
     first = await worker_app.post_task(body, headers={"Idempotency-Key": "worker-1"})
@@ -35,8 +38,9 @@ async def test_the_openapi_document_is_served_by_the_worker(worker_app: Harness)
     assert {"/tasks", "/tasks/{task_id}", "/tasks/{task_id}/result", "/openapi.json"} <= set(document["paths"])
 
 
-async def test_the_retention_timer_runs_in_the_worker(start_worker_app: StartApp) -> None:
-    app = await start_worker_app(DURABLE_RETENTION_DAYS="0.00001")
+@pytest.mark.worker_app(DURABLE_RETENTION_DAYS="0.00001")
+async def test_the_retention_timer_runs_in_the_worker(worker_app: Harness) -> None:
+    app = worker_app
     task_id = await app.create_task()
     result = await app.run_to_end(task_id)
     await asyncio.sleep(1.5)  # DURABLE_RETENTION_DAYS is about 0.9 s
