@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from .clock import iso
 from .schemas import RunOutcome
@@ -28,6 +28,8 @@ _EVENT_IDS = uuid.UUID("a3d2b4f0-51c6-4f7e-9a0b-2e6c8d1f7b35")
 
 class CompletionData(BaseModel):
     """The `data` of a completion event."""
+
+    model_config = ConfigDict(defer_build=True)  # built on the first event, not when the app loads
 
     task_id: str
     status: Literal["completed", "failed", "cancelled"]

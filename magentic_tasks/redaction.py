@@ -39,34 +39,50 @@ _QUERY_NAME = (
     r"|password|x-functions-key|subscription-key)"
 )
 
-# Each pattern runs only on text holding one of its trigger words (lower-cased): most log records
-# hold none, and a substring test is far cheaper than a regex scan. Group 1, when present, is kept:
-# the name that introduced the secret.
-_PATTERNS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
-    # PEM private keys.
-    (("private key-----",),
-     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL)),
-    # Azure Storage / Service Bus / SQL connection strings: the value up to the next `;`.
-    (("accountkey=", "sharedaccess", "password=", "pwd="),
-     re.compile(r"(\b(?:AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd)=)[^;\s\"'<>]+")),
-    # Credentials in URL query strings: keep the parameter name.
-    (("?", "&"), re.compile(rf"(?i)([?&]{_QUERY_NAME}=)[^&#\s\"'<>]+")),
-    # OpenAI-style keys (sk-, sk-proj-, sk-svcacct-, ...), at a word start.
-    (("sk-",), re.compile(r"sk-(?<![A-Za-z0-9_]sk-)(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,}")),
-    # GitHub tokens, AWS access key ids, JSON Web Tokens.
-    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "akia"),
-     re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}|AKIA[0-9A-Z]{16})\b")),
-    (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    # `Bearer <token>` anywhere (headers, curl lines, exception texts).
-    (("bearer",), re.compile(rf"(?i)(\bbearer\s+){_OPAQUE}")),
-    # `api-key: …`, `"api_key": "…"`, `x-functions-key=…`, `Authorization: Basic …`.
-    (("key", "secret", "token", "passw", "authorization"),
-     re.compile(rf"(?i)({_KEY_NAME}{_QUOTE}\s*[:=]\s*{_QUOTE}(?:(?:basic|token|sharedkey)\s+)?){_OPAQUE}")),
-)
+class _Shape:
+    """A credential's shape: the words that must be in the text, and the pattern, compiled the
+    first time a text holds one of them (most never come up: a cold start compiles none of them)."""
+
+    __slots__ = ("_compiled", "flags", "source", "triggers")
+
+    def __init__(self, triggers: tuple[str, ...], source: str, flags: int = 0) -> None:
+        self.triggers, self.source, self.flags = triggers, source, flags
+        self._compiled: re.Pattern[str] | None = None
+
+    def scrub(self, text: str) -> str:
+        if self._compiled is None:
+            self._compiled = re.compile(self.source, self.flags)
+        return self._compiled.sub(_keep_name, text)
 
 
 def _keep_name(match: re.Match[str]) -> str:
     return (match.group(1) or "") + REDACTED if match.re.groups else REDACTED
+
+
+# Each pattern runs only on text holding one of its trigger words (lower-cased): most log records
+# hold none, and a substring test is far cheaper than a regex scan. Group 1, when present, is kept:
+# the name that introduced the secret.
+_SHAPES: tuple[_Shape, ...] = (
+    # PEM private keys.
+    _Shape(("private key-----",),
+           r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.DOTALL),
+    # Azure Storage / Service Bus / SQL connection strings: the value up to the next `;`.
+    _Shape(("accountkey=", "sharedaccess", "password=", "pwd="),
+           r"(\b(?:AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd)=)[^;\s\"'<>]+"),
+    # Credentials in URL query strings: keep the parameter name.
+    _Shape(("?", "&"), rf"(?i)([?&]{_QUERY_NAME}=)[^&#\s\"'<>]+"),
+    # OpenAI-style keys (sk-, sk-proj-, sk-svcacct-, ...), at a word start.
+    _Shape(("sk-",), r"sk-(?<![A-Za-z0-9_]sk-)(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,}"),
+    # GitHub tokens, AWS access key ids, JSON Web Tokens.
+    _Shape(("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "akia"),
+           r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}|AKIA[0-9A-Z]{16})\b"),
+    _Shape(("eyj",), r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    # `Bearer <token>` anywhere (headers, curl lines, exception texts).
+    _Shape(("bearer",), rf"(?i)(\bbearer\s+){_OPAQUE}"),
+    # `api-key: …`, `"api_key": "…"`, `x-functions-key=…`, `Authorization: Basic …`.
+    _Shape(("key", "secret", "token", "passw", "authorization"),
+           rf"(?i)({_KEY_NAME}{_QUOTE}\s*[:=]\s*{_QUOTE}(?:(?:basic|token|sharedkey)\s+)?){_OPAQUE}"),
+)
 
 
 class Redactor:
@@ -81,9 +97,9 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         lowered = text.lower()
-        for triggers, pattern in _PATTERNS:
-            if any(trigger in lowered for trigger in triggers):
-                text = pattern.sub(_keep_name, text)
+        for shape in _SHAPES:
+            if any(trigger in lowered for trigger in shape.triggers):
+                text = shape.scrub(text)
         return text
 
 
