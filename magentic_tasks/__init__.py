@@ -8,7 +8,9 @@ Function App's modules do while the worker indexes them) does not import the oth
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_names
 
 if TYPE_CHECKING:
     from .errors import ConfigurationError, StoreError, TaskRunError, TaskServiceError, TokenBudgetExceeded
@@ -34,18 +36,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "settings": ("Settings", "get_settings"),
     "store": ("TaskStore",),
 }
-_MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # __import__ rather than importlib.import_module: the same import, but `python -X importtime` times
-    # it on its own line instead of adding it to the importing module's (benchmarks/import_cost.py).
-    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _MODULES)
 
 
 __all__ = [
