@@ -290,8 +290,7 @@ async def app_starter(
     """`start(script, faults, provider=, **env)` for one test: the model server, the settings in
     the environment, the host from `make_host`; every HTTP response checked against the OpenAPI
     document at the end."""
-    harnesses: list[Harness] = []
-    async with contextlib.AsyncExitStack() as stack:
+    async with app_scope() as (stack, harnesses):
 
         async def start(
             script: Script | None = None,
@@ -311,9 +310,19 @@ async def app_starter(
             harnesses.append(harness)
             return harness
 
+        yield start
+
+
+@contextlib.asynccontextmanager
+async def app_scope() -> AsyncIterator[tuple[contextlib.AsyncExitStack, list[Harness]]]:
+    """What the apps of one test share: a stack their hosts are entered into, the list of their
+    harnesses, settings read afresh before and after, and at the end every HTTP response they gave
+    checked against the OpenAPI document."""
+    harnesses: list[Harness] = []
+    async with contextlib.AsyncExitStack() as stack:
         get_settings.cache_clear()
         try:
-            yield start
+            yield stack, harnesses
         finally:
             get_settings.cache_clear()
     get_settings.cache_clear()

@@ -15,20 +15,18 @@ the test, and sees only its own tasks in the SQLite file.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from magentic_tasks.settings import get_settings
 from tests.e2e.conftest import (
     HOST_JSON,
     TIMER_SCALE,
     Harness,
     Provider,
     StartApp,
-    assert_openapi_allows,
+    app_scope,
     set_environment,
 )
 from tests.support.model_server import Faults, Script, ScriptedModelServer
@@ -103,8 +101,7 @@ async def start_worker_app(
     worker_pool: WorkerPool,
 ) -> AsyncIterator[StartApp]:
     start_next_workers(request, worker_pool)  # the environment is now this test's, before its settings
-    harnesses: list[Harness] = []
-    async with contextlib.AsyncExitStack() as stack:
+    async with app_scope() as (stack, harnesses):
 
         async def start(
             script: Script | None = None,
@@ -129,13 +126,7 @@ async def start_worker_app(
             harnesses.append(harness)
             return harness
 
-        get_settings.cache_clear()
-        try:
-            yield start
-        finally:
-            get_settings.cache_clear()
-    get_settings.cache_clear()
-    assert_openapi_allows(harnesses)
+        yield start
 
 
 @pytest.fixture
