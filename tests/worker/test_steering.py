@@ -46,6 +46,5 @@ async def test_a_task_followed_and_cancelled_through_the_worker_ends_cancelled(s
     assert result["status"] == "cancelled" and first["messages"] + rest == result["result"]["messages"]
     (row,) = app.db_rows("tasks")
     assert row["status"] == "cancelled"
-    # autogen's runtime logs the cancelled agent call (a CancelledError) at ERROR; nothing else is an error.
-    errors = [log.message for log in worker_of(app).errors_logged()]
-    assert all(m.startswith("Error processing publish message") and "CancelledError" in m for m in errors), errors
+    # A cancel is no error: not even autogen's report of the cancelled agent call (log_levels filters it).
+    assert [log.message for log in worker_of(app).errors_logged()] == []
