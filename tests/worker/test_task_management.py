@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 
 import pytest
 
@@ -50,3 +51,19 @@ async def test_the_retention_timer_runs_in_the_worker(worker_app: Harness) -> No
     assert app.host.get_instance(task_id) is None
     assert as_json(await app.get_result(task_id)) == result
     assert any("retention:" in log.message for log in worker_of(app).logs)
+
+
+async def test_a_result_the_mirror_lost_is_served_whole_from_durables_history_through_the_worker(
+    worker_app: Harness,
+) -> None:
+    app = worker_app
+    task_id = await app.create_task()
+    result = await app.run_to_end(task_id)
+    with sqlite3.connect(app.db_path) as conn:  # the mirror loses the task (its share was restored from backup)
+        for table in ("messages", "checkpoints", "attempts", "tasks"):
+            conn.execute(f"DELETE FROM {table} WHERE task_id = ?", (task_id,))
+
+    # The worker's durable client reads the history (showHistoryOutput) for the transcript the output leaves out.
+    assert as_json(await app.get_result(task_id)) == result
+    assert app.final_messages(task_id) == result["result"]["messages"]  # and copied it back, whole
+    assert worker_of(app).errors_logged() == []
