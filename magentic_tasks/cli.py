@@ -2,8 +2,8 @@
 
 The task runs through `execution.execute_task` (SQLite mirror included, at TASKS_DB_PATH), with the
 settings from the environment. Each message is printed once the store holds it (a batch a round, or
-a second: MIRROR_FLUSH_SECONDS), with the round and the tokens spent so far; then the final answer. `--json` prints one JSON document instead.
-Exit codes: 0 completed, 1 failed, 2 bad usage or configuration.
+a second: MIRROR_FLUSH_SECONDS), with the round and the tokens spent so far; then the final answer.
+`--json` prints one JSON document instead. Exit codes: 0 completed, 1 failed, 2 bad usage or configuration.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ short mirror outage loses nothing while the attempt lives; a crash loses at most
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Sequence
 
 from .metering import UsageMeter
@@ -21,9 +21,11 @@ from .progress import ProgressTracker
 from .schemas import MessageView
 from .store import AttemptEnd, Batch, Checkpoint, TaskStore, best_effort
 
+logger = logging.getLogger(__name__)
+
 
 class TranscriptWriter:
-    """The batched writes of one attempt (`attempt`) of one task, its transcript from `tracker.messages` on."""
+    """One attempt's writes to the mirror, batched; its transcript goes on from `tracker.messages`."""
 
     def __init__(
         self, store: TaskStore, task_id: str, tracker: ProgressTracker, meter: UsageMeter, flush_seconds: float
@@ -91,9 +93,8 @@ class TranscriptWriter:
         written = await self.flush(end=end)
         self._closed = True
         self._cancel_timer()
-        for pending in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
+        if self._background:  # they find the writer closed; their errors are logged as they end
+            await asyncio.wait(list(self._background))
         return written
 
     def _soon(self) -> None:
@@ -104,7 +105,13 @@ class TranscriptWriter:
         self._timer = None
         flushing = asyncio.ensure_future(self.flush())
         self._background.add(flushing)
-        flushing.add_done_callback(self._background.discard)
+        flushing.add_done_callback(self._flushed_in_background)
+
+    def _flushed_in_background(self, flushing: asyncio.Future[bool]) -> None:
+        self._background.discard(flushing)
+        if not flushing.cancelled() and (error := flushing.exception()) is not None:
+            # Not a StoreError (best_effort logs those): a defect. What was held goes with the next batch.
+            logger.error("task %s: a transcript batch failed", self._task_id, exc_info=error)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -186,3 +186,32 @@ async def test_a_batch_cancelled_mid_write_lands_before_the_next_so_usage_never_
     await asyncio.sleep(0.4)  # anything still in a thread has landed by now
     assert store.attempt_usage(TASK.task_id) == {1: {"Coder": TokenUsage(prompt_tokens=5, completion_tokens=5)}}
     assert stored(store) == ["a"]
+
+
+class DefectOnce(CountingStore):
+    """A write that fails with a defect, not a `StoreError` (best_effort does not catch it)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.broken = True
+
+    def write_batch(self, batch: Batch) -> int:
+        if self.broken:
+            self.broken = False
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return super().write_batch(batch)
+
+
+async def test_a_defect_in_a_background_batch_is_logged_and_its_messages_go_with_the_next(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = DefectOnce(tmp_path / "tasks.db")
+    store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
+    writer = writer_for(store, flush_seconds=0.05)
+    writer.add(views("a"))
+    await asyncio.sleep(0.3)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"task {TASK.task_id}: a transcript batch failed"
+    ]
+    assert await writer.close(AttemptEnd(datetime(2026, 11, 28, tzinfo=UTC)))
+    assert stored(store) == ["a"]
