@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,8 +40,11 @@ def available() -> str | None:
     return None
 
 
-def serve(backing: str, mountpoint: str, rtt: float) -> None:
+def serve(backing: str, mountpoint: str, rtt: float, parent: int | None = None) -> None:
     from fuse import FUSE, FuseOSError, Operations  # type: ignore[import-untyped]
+
+    if parent is not None:  # a benchmark killed without cleaning up must not leave the mount behind
+        threading.Thread(target=_unmount_when_orphaned, args=(parent, mountpoint), daemon=True).start()
 
     def slow(calls: int = 1) -> None:
         time.sleep(rtt * calls)
@@ -119,12 +123,20 @@ def serve(backing: str, mountpoint: str, rtt: float) -> None:
     FUSE(LatencyPassthrough(), mountpoint, foreground=True, nothreads=False, direct_io=True)
 
 
+def _unmount_when_orphaned(parent: int, mountpoint: str) -> None:
+    while os.getppid() == parent:
+        time.sleep(1)
+    unmount = shutil.which("fusermount") or shutil.which("fusermount3") or "fusermount"
+    subprocess.run([unmount, "-u", mountpoint], check=False, capture_output=True)
+
+
 @contextlib.contextmanager
 def mounted(rtt: float) -> Iterator[Path]:
     """A fresh share-like folder (a FUSE mount with `rtt` seconds per call) for the block."""
     backing = Path(tempfile.mkdtemp(prefix="latency-backing-"))
     mountpoint = Path(tempfile.mkdtemp(prefix="latency-mount-"))
-    server = subprocess.Popen([sys.executable, __file__, str(backing), str(mountpoint), "--rtt-ms", str(rtt * 1000)])
+    server = subprocess.Popen([sys.executable, __file__, str(backing), str(mountpoint), "--rtt-ms", str(rtt * 1000),
+                               "--parent", str(os.getpid())], stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while not os.path.ismount(mountpoint):
@@ -145,8 +157,9 @@ def main() -> None:
     parser.add_argument("backing")
     parser.add_argument("mountpoint")
     parser.add_argument("--rtt-ms", type=float, default=2.0, help="added per call (default 2 ms)")
+    parser.add_argument("--parent", type=int, help="unmount when this process is gone")
     args = parser.parse_args()
-    serve(args.backing, args.mountpoint, args.rtt_ms / 1000)
+    serve(args.backing, args.mountpoint, args.rtt_ms / 1000, args.parent)
 
 
 if __name__ == "__main__":
