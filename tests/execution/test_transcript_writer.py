@@ -31,11 +31,14 @@ T = TypeVar("T")
 
 
 class CountingStore(TaskStore):
-    def __init__(self, path: Path, *, failing_batches: int = 0) -> None:
+    """`first_batch`, when given, runs in the first batch's write before anything is written: it may
+    raise (the write fails) or sleep (the share is slow)."""
+
+    def __init__(self, path: Path, *, first_batch: Callable[[], None] | None = None) -> None:
         super().__init__(path)
         self.writes: list[str] = []  # the name of each committed write operation, in order
         self.batches: list[tuple[float, Batch]] = []
-        self.failing_batches = failing_batches
+        self.first_batch = first_batch
         self._operation = "other"
 
     def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
@@ -45,9 +48,9 @@ class CountingStore(TaskStore):
         return result
 
     def write_batch(self, batch: Batch) -> int:
-        if self.failing_batches:
-            self.failing_batches -= 1
-            raise StoreError("task database tasks.db: disk I/O error")
+        first, self.first_batch = self.first_batch, None
+        if first is not None:
+            first()
         self._operation = "batch"
         try:
             stored = super().write_batch(batch)
@@ -55,6 +58,19 @@ class CountingStore(TaskStore):
             self._operation = "other"
         self.batches.append((time.monotonic(), batch))
         return stored
+
+
+def mirror_down() -> None:
+    raise StoreError("task database tasks.db: disk I/O error")
+
+
+def share_under_load() -> None:
+    time.sleep(0.3)
+
+
+def defect() -> None:
+    """Not a `StoreError`: best_effort does not catch it."""
+    raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
 
 
 def views(*contents: str) -> list[MessageView]:
@@ -118,7 +134,7 @@ async def test_token_usage_alone_is_written_within_the_interval(store: CountingS
 
 
 async def test_a_batch_that_cannot_be_written_goes_with_the_next_one(tmp_path: Path) -> None:
-    store = CountingStore(tmp_path / "tasks.db", failing_batches=1)
+    store = CountingStore(tmp_path / "tasks.db", first_batch=mirror_down)
     store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
     writer = writer_for(store, flush_seconds=30)
     writer.add(views("a", "b"))
@@ -157,22 +173,8 @@ async def test_a_run_writes_a_batch_per_round_and_a_constant_number_of_other_tra
     assert [m.content for m in store.messages(task.task_id, 1)] == [m.content for m in outcome.messages]
 
 
-class SlowFirstBatch(CountingStore):
-    """The first batch's write takes a while in its thread (a share under load)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.slow = True
-
-    def write_batch(self, batch: Batch) -> int:
-        if self.slow:
-            self.slow = False
-            time.sleep(0.3)
-        return super().write_batch(batch)
-
-
 async def test_a_batch_cancelled_mid_write_lands_before_the_next_so_usage_never_goes_back(tmp_path: Path) -> None:
-    store = SlowFirstBatch(tmp_path / "tasks.db")
+    store = CountingStore(tmp_path / "tasks.db", first_batch=share_under_load)
     store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
     meter = UsageMeter(None)
     writer = writer_for(store, flush_seconds=30, meter=meter)
@@ -188,24 +190,10 @@ async def test_a_batch_cancelled_mid_write_lands_before_the_next_so_usage_never_
     assert stored(store) == ["a"]
 
 
-class DefectOnce(CountingStore):
-    """A write that fails with a defect, not a `StoreError` (best_effort does not catch it)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.broken = True
-
-    def write_batch(self, batch: Batch) -> int:
-        if self.broken:
-            self.broken = False
-            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
-        return super().write_batch(batch)
-
-
 async def test_a_defect_in_a_background_batch_is_logged_and_its_messages_go_with_the_next(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = DefectOnce(tmp_path / "tasks.db")
+    store = CountingStore(tmp_path / "tasks.db", first_batch=defect)
     store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
     writer = writer_for(store, flush_seconds=0.05)
     writer.add(views("a"))
