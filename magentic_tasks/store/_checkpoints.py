@@ -59,7 +59,8 @@ def upsert_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> int:
 
 
 class CheckpointRows(Database):
-    """Saving, claiming and reading round checkpoints; the attempt's usage as calls complete."""
+    """Saving, claiming and reading round checkpoints (a run's batches save them with its messages,
+    `_batches`; its outcome deletes them, `_tasks`)."""
 
     def save_checkpoint(self, checkpoint: Checkpoint, attempt_usage: dict[str, TokenUsage]) -> int:
         """Replace the attempt's checkpoint with this one, and record the attempt's own tokens in the
@@ -115,15 +116,6 @@ class CheckpointRows(Database):
 
         return self._run(work, write=False)
 
-    def stored_messages(self, task_id: str, attempt: int) -> int:
-        def work(conn: sqlite3.Connection) -> int:
-            (count,) = conn.execute(
-                "SELECT COUNT(*) FROM messages WHERE task_id = ? AND attempt = ?", (task_id, attempt)
-            ).fetchone()
-            return int(count)
-
-        return self._run(work, write=False)
-
     def resume_attempt(self, task_id: str, source: int, attempt: int, count: int) -> None:
         """Start `attempt`'s transcript with the first `count` entries of `source`'s: a resumed
         run's transcript is whole. They take new stream positions: a follower drops what it holds
@@ -138,14 +130,6 @@ class CheckpointRows(Database):
             insert_messages(conn, [(task_id, attempt, r["seq"], r["source"], r["type"], r["content"]) for r in rows])
 
         self._run(work, write=True)
-
-    def record_usage(self, task_id: str, attempt: int, usage: dict[str, TokenUsage]) -> None:
-        """The attempt's tokens so far (every completed model call), kept even if the attempt dies."""
-        self._run(lambda conn: set_attempt_usage(conn, task_id, attempt, usage), write=True)
-
-    def delete_checkpoints(self, task_id: str) -> None:
-        """A finished run is never resumed."""
-        self._run(lambda conn: conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,)), write=True)
 
     def checkpoint_bytes(self, task_id: str) -> int:
         """Size of the task's stored team states (for the benchmark)."""

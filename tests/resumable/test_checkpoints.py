@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from magentic_tasks.schemas import MessageView, TaskInput, TokenUsage
+from magentic_tasks.schemas import MessageView, RunOutcome, TaskInput, TokenUsage
 from magentic_tasks.store import Checkpoint, TaskStore
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -73,7 +73,7 @@ def test_a_resumed_attempt_restates_the_transcript_up_to_the_checkpoint_in_new_p
 def test_deleting_a_task_or_finishing_its_run_leaves_no_checkpoint(store: TaskStore) -> None:
     attempt = store.begin_attempt(TASK, T0)
     store.save_checkpoint(checkpoint(attempt, 1, 4), USAGE)
-    store.delete_checkpoints(TASK.task_id)
+    store.save_outcome(TASK, RunOutcome(status="completed", finished_at=T0), attempt)  # its run finished
     assert store.latest_checkpoint(TASK.task_id) is None
 
     store.save_checkpoint(checkpoint(attempt, 1, 4), USAGE)
