@@ -770,7 +770,7 @@ class FakeDurableHost:
         if self.settings.max_concurrent_activities:
             self._activity_slots = asyncio.Semaphore(int(self.settings.max_concurrent_activities))
         server = web.Application(client_max_size=64 * 1024 * 1024)
-        server.router.add_route("*", "/{tail:.*}", self._dispatch)
+        server.router.add_route("*", "/{tail:[\\s\\S]*}", self._dispatch)
         self._runner = web.AppRunner(server, access_log=None)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
