@@ -11,19 +11,15 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from durable import DELIVER_CALLBACK_ACTIVITY, START_CALLBACK_ACTIVITY, DurableOrchestrations
 from magentic_tasks.settings import get_settings
 from magentic_tasks.webhooks import CallbackPolicy, deliver
-from orchestrators.callbacks import CALLBACK_ORCHESTRATOR, callback_instance_id
 
 bp = df.Blueprint()
 
 
 async def start_callback_delivery_activity(payload: Any, client: df.DurableOrchestrationClient) -> str:
-    instance_id = callback_instance_id(str(payload["task_id"]))
-    status = await client.get_status(instance_id)
-    if not status or status.runtime_status is None:
-        await client.start_new(CALLBACK_ORCHESTRATOR, instance_id=instance_id, client_input=payload)
-    return instance_id
+    return await DurableOrchestrations(client).start_callback_delivery(str(payload["task_id"]), payload)
 
 
 async def deliver_callback_activity(payload: Any) -> dict[str, Any]:
@@ -36,7 +32,7 @@ async def deliver_callback_activity(payload: Any) -> dict[str, Any]:
     return {"delivered": result.delivered, "status_code": result.status_code, "error": result.error}
 
 
-bp.activity_trigger(input_name="payload", activity="start_callback_delivery_activity")(
+bp.activity_trigger(input_name="payload", activity=START_CALLBACK_ACTIVITY)(
     bp.durable_client_input(client_name="client")(start_callback_delivery_activity)
 )
-bp.activity_trigger(input_name="payload", activity="deliver_callback_activity")(deliver_callback_activity)
+bp.activity_trigger(input_name="payload", activity=DELIVER_CALLBACK_ACTIVITY)(deliver_callback_activity)

@@ -17,7 +17,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from magentic_tasks.events import publish_activity
+from durable import publish_activity
 from magentic_tasks.settings import Settings
 
 EVENT_GRID_CONNECTION = "EventGridConnection"

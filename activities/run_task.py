@@ -14,19 +14,19 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from durable import FAILURE_ACTIVITY, RUN_ACTIVITY, DurableOrchestrations
 from magentic_tasks.schemas import TaskInput
 from magentic_tasks.settings import get_settings
-from magentic_tasks.stop_signal import StopCheck, StopSignal
 from magentic_tasks.telemetry import record_cancel_stopped, task_span
 
 bp = df.Blueprint()
 
-EXECUTION_MODULE = "magentic_tasks.execution"
+RUN_MODULE = "magentic_tasks.run"
 
 
-async def load_execution() -> ModuleType:
-    """`magentic_tasks.execution`, imported off the event loop the first time."""
-    return await asyncio.to_thread(importlib.import_module, EXECUTION_MODULE)
+async def load_run() -> ModuleType:
+    """`magentic_tasks.run` (and with it autogen), imported off the event loop the first time."""
+    return await asyncio.to_thread(importlib.import_module, RUN_MODULE)
 
 
 # Binding parameters are annotated `Any`: on Python 3.11+ the Functions worker refuses to index a
@@ -39,39 +39,25 @@ async def load_execution() -> ModuleType:
 async def run_magentic_one_activity(payload: Any, client: df.DurableOrchestrationClient) -> dict[str, Any]:
     task = TaskInput.model_validate(payload)
     with task_span("run task", task.task_id, task.trace_parent, task.model_name):
-        execution = await load_execution()
+        run = await load_run()
         settings = get_settings()
-        stop = StopSignal(terminated(client, task.task_id), settings.cancel_poll_seconds)
-        outcome = await execution.execute_slice(task, settings, stop=stop)  # or the run's pause between slices
+        durable = DurableOrchestrations(client)
+        stop = run.StopSignal(lambda: durable.terminated_reason(task.task_id), settings.cancel_poll_seconds)
+        outcome = await run.execute_slice(task, settings, stop=stop)  # or the run's pause between slices
         if outcome.status == "cancelled":
             await record_cancel_stopped(lambda: client.get_status(task.task_id, show_input=False), outcome.finished_at)
     return outcome.model_dump(mode="json")  # type: ignore[no-any-return]
 
 
-def terminated(client: df.DurableOrchestrationClient, instance_id: str) -> StopCheck:
-    """The run's stop check: Durable's terminate does not stop a running activity, so the activity
-    asks the host whether its own orchestration was terminated (from any instance of the app):
-    `POST /tasks/{id}/cancel` terminates it, and so may an operator. The reason given to terminate
-    becomes the cancelled task's `error`, as the read path takes it from Durable state."""
-
-    async def check() -> str | None:
-        status = await client.get_status(instance_id, show_input=False)
-        if status.runtime_status != df.OrchestrationRuntimeStatus.Terminated:
-            return None
-        return str(status.output) if status.output else "orchestration terminated"
-
-    return check
-
-
 async def record_failure_activity(payload: Any) -> dict[str, Any]:
-    execution = await load_execution()
+    run = await load_run()
     task = TaskInput.model_validate(payload["task"])
     with task_span("record failure", task.task_id, task.trace_parent, task.model_name):
-        outcome = await execution.record_failure(task, str(payload.get("error", "unknown error")), get_settings())
+        outcome = await run.record_failure(task, str(payload.get("error", "unknown error")), get_settings())
     return outcome.model_dump(mode="json")  # type: ignore[no-any-return]
 
 
-bp.activity_trigger(input_name="payload", activity="run_magentic_one_activity")(
+bp.activity_trigger(input_name="payload", activity=RUN_ACTIVITY)(
     bp.durable_client_input(client_name="client")(run_magentic_one_activity)
 )
-bp.activity_trigger(input_name="payload", activity="record_failure_activity")(record_failure_activity)
+bp.activity_trigger(input_name="payload", activity=FAILURE_ACTIVITY)(record_failure_activity)

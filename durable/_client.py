@@ -1,4 +1,6 @@
-"""The service's view of Durable Functions, through the SDK's orchestration client."""
+"""The service's `Orchestrations` over the SDK's `DurableOrchestrationClient`: the one place that
+calls the Durable Functions host on a task's behalf (start, read, raise input, terminate, purge,
+query), and the run activity's stop check."""
 
 from __future__ import annotations
 
@@ -11,10 +13,17 @@ import aiohttp
 import azure.durable_functions as df
 from azure.durable_functions.models.RpcManagementOptions import RpcManagementOptions
 
-from magentic_tasks.lifecycle import snapshot_from_durable, transcript_in_history
-from magentic_tasks.schemas import MessageView, TaskInput, TaskSnapshot
-from orchestrators.callbacks import callback_instance_id
-from orchestrators.task_orchestrator import FAILURE_ACTIVITY, ORCHESTRATOR_NAME, RUN_ACTIVITY
+from magentic_tasks.schemas import MessageView, PlanInput, TaskInput, TaskSnapshot
+
+from ._codec import snapshot_from_durable, transcript_in_history
+from ._names import (
+    CALLBACK_ORCHESTRATOR,
+    FAILURE_ACTIVITY,
+    PLAN_INPUT_EVENT,
+    RUN_ACTIVITY,
+    TASK_ORCHESTRATOR,
+    callback_instance_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +43,11 @@ class DurableOrchestrations:
 
     async def start(self, task: TaskInput) -> None:
         payload = task.model_dump(mode="json")
-        await self.client.start_new(ORCHESTRATOR_NAME, instance_id=task.task_id, client_input=payload)
+        await self.client.start_new(TASK_ORCHESTRATOR, instance_id=task.task_id, client_input=payload)
+
+    async def submit_plan_input(self, task_id: str, decision: PlanInput) -> None:
+        """Hand a reviewer's decision to the task waiting for it (`PLAN_INPUT_EVENT`)."""
+        await self.client.raise_event(task_id, PLAN_INPUT_EVENT, decision.model_dump(mode="json", exclude_none=True))
 
     async def snapshot(self, task_id: str) -> TaskSnapshot | None:
         status = await self.client.get_status(task_id, show_input=True)
@@ -62,6 +75,24 @@ class DurableOrchestrations:
         """Remove the task's history and its callback delivery's (nothing to do for either that is missing)."""
         await self.client.purge_instance_history(task_id)
         await self.client.purge_instance_history(callback_instance_id(task_id))
+
+    async def start_callback_delivery(self, task_id: str, delivery: dict[str, Any]) -> str:
+        """Start the task's callback orchestration once (a re-delivered call finds it started)."""
+        instance_id = callback_instance_id(task_id)
+        status = await self.client.get_status(instance_id)
+        if not status or status.runtime_status is None:
+            await self.client.start_new(CALLBACK_ORCHESTRATOR, instance_id=instance_id, client_input=delivery)
+        return instance_id
+
+    async def terminated_reason(self, task_id: str) -> str | None:
+        """Why the task's orchestration was terminated, or None while it was not: the run's stop
+        check. Durable's terminate does not stop a running activity, so the activity asks the host
+        (from any instance of the app): `POST /tasks/{id}/cancel` terminates, and so may an operator.
+        The reason given to terminate becomes the cancelled task's `error`."""
+        status = await self.client.get_status(task_id, show_input=False)
+        if status.runtime_status != df.OrchestrationRuntimeStatus.Terminated:
+            return None
+        return str(status.output) if status.output else "orchestration terminated"
 
     async def callback_state(self, task_id: str) -> dict[str, Any] | None:
         status = await self.client.get_status(callback_instance_id(task_id))

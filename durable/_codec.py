@@ -1,28 +1,30 @@
-"""A task's lifecycle as Durable state records it, mapped onto the API's statuses.
+"""The codec between Durable state and the task's: what the orchestrator writes, read back.
 
-The orchestrator publishes `{"status": ...}` as its custom status and returns a `RunOutcome` without
-its transcript as its output; the transcript is in the history once, as the run activity's result
-(`transcript_in_history`). This module reads those back. It takes plain values, so it needs no
-Azure imports.
+The orchestrator publishes `{"status": ...}` as its custom status (`custom_status`) and returns a
+`RunOutcome` without its transcript as its output; the transcript is in the history once, as the
+run activity's result (`transcript_in_history`). `snapshot_from_durable` maps an instance onto the
+API's statuses. Plain values in and out: no Azure imports.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from .clock import utc_now
-from .schemas import MAX_ERROR_CHARS, MessageView, RunOutcome, TaskInput, TaskSnapshot, TaskStatus
-from .stop_signal import STOPPED
-
-# The external event `POST /tasks/{id}/input` raises and a task awaiting input waits for.
-PLAN_INPUT_EVENT = "plan_input"
-# The host reports when an instance ended in whole seconds (lastUpdatedTime).
-HOST_CLOCK_RESOLUTION = timedelta(seconds=1)
+from magentic_tasks.clock import utc_now
+from magentic_tasks.schemas import (
+    MAX_ERROR_CHARS,
+    STOPPED,
+    MessageView,
+    RunOutcome,
+    TaskInput,
+    TaskSnapshot,
+    TaskStatus,
+)
 
 _IN_PROGRESS: dict[str, TaskStatus] = {
     "Pending": "pending",
@@ -112,30 +114,6 @@ def snapshot_from_durable(
         has_callback=task.callback_url is not None,
         plan=plan,
     )
-
-
-def settle(durable: TaskSnapshot | None, mirrored: TaskSnapshot | None) -> TaskSnapshot | None:
-    """The task to serve, from what Durable state and SQLite each hold: whatever ended it first decides.
-
-    Durable state is authoritative, SQLite fills in what it no longer has (purged history), and
-    the transcript comes from SQLite once it has the finished task (only SQLite keeps image bytes).
-    One exception: a task cancelled (its orchestration terminated) while its activity ran. The
-    stopped run records its own `cancelled` outcome in SQLite (transcript and tokens so far), which
-    is served; and a run that finished before the termination (its outcome is older than the host's
-    termination time, taken with the host's one-second resolution; the activity checks for a
-    termination right before it records a result) keeps its result."""
-    if durable is None:
-        return mirrored
-    if durable.outcome is None or mirrored is None or mirrored.outcome is None:
-        return durable
-    held, ended = mirrored.outcome, durable.outcome
-    if ended.stop_reason == STOPPED and (
-        held.stop_reason == STOPPED or held.finished_at < ended.finished_at + HOST_CLOCK_RESOLUTION
-    ):
-        return durable.model_copy(update={"status": held.status, "outcome": held, "updated_at": held.finished_at})
-    if len(held.messages) >= len(ended.messages):
-        return durable.model_copy(update={"outcome": ended.model_copy(update={"messages": held.messages})})
-    return durable
 
 
 def transcript_in_history(events: Sequence[Any], activities: Collection[str]) -> list[MessageView] | None:

@@ -1,6 +1,6 @@
 """`python -m magentic_tasks run "prompt"`: one task through the activity's own path, without the host.
 
-The task runs through `execution.execute_task` (SQLite mirror included, at TASKS_DB_PATH), with the
+The task runs through `run.execute_task` (SQLite mirror included, at TASKS_DB_PATH), with the
 settings from the environment. Each message is printed once the store holds it (a batch a round, or
 a second: MIRROR_FLUSH_SECONDS), with the round and the tokens spent so far; then the final answer.
 `--json` prints one JSON document instead. Exit codes: 0 completed, 1 failed, 2 bad usage or configuration.
@@ -19,10 +19,9 @@ from typing import Any, TextIO
 from autogen_core.models import ChatCompletionClient, CreateResult
 from pydantic import ValidationError
 
-from .clients import build_model_client
 from .clock import utc_now
 from .errors import ConfigurationError, TaskRunError
-from .metering import MeteredClient, UsageMeter
+from .run import MeteredClient, UsageMeter, build_model_client, execute_task
 from .schemas import MessageView, RunOutcome, TaskCreate, TaskInput
 from .settings import Settings
 from .store import Batch, TaskStore
@@ -130,8 +129,6 @@ class TokenCounter(MeteredClient):
 
 async def run_task(task: TaskInput, settings: Settings, progress: Progress) -> RunOutcome:
     """The activity's execution path, with a model client that keeps `progress.tokens` current."""
-    from .execution import execute_task  # imports autogen's team: only when a task runs
-
     inner = build_model_client(settings, use_aoai=task.use_aoai, model_name=task.model_name)
     try:
         store = ProgressStore(settings, progress)

@@ -41,11 +41,6 @@ class CompletionData(BaseModel):
     result_url: str
 
 
-def publish_activity(sink: str) -> str:
-    """The name of the activity that publishes to `sink` (see activities/events.py)."""
-    return f"publish_event_to_{sink}"
-
-
 def event_id(task_id: str, outcome: RunOutcome) -> str:
     """Stable for one task's one outcome: the same on every retry of the publish."""
     return str(uuid.uuid5(_EVENT_IDS, f"{task_id}\n{outcome.status}\n{iso(outcome.finished_at)}"))

@@ -22,6 +22,8 @@ HttpAuthLevel = Literal["function", "anonymous"]
 
 # host.json's functionTimeout, in seconds; a slice of a run (SLICE_SECONDS) must stay below it.
 FUNCTION_TIMEOUT_SECONDS = 600
+# How long a cancelled run gets to wind down (autogen drains buffered messages first) before it is abandoned.
+CANCEL_GRACE_SECONDS = 10.0
 
 
 def _alias(*names: str) -> Any:

@@ -15,19 +15,14 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from durable import CALLBACK_ORCHESTRATOR, DELIVER_CALLBACK_ACTIVITY
 from magentic_tasks.schemas import CallbackState
 
 bp = df.Blueprint()
 
-CALLBACK_ORCHESTRATOR = "callback_orchestrator"
-DELIVER_ACTIVITY = "deliver_callback_activity"
 FIRST_DELAY_SECONDS = 5.0
 DELAY_FACTOR = 4.0
 MAX_DELAY_SECONDS = 3600.0
-
-
-def callback_instance_id(task_id: str) -> str:
-    return f"{task_id}:callback"
 
 
 def callback_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
@@ -37,7 +32,8 @@ def callback_orchestrator(context: df.DurableOrchestrationContext) -> Generator[
     attempts = 0
     while True:
         attempts += 1
-        result = yield context.call_activity(DELIVER_ACTIVITY, {"url": payload["url"], "event": payload["event"]})
+        attempt = {"url": payload["url"], "event": payload["event"]}
+        result = yield context.call_activity(DELIVER_CALLBACK_ACTIVITY, attempt)
         state = CallbackState(
             state="delivered" if result["delivered"] else "pending",
             attempts=attempts,

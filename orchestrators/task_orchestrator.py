@@ -27,16 +27,19 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from magentic_tasks.events import completion_event, publish_activity
-from magentic_tasks.lifecycle import PLAN_INPUT_EVENT, custom_status
+from durable import (
+    FAILURE_ACTIVITY,
+    PLAN_INPUT_EVENT,
+    RUN_ACTIVITY,
+    START_CALLBACK_ACTIVITY,
+    TASK_ORCHESTRATOR,
+    custom_status,
+    publish_activity,
+)
+from magentic_tasks.events import completion_event
 from magentic_tasks.schemas import MAX_ERROR_CHARS, PlanInput, ReviewDecision, RunOutcome, RunPaused, TaskInput
 
 bp = df.Blueprint()
-
-ORCHESTRATOR_NAME = "task_orchestrator"
-RUN_ACTIVITY = "run_magentic_one_activity"
-FAILURE_ACTIVITY = "record_failure_activity"
-START_CALLBACK_ACTIVITY = "start_callback_delivery_activity"
 
 
 def task_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
@@ -134,4 +137,4 @@ def failure_reason(error: BaseException) -> str:
     return first_line[:MAX_ERROR_CHARS] or type(error).__name__
 
 
-bp.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR_NAME)(task_orchestrator)
+bp.orchestration_trigger(context_name="context", orchestration=TASK_ORCHESTRATOR)(task_orchestrator)

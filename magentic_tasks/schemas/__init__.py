@@ -20,7 +20,7 @@ from .._lazy import lazy_names
 
 if TYPE_CHECKING:
     from ._errors import ErrorDetail, ValidationErrorItem, ValidationErrors
-    from ._outcomes import MAX_ERROR_CHARS, MessageView, RunOutcome, TaskSnapshot, TokenUsage
+    from ._outcomes import CANCEL_REASON, MAX_ERROR_CHARS, STOPPED, MessageView, RunOutcome, TaskSnapshot, TokenUsage
     from ._progress import CallbackState, TaskProgress
     from ._requests import PlanInput, Prompt, QueuedTask, TaskCreate
     from ._runs import PlanReview, ResumePoint, ReviewDecision, RunPaused, TaskInput
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 # Which private module defines each public name.
 _MODULES: dict[str, tuple[str, ...]] = {
     "_errors": ("ErrorDetail", "ValidationErrorItem", "ValidationErrors"),
-    "_outcomes": ("MAX_ERROR_CHARS", "MessageView", "RunOutcome", "TaskSnapshot", "TokenUsage"),
+    "_outcomes": ("CANCEL_REASON", "MAX_ERROR_CHARS", "STOPPED", "MessageView", "RunOutcome", "TaskSnapshot", "TokenUsage"),
     "_progress": ("CallbackState", "TaskProgress"),
     "_requests": ("PlanInput", "Prompt", "QueuedTask", "TaskCreate"),
     "_runs": ("PlanReview", "ResumePoint", "ReviewDecision", "RunPaused", "TaskInput"),
@@ -68,6 +68,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CANCEL_REASON",
     "FINAL_STATUSES",
     "MAX_ERROR_CHARS",
     "MODEL_NAME_PATTERN",
@@ -84,6 +85,7 @@ __all__ = [
     "ReviewDecision",
     "RunOutcome",
     "RunPaused",
+    "STOPPED",
     "TaskCancelled",
     "TaskCreate",
     "TaskCreated",

@@ -9,6 +9,10 @@ from ._types import OutcomeStatus, TaskStatus, UtcDatetime
 
 # The longest error text a task result carries.
 MAX_ERROR_CHARS = 2000
+# stop_reason of a run ended by its stop signal (a cancel request or a Durable terminate).
+STOPPED = "cancelled"
+# The terminate reason `POST /tasks/{id}/cancel` gives; it becomes the cancelled task's `error`.
+CANCEL_REASON = "cancelled through POST /tasks/{task_id}/cancel"
 
 
 class MessageView(BaseModel):

@@ -7,8 +7,7 @@ import sqlite3
 from datetime import datetime
 
 from ..clock import as_utc, iso
-from ..schemas import RunOutcome, TaskInput, TaskSnapshot, TaskStatus
-from ..stop_signal import STOPPED
+from ..schemas import STOPPED, RunOutcome, TaskInput, TaskSnapshot, TaskStatus
 from ..text import storable_json
 from ._connection import Database
 from ._rows import insert_messages, insert_pending, read_messages

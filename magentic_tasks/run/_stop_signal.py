@@ -19,12 +19,6 @@ logger = logging.getLogger(__name__)
 
 # Answers why the run must stop, or None to go on.
 StopCheck = Callable[[], Awaitable[str | None]]
-# stop_reason of a run ended by its stop signal (a cancel request or a Durable terminate).
-STOPPED = "cancelled"
-# How long a cancelled run gets to wind down (autogen drains buffered messages first) before it is abandoned.
-CANCEL_GRACE_SECONDS = 10.0
-# The terminate reason `POST /tasks/{id}/cancel` gives; it becomes the cancelled task's `error`.
-CANCEL_REASON = "cancelled through POST /tasks/{task_id}/cancel"
 
 
 @dataclass(frozen=True)

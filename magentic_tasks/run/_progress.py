@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .schemas import MessageView, TaskProgress, TokenUsage
-from .team import ORCHESTRATOR_NAME
+from ..schemas import MessageView, TaskProgress, TokenUsage
+from ._team import ORCHESTRATOR_NAME
 
 
 class ProgressTracker:

@@ -1,17 +1,39 @@
-"""Plan review: what a run paused with its plan does with the reviewer's decision."""
+"""Plan review: the plan a paused run shows its reviewer, and what the reviewer's decision does."""
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
-from ..runner import Resume, RunReport, planned
-from ..schemas import ReviewDecision, TaskInput
+from autogen_agentchat.state import MagenticOneOrchestratorState, TeamState
+
+from ..schemas import PlanReview, ReviewDecision, TaskInput
 from ..settings import Settings
-from ..team import ORCHESTRATOR_NAME
+from ._team import ORCHESTRATOR_NAME
+from ._types import Resume, RunReport
 
 PLAN_REJECTED = "plan rejected"
 REVIEW_EXPIRED = "review expired"
+
+
+def orchestrator_state(state: Mapping[str, Any]) -> MagenticOneOrchestratorState:
+    """The orchestrator's own part of a saved team state, typed as autogen saves it."""
+    return MagenticOneOrchestratorState.model_validate(TeamState.model_validate(state).agent_states[ORCHESTRATOR_NAME])
+
+
+def planned(state: Mapping[str, Any], settings: Settings) -> PlanReview:
+    """The facts and plan in a team state saved for review."""
+    orchestrator = orchestrator_state(state)
+    return PlanReview(facts=orchestrator.facts, plan=orchestrator.plan, timeout_seconds=settings.review_timeout_seconds)
+
+
+def with_plan(state: Mapping[str, Any], plan: str) -> dict[str, Any]:
+    """A copy of a saved team state whose orchestrator goes on with `plan`."""
+    team = TeamState.model_validate(state)
+    revised = orchestrator_state(state).model_copy(update={"plan": plan})
+    agents = {**team.agent_states, ORCHESTRATOR_NAME: revised.model_dump(mode="json")}
+    return team.model_copy(update={"agent_states": agents}).model_dump(mode="json")
 
 
 def awaits_review(task: TaskInput, resume: Resume | None) -> bool:
@@ -35,7 +57,5 @@ def decided(task: TaskInput, resume: Resume, settings: Settings) -> Resume | Run
                          execution_time=resume.elapsed, stop_reason=PLAN_REJECTED if rejected else REVIEW_EXPIRED,
                          error=error)
     if decision.action == "revise" and decision.plan is not None:
-        state = copy.deepcopy(dict(resume.state))
-        state["agent_states"][ORCHESTRATOR_NAME]["plan"] = decision.plan
-        return replace(resume, state=state)
+        return replace(resume, state=with_plan(resume.state, decision.plan))
     return resume

@@ -16,10 +16,10 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from .metering import UsageMeter
-from .progress import ProgressTracker
-from .schemas import MessageView
-from .store import AttemptEnd, Batch, Checkpoint, TaskStore, best_effort
+from ..schemas import MessageView
+from ..store import AttemptEnd, Batch, Checkpoint, TaskStore, best_effort
+from ._metering import UsageMeter
+from ._progress import ProgressTracker
 
 logger = logging.getLogger(__name__)
 

@@ -28,68 +28,25 @@ from autogen_agentchat.messages import (
 from autogen_core import CancellationToken
 from autogen_core.models import ChatCompletionClient
 
-from .clients import build_model_client, shared_http_client
-from .errors import ConfigurationError, TokenBudgetExceeded
-from .metering import UsageMeter
-from .redaction import Redactor
-from .resumable import RoundLoop
-from .run_errors import TRANSIENT_ERRORS, budget_message, describe
-from .schemas import MessageView, OutcomeStatus, PlanReview, TaskInput, TokenUsage
-from .settings import FUNCTION_TIMEOUT_SECONDS, Settings
-from .shaping import to_views
-from .stop_signal import CANCEL_GRACE_SECONDS, STOPPED, StopSignal
-from .team import ORCHESTRATOR_NAME, build_team
-from .text import storable
+from ..errors import ConfigurationError, TokenBudgetExceeded
+from ..redaction import Redactor
+from ..resumable import RoundLoop
+from ..schemas import STOPPED, MessageView, OutcomeStatus, PlanReview, TaskInput
+from ..settings import CANCEL_GRACE_SECONDS, FUNCTION_TIMEOUT_SECONDS, Settings
+from ..text import storable
+from ._clients import build_model_client, shared_http_client
+from ._errors import TRANSIENT_ERRORS, budget_message, describe
+from ._metering import UsageMeter
+from ._review import planned
+from ._shaping import to_views
+from ._stop_signal import StopSignal
+from ._team import ORCHESTRATOR_NAME, build_team
+from ._types import CheckpointSink, MessageSink, Resume, RoundBoundary, RunReport
 
 logger = logging.getLogger(__name__)
 
-MessageSink = Callable[[list[MessageView]], Awaitable[None]]
-
 # A slice that has saved a round stops a round that would run past this (the function's own timeout).
 HARD_SLICE_SECONDS = FUNCTION_TIMEOUT_SECONDS - 30.0
-
-
-@dataclass(frozen=True)
-class RoundBoundary:
-    """A clean round boundary: the idle team's saved state and how far the run has got."""
-
-    state: Mapping[str, Any]
-    rounds: int  # completed by the run, over every slice and resumed attempt
-    messages: int  # transcript entries so far
-    elapsed: float  # seconds the run has worked, over every slice
-
-
-@dataclass(frozen=True)
-class Resume:
-    """Where a run resumes: a boundary's team state, the transcript up to it, its rounds and time."""
-
-    state: Mapping[str, Any]
-    history: list[MessageView]
-    rounds: int
-    elapsed: float
-
-
-# Saves a boundary; whether it was saved.
-CheckpointSink = Callable[[RoundBoundary], Awaitable[bool]]
-
-
-@dataclass
-class RunReport:
-    status: OutcomeStatus
-    messages: list[MessageView]
-    usage_by_agent: dict[str, TokenUsage]
-    execution_time: float
-    final_answer: str | None = None
-    stop_reason: str | None = None
-    error: str | None = None
-    retryable: bool = False
-    paused: bool = False  # the slice ended at a checkpointed round boundary; the run goes on elsewhere
-    rounds: int = 0
-    review: PlanReview | None = None  # paused with facts and plan made, for a reviewer
-
-    @property
-    def usage(self) -> TokenUsage:
-        return sum(self.usage_by_agent.values(), TokenUsage())
 
 
 @dataclass
@@ -209,13 +166,6 @@ async def run_team(
     if not finished:
         return report("completed", paused=True, stop_reason="slice", review=progress.review)
     return report("completed", stop_reason=stop_reason)
-
-
-def planned(state: Mapping[str, Any], settings: Settings) -> PlanReview:
-    """The facts and plan in a team state saved for review (the orchestrator's own state)."""
-    orchestrator = state["agent_states"][ORCHESTRATOR_NAME]
-    return PlanReview(facts=orchestrator["facts"], plan=orchestrator["plan"],
-                      timeout_seconds=settings.review_timeout_seconds)
 
 
 def _message_sink(

@@ -18,8 +18,8 @@ from typing import Any
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, MultiModalMessage
 from autogen_core import Image
 
-from .schemas import MessageView
-from .text import storable
+from ..schemas import MessageView
+from ..text import storable
 
 IMAGE_TYPE = "base64_image"
 IMAGE_REF_TYPE = "image_ref"

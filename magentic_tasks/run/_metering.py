@@ -3,12 +3,13 @@
 Magentic-One's orchestrator messages carry `models_usage=None`, so summing usage over the
 transcript (as the original service did) misses most of the cost. Instead each agent gets its
 model client wrapped in a `MeteredClient`, which records the usage of every call it makes and
-refuses further calls once the run's token budget is spent.
+refuses further calls once the run's token budget is spent. `AttemptMeter` is one attempt's meter,
+checked together with the tokens the run spent before it, and telling a listener of every call.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from autogen_core import CancellationToken
@@ -23,9 +24,9 @@ from autogen_core.models import (
 from autogen_core.tools import Tool, ToolSchema
 from pydantic import BaseModel
 
-from .errors import TokenBudgetExceeded
-from .schemas import TokenUsage
-from .telemetry import model_call
+from ..errors import TokenBudgetExceeded
+from ..schemas import TokenUsage
+from ..telemetry import model_call
 
 
 class UsageMeter:
@@ -158,3 +159,30 @@ def _model_and_provider(client: ChatCompletionClient) -> tuple[str | None, str]:
     model = create_args.get("model") if isinstance(create_args, dict) else None
     provider = "azure.ai.openai" if type(client).__name__.startswith("Azure") else "openai"
     return (model if isinstance(model, str) else None), provider
+
+
+class AttemptMeter(UsageMeter):
+    """The attempt's own tokens (`by_agent`, from where a continued attempt stood), checked against
+    the budget together with `spent_before` (the tokens of the run an attempt resumed)."""
+
+    def __init__(self, budget: int | None, by_agent: dict[str, TokenUsage], spent_before: int) -> None:
+        super().__init__(budget)
+        self.by_agent = dict(by_agent)
+        self.spent_before = spent_before
+        self.listener: Callable[[], None] | None = None  # told of every completed model call
+
+    def record(self, agent: str, usage: RequestUsage) -> None:
+        super().record(agent, usage)
+        if self.listener is not None:
+            self.listener()
+
+    @property
+    def exhausted(self) -> bool:
+        total = self.total
+        spent = self.spent_before + total.prompt_tokens + total.completion_tokens
+        return self.budget is not None and spent >= self.budget
+
+    def check(self) -> None:
+        if self.budget is not None and self.exhausted:
+            total = self.total
+            raise TokenBudgetExceeded(self.spent_before + total.prompt_tokens + total.completion_tokens, self.budget)

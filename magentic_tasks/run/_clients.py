@@ -9,8 +9,8 @@ from typing import Any
 import openai
 from autogen_core.models import ChatCompletionClient, ModelInfo
 
-from .errors import ConfigurationError
-from .settings import Settings
+from ..errors import ConfigurationError
+from ..settings import Settings
 
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 

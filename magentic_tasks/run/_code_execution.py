@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 from autogen_core.code_executor import CodeExecutor
 
-from .settings import Settings
+from ..settings import Settings
 
 # The only variables code run by `local` gets.
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"

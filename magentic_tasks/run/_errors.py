@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from .metering import UsageMeter
-from .text import storable
+from ..text import storable
+from ._metering import UsageMeter
 
 # Failures worth another attempt: the model service was unreachable, overloaded or erring, or a
 # plan could not be saved for its reviewer (the mirror was unavailable).

@@ -1,47 +1,15 @@
 """Where an attempt starts: afresh, continuing its own attempt (the next slice), or resumed into a
-new attempt from the latest checkpoint; and its meter, which tells a listener of every call."""
+new attempt from the latest checkpoint."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from autogen_core.models import RequestUsage
-
-from ..errors import TokenBudgetExceeded
-from ..metering import UsageMeter
-from ..runner import Resume
 from ..schemas import MessageView, TaskInput, TokenUsage
 from ..settings import Settings
 from ..store import Checkpoint, TaskStore, best_effort
-
-
-class AttemptMeter(UsageMeter):
-    """The attempt's own tokens (`by_agent`, from where a continued attempt stood), checked against
-    the budget together with `spent_before` (the tokens of the run an attempt resumed)."""
-
-    def __init__(self, budget: int | None, by_agent: dict[str, TokenUsage], spent_before: int) -> None:
-        super().__init__(budget)
-        self.by_agent = dict(by_agent)
-        self.spent_before = spent_before
-        self.listener: Callable[[], None] | None = None  # told of every completed model call
-
-    def record(self, agent: str, usage: RequestUsage) -> None:
-        super().record(agent, usage)
-        if self.listener is not None:
-            self.listener()
-
-    @property
-    def exhausted(self) -> bool:
-        total = self.total
-        spent = self.spent_before + total.prompt_tokens + total.completion_tokens
-        return self.budget is not None and spent >= self.budget
-
-    def check(self) -> None:
-        if self.budget is not None and self.exhausted:
-            total = self.total
-            raise TokenBudgetExceeded(self.spent_before + total.prompt_tokens + total.completion_tokens, self.budget)
+from ._types import Resume
 
 
 @dataclass

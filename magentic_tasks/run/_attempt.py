@@ -18,21 +18,23 @@ from datetime import timedelta
 
 from autogen_core.models import ChatCompletionClient
 
-from .clock import utc_now
-from .errors import TaskRunError
-from .progress import ProgressTracker
-from .redaction import Redactor
-from .resumable._attempts import AttemptMeter, start_attempt
-from .resumable._review import awaits_review, decided
-from .runner import RoundBoundary, RunReport, run_team
-from .schemas import MAX_ERROR_CHARS, MessageView, ResumePoint, RunOutcome, RunPaused, TaskInput, TokenUsage
-from .settings import Settings
-from .shaping import without_image_bytes
-from .stop_signal import STOPPED, StopSignal
-from .store import AttemptEnd, Checkpoint, TaskStore, best_effort
-from .telemetry import record_outcome
-from .text import storable
-from .transcript_writer import TranscriptWriter
+from ..clock import utc_now
+from ..errors import TaskRunError
+from ..redaction import Redactor
+from ..schemas import MAX_ERROR_CHARS, STOPPED, MessageView, ResumePoint, RunOutcome, RunPaused, TaskInput, TokenUsage
+from ..settings import Settings
+from ..store import AttemptEnd, Checkpoint, TaskStore, best_effort
+from ..telemetry import record_outcome
+from ..text import storable
+from ._metering import AttemptMeter
+from ._progress import ProgressTracker
+from ._review import awaits_review, decided
+from ._shaping import without_image_bytes
+from ._start import Start, start_attempt
+from ._stop_signal import StopSignal
+from ._team_run import run_team
+from ._transcript_writer import TranscriptWriter
+from ._types import RoundBoundary, RunReport
 
 logger = logging.getLogger(__name__)
 
@@ -97,25 +99,7 @@ async def _attempt(
         store, task.task_id, tracker, meter, settings.mirror_flush_seconds
     )
     meter.listener = None if writer is None else writer.usage_changed
-
-    async def stream_to_store(views: list[MessageView]) -> None:
-        if writer is not None:
-            writer.add(views)
-
-    async def save(boundary: RoundBoundary) -> bool:
-        """The round's checkpoint, in one transaction with the round's messages and usage."""
-        assert attempt is not None and writer is not None
-        checkpoint = Checkpoint(
-            task_id=task.task_id, attempt=attempt, round=boundary.rounds, messages=boundary.messages,
-            state=dict(boundary.state), usage_by_agent=_plus(start.spent_before, meter.by_agent),
-            elapsed=boundary.elapsed, deadline=start.deadline, held_by=holder, saved_at=utc_now(),
-        )
-        try:
-            return await writer.flush(checkpoint=checkpoint)
-        except Exception:  # a checkpoint never fails the run: it only loses the chance to resume here
-            logger.exception("task %s: round %d could not be checkpointed", task.task_id, boundary.rounds)
-            await writer.flush()  # the round's messages, without the checkpoint
-            return False
+    recorder = AttemptRecorder(task.task_id, start, holder, meter, writer)
 
     workspace = settings.task_workspace_root / task.task_id
     report: RunReport | None = None
@@ -125,7 +109,8 @@ async def _attempt(
         if isinstance(after_review, RunReport):
             report = after_review
             report.usage_by_agent = dict(meter.by_agent)
-            if report.paused and not await save(RoundBoundary(resume.state, 0, len(resume.history), resume.elapsed)):
+            plan = RoundBoundary(resume.state, 0, len(resume.history), resume.elapsed)
+            if report.paused and not await recorder.checkpoint(plan):
                 raise TaskRunError("the plan could not be saved for review (the task mirror is unavailable)")
         else:  # the time spent waiting for the reviewer is not the run's: its deadline starts again
             resume = after_review
@@ -135,8 +120,8 @@ async def _attempt(
     try:
         if report is None:
             report = await run_team(
-                task, settings, stream_to_store, workspace=workspace, redact=redact, client=client, stop=stop,
-                meter=meter, resume=resume, checkpoint=None if attempt is None else save,
+                task, settings, recorder.messages, workspace=workspace, redact=redact, client=client, stop=stop,
+                meter=meter, resume=resume, checkpoint=None if attempt is None else recorder.checkpoint,
                 time_left=(start.deadline - utc_now()).total_seconds(), slice_seconds=slice_seconds,
                 review_plan=task.review == "plan" and resume is None,
             )
@@ -171,6 +156,38 @@ async def _attempt(
     held = await best_effort(store.save_outcome, task, outcome, attempt)  # its checkpoints go with it
     record_outcome(task.model_name, outcome, held)
     return _for_durable(held or outcome)
+
+
+class AttemptRecorder:
+    """Where an attempt's run puts what it produces: its messages go to the transcript writer, and
+    each clean round boundary becomes a checkpoint, in one transaction with the round's messages
+    and usage. Without a writer (the mirror could not begin the attempt) both are dropped."""
+
+    def __init__(
+        self, task_id: str, start: Start, holder: str, meter: AttemptMeter, writer: TranscriptWriter | None
+    ) -> None:
+        self.task_id, self.start, self.holder, self.meter, self.writer = task_id, start, holder, meter, writer
+
+    async def messages(self, views: list[MessageView]) -> None:
+        if self.writer is not None:
+            self.writer.add(views)
+
+    async def checkpoint(self, boundary: RoundBoundary) -> bool:
+        """Save the boundary; whether it was saved. A checkpoint never fails the run: it only loses
+        the chance to resume here."""
+        writer, attempt = self.writer, self.start.attempt
+        assert attempt is not None and writer is not None
+        checkpoint = Checkpoint(
+            task_id=self.task_id, attempt=attempt, round=boundary.rounds, messages=boundary.messages,
+            state=dict(boundary.state), usage_by_agent=_plus(self.start.spent_before, self.meter.by_agent),
+            elapsed=boundary.elapsed, deadline=self.start.deadline, held_by=self.holder, saved_at=utc_now(),
+        )
+        try:
+            return await writer.flush(checkpoint=checkpoint)
+        except Exception:
+            logger.exception("task %s: round %d could not be checkpointed", self.task_id, boundary.rounds)
+            await writer.flush()  # the round's messages, without the checkpoint
+            return False
 
 
 async def record_failure(

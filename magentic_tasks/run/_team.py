@@ -32,11 +32,11 @@ from autogen_ext.agents.file_surfer._markdown_file_browser import MarkdownFileBr
 from autogen_ext.agents.magentic_one import MagenticOneCoderAgent
 from markitdown import DocumentConverterResult, MarkItDown
 
-from .code_execution import build_code_executor
-from .log_levels import apply_configured_log_levels
-from .metering import MeteredClient, UsageMeter
-from .resumable import FileSurferState, ResumableMagenticOneGroupChat
-from .settings import Settings
+from ..log_levels import apply_configured_log_levels
+from ..resumable import FileSurferState, ResumableMagenticOneGroupChat
+from ..settings import Settings
+from ._code_execution import build_code_executor
+from ._metering import MeteredClient, UsageMeter
 
 logger = logging.getLogger(__name__)
 
