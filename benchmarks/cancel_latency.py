@@ -44,7 +44,7 @@ SEEN: dict[str, float] = {}  # task id -> when its run's stop check first saw th
 
 def record_when_the_run_sees_the_cancel() -> None:
     import activities.run_task as run_task
-    from magentic_tasks.stop_signal import StopCheck
+    from magentic_tasks.run import StopCheck
 
     original = run_task.terminated
 
@@ -106,7 +106,7 @@ async def main(runs: int, poll: float, latency: float, workdir: Path) -> None:
         })
         get_settings.cache_clear()
         import function_app
-        import magentic_tasks.execution  # noqa: F401  (autogen's import cost, before the clock)
+        import magentic_tasks.run  # noqa: F401  (autogen's import cost, before the clock)
 
         record_when_the_run_sees_the_cancel()
 

@@ -31,9 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from magentic_tasks.execution import execute_slice, execute_task  # noqa: E402
 from magentic_tasks.redaction import Redactor  # noqa: E402
-from magentic_tasks.runner import RoundBoundary, run_team  # noqa: E402
+from magentic_tasks.run import RoundBoundary, execute_slice, execute_task, run_team  # noqa: E402  # noqa: E402
 from magentic_tasks.schemas import MessageView, RunPaused, TaskInput, TokenUsage  # noqa: E402
 from magentic_tasks.settings import Settings  # noqa: E402
 from magentic_tasks.store import Checkpoint, TaskStore  # noqa: E402

@@ -1,6 +1,6 @@
 """Benchmark team runs sharing one worker event loop: N tasks at once against one task alone.
 
-Each task is `magentic_tasks.execution.execute_task` (the activity's logic): the real Magentic-One
+Each task is `magentic_tasks.run.execute_task` (the activity's logic): the real Magentic-One
 team, the real OpenAI client over HTTP to the scripted model server (`tests/support/model_server.py`)
 which sleeps `--latency` seconds before every answer, and the real SQLite mirror. The script has the
 first progress ledger say the request is satisfied, so every task makes the same 4 model calls
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from magentic_tasks.execution import execute_task  # noqa: E402
+from magentic_tasks.run import execute_task  # noqa: E402
 from magentic_tasks.schemas import RunOutcome, TaskInput  # noqa: E402
 from magentic_tasks.settings import Settings  # noqa: E402
 from magentic_tasks.store import TaskStore  # noqa: E402

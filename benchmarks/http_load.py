@@ -93,7 +93,7 @@ def warm_imports() -> None:
     they would show up as seconds of latency on whichever requests were in flight at that moment."""
     import openai
 
-    from magentic_tasks import execution  # noqa: F401
+    from magentic_tasks import run  # noqa: F401
 
     client = openai.AsyncOpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1")
     assert client.beta.chat.completions is not None and client.chat.completions is not None

@@ -31,6 +31,7 @@ from magentic_tasks.clock import iso  # noqa: E402
 from magentic_tasks.service import TaskService  # noqa: E402
 from magentic_tasks.settings import Settings  # noqa: E402
 from magentic_tasks.store import TaskStore  # noqa: E402
+from starters.http_api import answered  # noqa: E402
 from tests.support.in_memory import InMemoryOrchestrations  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -57,7 +58,7 @@ async def timed(service: TaskService, query: dict[str, str], owner: str, runs: i
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        response = await service.list_tasks(query, owner)
+        response = await answered(service.list_tasks(query, owner))
         times.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.body
     return times
@@ -66,7 +67,8 @@ async def timed(service: TaskService, query: dict[str, str], owner: str, runs: i
 async def deep_cursor(service: TaskService, owner: str, pages: int) -> str:
     cursor = ""
     for _ in range(pages):
-        body = (await service.list_tasks({"limit": "100", **({"cursor": cursor} if cursor else {})}, owner)).body
+        query = {"limit": "100", **({"cursor": cursor} if cursor else {})}
+        body = (await answered(service.list_tasks(query, owner))).body
         cursor = body["next_cursor"]
     return cursor
 

@@ -63,7 +63,7 @@ def instrument(counts: Counts) -> None:
 
     connection.Database._with_retries = with_retries
     try:
-        writer_module = importlib.import_module("magentic_tasks.transcript_writer")
+        writer_module = importlib.import_module("magentic_tasks.run._transcript_writer")
         mirror = importlib.import_module("magentic_tasks.store._mirror")
     except ImportError:
         return
@@ -91,7 +91,7 @@ def instrument(counts: Counts) -> None:
 
 
 async def run_tasks(args: argparse.Namespace, folder: Path, flush: float | None, counts: Counts) -> float:
-    execution = importlib.import_module("magentic_tasks.execution")
+    execution = importlib.import_module("magentic_tasks.run")
     schemas = importlib.import_module("magentic_tasks.schemas")
     settings_module = importlib.import_module("magentic_tasks.settings")
     from tests.support.model_server import Faults, Script, ScriptedModelServer

@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from magentic_tasks.redaction import Redactor, install_log_redaction  # noqa: E402
-from magentic_tasks.runner import run_team  # noqa: E402
+from magentic_tasks.run import run_team  # noqa: E402
 from magentic_tasks.schemas import MessageView, TaskInput  # noqa: E402
 from magentic_tasks.settings import Settings  # noqa: E402
 from tests.support.model_server import Script, ScriptedModelServer  # noqa: E402

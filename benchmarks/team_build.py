@@ -38,8 +38,8 @@ async def measure(mode: str, teams: int) -> dict[str, Any]:
     from autogen_ext.agents.file_surfer import FileSurfer
     from autogen_ext.models.replay import ReplayChatCompletionClient
 
-    from magentic_tasks import team as team_module
-    from magentic_tasks.metering import UsageMeter
+    from magentic_tasks.run import UsageMeter
+    from magentic_tasks.run import _team as team_module
     from magentic_tasks.settings import Settings
 
     if mode == "per-task":  # what build_team did before: autogen's FileSurfer builds its own MarkItDown

@@ -30,13 +30,15 @@ logger = logging.getLogger(__name__)
 # The host's instance query pages with this header: in the response when more pages follow, and
 # in the request for the next page. azure-functions-durable 1.7's get_status_by reads one page only.
 CONTINUATION_HEADER = "x-ms-continuation-token"
-PAGE_SIZE = 100
-MAX_PAGES = 200
-BUDGET_SECONDS = 120.0
 
 
 class DurableOrchestrations:
     """`magentic_tasks.service.Orchestrations` over a `DurableOrchestrationClient`."""
+
+    # The instance query's defaults: instances a page, pages and seconds a query at most.
+    page_size = 100
+    max_pages = 200
+    budget_seconds = 120.0
 
     def __init__(self, client: df.DurableOrchestrationClient) -> None:
         self.client = client
@@ -130,7 +132,7 @@ class DurableOrchestrations:
     ) -> tuple[list[str], bool]:
         """Ids of the instances created between `created_from` and `created_to` that finished
         (Completed or Terminated), following the host's continuation token page by page, within
-        `max_pages` and `budget_seconds` (the module's defaults when None); and whether every page
+        `max_pages` and `budget_seconds` (the class's defaults when None); and whether every page
         was read."""
         statuses = [df.OrchestrationRuntimeStatus.Completed, df.OrchestrationRuntimeStatus.Terminated]
         items, complete = await self._query(
@@ -151,8 +153,8 @@ class DurableOrchestrations:
         budget_seconds: float | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
         """The host's instance query, every page of it within the budget; whether all were read."""
-        page_size, max_pages = page_size or PAGE_SIZE, max_pages or MAX_PAGES
-        budget_seconds = BUDGET_SECONDS if budget_seconds is None else budget_seconds
+        page_size, max_pages = page_size or self.page_size, max_pages or self.max_pages
+        budget_seconds = self.budget_seconds if budget_seconds is None else budget_seconds
         base = self.client._orchestration_bindings.rpc_base_url  # the URL the SDK's own queries use
         options = RpcManagementOptions(created_time_from=created_from, created_time_to=created_to,
                                        runtime_status=statuses)

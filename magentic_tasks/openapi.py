@@ -31,9 +31,7 @@ from .schemas import (
     TaskStatusView,
     ValidationErrors,
 )
-from .service._following import MAX_LIMIT as MESSAGES_MAX_LIMIT
-from .service._following import MAX_WAIT_SECONDS
-from .service._listing import DEFAULT_LIMIT, MAX_LIMIT, STATUSES
+from .service import DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT_SECONDS, MESSAGES_MAX_LIMIT, STATUSES
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"

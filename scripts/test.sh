@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up everything on a fresh machine, then runs ruff, mypy (strict, on the app), the real-worker
-# tier (tests/worker) on every other supported Python this machine has, and the whole pytest suite.
+# Sets up everything on a fresh machine, then runs ruff, mypy (strict, on the app), the import
+# contracts (import-linter), the real-worker tier (tests/worker) on every other supported Python
+# this machine has, and the whole pytest suite.
 # Extra arguments go to pytest (and then only that run happens, on the primary Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +76,8 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"
 .venv/bin/mypy
+echo "== import contracts"
+.venv/bin/lint-imports --no-logo --no-cache
 if [ $# -eq 0 ]; then
   for version in $SUPPORTED; do
     [ "$version" = "$primary" ] && continue

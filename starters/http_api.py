@@ -16,18 +16,20 @@ import azure.durable_functions as df
 import azure.functions as func
 from pydantic import ValidationError
 
+from durable import DurableOrchestrations
 from magentic_tasks.errors import ConfigurationError
 from magentic_tasks.settings import Settings, get_settings
 from magentic_tasks.telemetry import task_creation
 
-from .durable import DurableOrchestrations
 from .indexing_settings import invalid_fields, settings_at_indexing
 
 if TYPE_CHECKING:
-    from magentic_tasks.service import ApiResponse, TaskService
+    from magentic_tasks.service import TaskService
+
+    from .http_answers import HttpAnswer
 
     # What a route does with the service, the request and the caller's principal.
-    Handler = Callable[[TaskService, func.HttpRequest, str | None], Awaitable[ApiResponse]]
+    Handler = Callable[[TaskService, func.HttpRequest, str | None], Awaitable[HttpAnswer]]
 
 logger = logging.getLogger(__name__)
 
@@ -44,26 +46,40 @@ bp = df.Blueprint()
 AUTH_LEVEL = auth_level(settings_at_indexing())
 
 
-def service_for(client: df.DurableOrchestrationClient) -> TaskService | ApiResponse:
-    from magentic_tasks.service import TaskService, config_error_response  # see starters/__init__.py
+def service_for(client: df.DurableOrchestrationClient) -> TaskService | HttpAnswer:
+    from magentic_tasks.service import TaskService  # see starters/__init__.py
+
+    from .http_answers import answer_for_settings
 
     try:
         return TaskService(get_settings(), DurableOrchestrations(client))
     except (ValidationError, ConfigurationError) as error:
         problem = invalid_fields(error) if isinstance(error, ValidationError) else error.__class__.__name__
         logger.error("settings are invalid: %s", problem)
-        return config_error_response(error)
+        return answer_for_settings(error)
 
 
-def to_http(response: ApiResponse) -> func.HttpResponse:
-    if response.body is None:
-        return func.HttpResponse(status_code=response.status_code, headers=response.headers)
+def to_http(answer: HttpAnswer) -> func.HttpResponse:
+    if answer.body is None:
+        return func.HttpResponse(status_code=answer.status_code, headers=answer.headers)
     return func.HttpResponse(
-        json.dumps(response.body),
-        status_code=response.status_code,
-        headers=response.headers,
+        json.dumps(answer.body),
+        status_code=answer.status_code,
+        headers=answer.headers,
         mimetype="application/json",
     )
+
+
+async def answered(call: Awaitable[object]) -> HttpAnswer:
+    """The service call's domain result, or the error it raised, as an HTTP answer."""
+    from magentic_tasks.service import ServiceError
+
+    from .http_answers import answer_for, answer_for_error
+
+    try:
+        return answer_for(await call)
+    except ServiceError as error:
+        return answer_for_error(error)
 
 
 def owner_of(req: func.HttpRequest, settings: Settings) -> str | None:
@@ -77,10 +93,10 @@ def owner_of(req: func.HttpRequest, settings: Settings) -> str | None:
 
 async def answer(req: func.HttpRequest, client: df.DurableOrchestrationClient, handle: Handler) -> func.HttpResponse:
     """The service for this call (or the settings error), the caller's principal, `handle`, as HTTP."""
-    from magentic_tasks.service import ApiResponse
+    from magentic_tasks.service import TaskService
 
     service = service_for(client)
-    if isinstance(service, ApiResponse):
+    if not isinstance(service, TaskService):
         return to_http(service)
     return to_http(await handle(service, req, owner_of(req, service.settings)))
 
@@ -89,9 +105,10 @@ def task_id_of(req: func.HttpRequest) -> str:
     return str(req.route_params.get("task_id", ""))
 
 
-async def create(service: TaskService, req: func.HttpRequest, owner: str | None) -> ApiResponse:
+async def create(service: TaskService, req: func.HttpRequest, owner: str | None) -> HttpAnswer:
     with task_creation(req.headers.get("traceparent")) as trace:
-        response = await service.create(req.get_body(), owner, req.headers.get(IDEMPOTENCY_HEADER), trace.trace_parent)
+        key = req.headers.get(IDEMPOTENCY_HEADER)
+        response = await answered(service.create(req.get_body(), owner, key, trace.trace_parent))
         trace.created((response.body or {}).get("task_id"), response.status_code)
     return response
 
@@ -101,35 +118,34 @@ async def create_task(req: func.HttpRequest, client: df.DurableOrchestrationClie
 
 
 async def get_task_status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await answer(req, client, lambda service, req, owner: service.status(task_id_of(req), owner))
+    return await answer(req, client, lambda service, req, owner: answered(service.status(task_id_of(req), owner)))
 
 
 async def get_task_result(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await answer(req, client, lambda service, req, owner: service.result(task_id_of(req), owner))
+    return await answer(req, client, lambda service, req, owner: answered(service.result(task_id_of(req), owner)))
 
 
 async def list_tasks(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await answer(req, client, lambda service, req, owner: service.list_tasks(dict(req.params), owner))
+    return await answer(req, client, lambda service, req, owner: answered(service.list_tasks(dict(req.params), owner)))
 
 
 async def delete_task(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await answer(req, client, lambda service, req, owner: service.delete(task_id_of(req), owner))
+    return await answer(req, client, lambda service, req, owner: answered(service.delete(task_id_of(req), owner)))
 
 
 async def cancel_task(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    return await answer(req, client, lambda service, req, owner: service.cancel(task_id_of(req), owner))
+    return await answer(req, client, lambda service, req, owner: answered(service.cancel(task_id_of(req), owner)))
 
 
 async def submit_task_input(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await answer(
-        req, client,
-        lambda service, req, owner: service.submit_input(task_id_of(req), owner, req.get_body(), client.raise_event),
+        req, client, lambda service, req, owner: answered(service.submit_input(task_id_of(req), owner, req.get_body()))
     )
 
 
 async def get_task_messages(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await answer(
-        req, client, lambda service, req, owner: service.messages(task_id_of(req), owner, dict(req.params))
+        req, client, lambda service, req, owner: answered(service.messages(task_id_of(req), owner, dict(req.params)))
     )
 
 

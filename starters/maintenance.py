@@ -19,10 +19,9 @@ from datetime import timedelta
 import azure.durable_functions as df
 import azure.functions as func
 
+from durable import DurableOrchestrations
 from magentic_tasks.clock import utc_now
 from magentic_tasks.settings import get_settings
-
-from .durable import DurableOrchestrations
 
 logger = logging.getLogger(__name__)
 

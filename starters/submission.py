@@ -12,9 +12,8 @@ import logging
 
 import azure.durable_functions as df
 
+from durable import DurableOrchestrations
 from magentic_tasks.settings import get_settings
-
-from .durable import DurableOrchestrations
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ class is most of the app's own import time; the HTTP answers are needed by the f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from .._lazy import lazy_names
+import sys
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._errors import ErrorDetail, ValidationErrorItem, ValidationErrors
@@ -50,7 +49,8 @@ if TYPE_CHECKING:
 # Which private module defines each public name.
 _MODULES: dict[str, tuple[str, ...]] = {
     "_errors": ("ErrorDetail", "ValidationErrorItem", "ValidationErrors"),
-    "_outcomes": ("CANCEL_REASON", "MAX_ERROR_CHARS", "STOPPED", "MessageView", "RunOutcome", "TaskSnapshot", "TokenUsage"),
+    "_outcomes": ("CANCEL_REASON", "MAX_ERROR_CHARS", "STOPPED", "MessageView", "RunOutcome", "TaskSnapshot",
+                  "TokenUsage"),
     "_progress": ("CallbackState", "TaskProgress"),
     "_requests": ("PlanInput", "Prompt", "QueuedTask", "TaskCreate"),
     "_runs": ("PlanReview", "ResumePoint", "ReviewDecision", "RunPaused", "TaskInput"),
@@ -60,7 +60,19 @@ _MODULES: dict[str, tuple[str, ...]] = {
                "TaskNotFinishedView", "TaskResultBody", "TaskResultInfo", "TaskResultView", "TaskStatusView",
                "TaskSummary"),
 }
-__getattr__ = lazy_names(__name__, _MODULES)
+_MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Import `name` from its module the first time it is asked for (PEP 562), then keep it here."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # __import__ rather than importlib.import_module: the same import, but `python -X importtime`
+    # times it on its own line instead of adding it to the importing module's (benchmarks/import_cost.py).
+    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
+    sys.modules[__name__].__dict__[name] = value  # found directly from now on
+    return value
 
 
 def __dir__() -> list[str]:
@@ -72,6 +84,7 @@ __all__ = [
     "FINAL_STATUSES",
     "MAX_ERROR_CHARS",
     "MODEL_NAME_PATTERN",
+    "STOPPED",
     "TASK_ID_PATTERN",
     "CallbackState",
     "ErrorDetail",
@@ -85,7 +98,6 @@ __all__ = [
     "ReviewDecision",
     "RunOutcome",
     "RunPaused",
-    "STOPPED",
     "TaskCancelled",
     "TaskCreate",
     "TaskCreated",

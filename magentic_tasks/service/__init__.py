@@ -1,49 +1,60 @@
 """The task API's behaviour, independent of Azure: validation, starting tasks, reading them back.
 
-The HTTP and queue functions are thin adapters around `TaskService`. Durable state is read first;
-SQLite is the fallback for tasks whose history was purged (and for when Durable cannot be reached),
-and it is repaired from Durable state when it lags behind.
-
-The public names live in small private modules, one use each: `_responses` (what is answered),
-`_parsing` (request bodies), `_creating` (create and submit), `_reading` (status, result, repair),
-`_listing` (`GET /tasks`), `_removing` (delete and retention), `_steering` (cancel), `_following`
-(`GET /tasks/{id}/messages`), `_reviewing` (`POST /tasks/{id}/input`: plan review).
+`TaskService` is the one entry point; the HTTP, queue and timer functions in starters/ call it and
+map what it returns (a domain result) or raises (a `ServiceError`) to their own protocol. Inside,
+one `TaskReader` finds every task (Durable state first, SQLite second, settled, the mirror
+repaired), and each use is a small module of plain functions over it: `_creating` (create and
+submit), `_reading` (status, result), `_listing` (`GET /tasks`), `_cancelling`, `_reviewing` (plan
+review input), `_messages` (the message stream), `_removing` (delete, retention), `_reconciling`
+(the mirror catching up). `_parsing` reads request bodies; `_errors` holds every error.
 """
 
-from ._creating import Creating, task_id_for_message
-from ._following import Following
-from ._listing import Listing
-from ._parsing import max_body_bytes, parse_json_object, validate_create
-from ._reading import Reading
-from ._removing import Removing, RetentionReport
-from ._responses import (
+from ._cancelling import Cancellation
+from ._creating import Created, task_id_for_message
+from ._errors import (
     NOT_FOUND,
     RETRY_AFTER_SECONDS,
-    ApiResponse,
+    Conflict,
     InvalidRequest,
-    config_error_response,
+    RequestTooLarge,
+    ServiceError,
+    TaskNotFound,
+    Unavailable,
 )
-from ._reviewing import Reviewing
-from ._state import Orchestrations
-from ._steering import Steering
-
-
-class TaskService(Creating, Removing, Listing, Steering, Following, Reviewing):
-    """Creates tasks and answers for them, reading Durable state first and SQLite second."""
-
+from ._listing import DEFAULT_LIMIT, MAX_LIMIT, STATUSES, decode_cursor, encode_cursor
+from ._messages import MAX_LIMIT as MESSAGES_MAX_LIMIT
+from ._messages import MAX_WAIT_SECONDS
+from ._orchestrations import Orchestrations
+from ._parsing import max_body_bytes, parse_json_object, validate_create
+from ._reader import TaskReader, settle
+from ._removing import RetentionReport
+from ._service import TaskService
 
 __all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "MAX_WAIT_SECONDS",
+    "MESSAGES_MAX_LIMIT",
     "NOT_FOUND",
     "RETRY_AFTER_SECONDS",
-    "ApiResponse",
+    "STATUSES",
+    "Cancellation",
+    "Conflict",
+    "Created",
     "InvalidRequest",
     "Orchestrations",
-    "Reading",
+    "RequestTooLarge",
     "RetentionReport",
+    "ServiceError",
+    "TaskNotFound",
+    "TaskReader",
     "TaskService",
-    "config_error_response",
+    "Unavailable",
+    "decode_cursor",
+    "encode_cursor",
     "max_body_bytes",
     "parse_json_object",
+    "settle",
     "task_id_for_message",
     "validate_create",
 ]

@@ -1,24 +1,38 @@
-"""Creating tasks: `POST /tasks` and queue messages, validated, started in Durable, mirrored."""
+"""Creating tasks: `POST /tasks` and queue messages, validated, started in Durable state.
+
+Nothing is written to SQLite on the request path (on a file share every transaction pays network
+round trips and a lock shared by every instance): the run's first attempt writes the task's row,
+the reconcile timer writes it for a task not yet running, and until then reads and the list come
+from Durable state.
+"""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..schemas import QueuedTask, TaskCreate, TaskCreated, TaskInput, TaskSnapshot
 from ..store import best_effort
 from ..telemetry import trace_parent_for_new_task
-from ._parsing import max_body_bytes, validate_create
-from ._responses import RETRY_AFTER_SECONDS, ApiResponse, InvalidRequest, error_entry, unavailable
-from ._state import ServiceState, logger
+from ._errors import InvalidRequest, Unavailable, error_entry
+from ._parsing import validate_create
+from ._reader import TaskReader, logger
 
 # Task ids derived from message keys live in their own UUID namespace.
 _MESSAGE_TASKS = uuid.UUID("5b0c2a52-6a0e-4f3c-9b53-7e1f6f1c8d21")
-
-
 _KEYED_TASKS = uuid.UUID("0f6b7c1e-2d7a-4c55-8f0e-7b1d0c9e3a64")
 # RFC 9110 token characters and the usual UUID/ULID shapes; at most 255 (as the IETF draft suggests).
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+@dataclass(frozen=True)
+class Created:
+    """A task accepted: newly started, or `replayed` for an `Idempotency-Key` already used."""
+
+    task: TaskCreated
+    replayed: bool = False
 
 
 def task_id_for_message(message_key: str) -> str:
@@ -38,110 +52,91 @@ def task_id_for_key(owner: str | None, idempotency_key: str) -> str:
     return str(uuid.uuid5(_KEYED_TASKS, f"{owner or ''}\n{idempotency_key}"))
 
 
-def _accepted(created: TaskCreated, *, replayed: bool = False) -> ApiResponse:
-    headers = {"Location": f"/tasks/{created.task_id}", "Retry-After": str(RETRY_AFTER_SECONDS)}
-    if replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return ApiResponse(202, created.model_dump(mode="json"), headers)
+def new_task(
+    reader: TaskReader, request: TaskCreate, owner: str | None, task_id: str, trace_parent: str | None = None
+) -> TaskInput:
+    """The orchestration's input for `request`, with this server's settings for the run."""
+    settings = reader.settings
+    return TaskInput(
+        task_id=task_id,
+        prompt=request.prompt,
+        use_aoai=request.use_aoai,
+        model_name=request.model_name,
+        owner=owner,
+        created_at=reader.clock(),
+        max_attempts=settings.activity_max_attempts,
+        first_retry_ms=int(settings.activity_first_retry_seconds * 1000),
+        callback_url=request.callback_url,
+        review=request.review,
+        event_sinks=settings.event_sinks,
+        callback_retry_seconds=settings.callback_retry_hours * 3600,
+        result_base_url=f"https://{settings.website_hostname}" if settings.website_hostname else "",
+        trace_parent=trace_parent_for_new_task(trace_parent),
+    )
 
 
-def _replayed(existing: TaskSnapshot, asked: TaskInput) -> ApiResponse:
-    """The answer for a key already used: the same task, or 422 if the request differs."""
+async def create(
+    reader: TaskReader, new_id: Callable[[], str], body: bytes, owner: str | None,
+    idempotency_key: str | None = None, trace_parent: str | None = None,
+) -> Created:
+    """`POST /tasks`; with an `Idempotency-Key`, the same key from the same owner gets the same task;
+    `trace_parent`: the trace the task joins (the HTTP start's span)."""
+    request = validate_create(body, reader.settings)
+    keyed_id = task_id_for_key(owner, idempotency_key) if idempotency_key is not None else None
+    task = new_task(reader, request, owner, keyed_id or new_id(), trace_parent)
+    if keyed_id is not None and (existing := await _existing(reader, keyed_id)) is not None:
+        return _replayed(existing, task)
+    try:
+        await reader.orchestrations.start(task)
+    except Exception as error:
+        # A concurrent request with the same key may have started it first (Durable refuses a
+        # second instance with a running instance's id): then answer as that request did.
+        if keyed_id is not None and (existing := await _existing(reader, keyed_id)) is not None:
+            return _replayed(existing, task)
+        logger.error("task %s could not be started: %s", task.task_id, reader.redact(str(error)))
+        raise Unavailable("The task could not be started; try again later") from None
+    return Created(TaskCreated(task_id=task.task_id, status="pending", created_at=task.created_at))
+
+
+async def submit_queued(
+    reader: TaskReader, new_id: Callable[[], str], body: bytes, *, message_key: str | None = None
+) -> str | None:
+    """A queued message or event: start it and return its id; None when that task already exists.
+
+    Its task id is the message's own `task_id`, else one derived from `message_key` (the
+    broker's message id or the event id, stable across redeliveries), so a message delivered
+    twice never starts two tasks. Raises `InvalidRequest` for a message that can never succeed
+    (the caller drops it)."""
+    request = validate_create(body, reader.settings, QueuedTask)
+    assert isinstance(request, QueuedTask)
+    task_id = request.task_id or (task_id_for_message(message_key) if message_key else None)
+    if task_id is not None and await _exists(reader, task_id):
+        logger.info("queued task %s already exists; not starting it again", task_id)
+        return None
+    task = new_task(reader, request, None, task_id or new_id())
+    await reader.orchestrations.start(task)
+    return task.task_id
+
+
+def _replayed(existing: TaskSnapshot, asked: TaskInput) -> Created:
+    """The answer for a key already used: the same task, or `InvalidRequest` if the request differs."""
     same = (existing.prompt, existing.use_aoai, existing.model_name, existing.owner) == (
         asked.prompt, asked.use_aoai, asked.model_name, asked.owner)
     if not same:
-        return ApiResponse(422, {"detail": [error_entry(
+        raise InvalidRequest([error_entry(
             ("header", "Idempotency-Key"),
             "This Idempotency-Key was already used with a different request body",
             "idempotency_key_reused",
-        )]})
+        )])
     created = TaskCreated(task_id=existing.task_id, status=existing.status, created_at=existing.created_at)
-    return _accepted(created, replayed=True)
+    return Created(created, replayed=True)
 
 
-class Creating(ServiceState):
-    """The service's create and submit paths."""
+async def _existing(reader: TaskReader, task_id: str) -> TaskSnapshot | None:
+    durable, _ = await reader.durable_snapshot(task_id)
+    return durable or await best_effort(reader.store.get_task, task_id)
 
-    @property
-    def max_body_bytes(self) -> int:
-        return max_body_bytes(self.settings)
 
-    def validate_create(self, body: bytes, schema: type[TaskCreate] = TaskCreate) -> TaskCreate:
-        """The request as a `schema`, or `InvalidRequest` with every problem found."""
-        return validate_create(body, self.settings, schema)
-
-    def new_task(
-        self, request: TaskCreate, owner: str | None, task_id: str | None = None, trace_parent: str | None = None
-    ) -> TaskInput:
-        return TaskInput(
-            task_id=task_id or self.new_id(),
-            prompt=request.prompt,
-            use_aoai=request.use_aoai,
-            model_name=request.model_name,
-            owner=owner,
-            created_at=self.clock(),
-            max_attempts=self.settings.activity_max_attempts,
-            first_retry_ms=int(self.settings.activity_first_retry_seconds * 1000),
-            callback_url=request.callback_url,
-            review=request.review,
-            event_sinks=self.settings.event_sinks,
-            callback_retry_seconds=self.settings.callback_retry_hours * 3600,
-            result_base_url=f"https://{self.settings.website_hostname}" if self.settings.website_hostname else "",
-            trace_parent=trace_parent_for_new_task(trace_parent),
-        )
-
-    async def start(self, task: TaskInput) -> None:
-        """Start the orchestration. Nothing is written to SQLite on the request path (on a file share
-        every transaction pays network round trips and a lock shared by every instance): the run's
-        first attempt writes the task's row, the reconcile timer writes it for a task not yet running,
-        and until then reads and the list come from Durable state."""
-        await self.orchestrations.start(task)
-
-    async def create(
-        self, body: bytes, owner: str | None, idempotency_key: str | None = None, trace_parent: str | None = None
-    ) -> ApiResponse:
-        """`POST /tasks`; with an `Idempotency-Key`, the same key from the same owner gets the same task;
-        `trace_parent`: the trace the task joins (the HTTP start's span)."""
-        try:
-            request = self.validate_create(body)
-            task_id = task_id_for_key(owner, idempotency_key) if idempotency_key is not None else None
-        except InvalidRequest as invalid:
-            return ApiResponse(invalid.status_code, {"detail": invalid.detail})
-        task = self.new_task(request, owner, task_id, trace_parent)
-        if task_id is not None and (existing := await self._existing(task_id)) is not None:
-            return _replayed(existing, task)
-        try:
-            await self.start(task)
-        except Exception as error:
-            # A concurrent request with the same key may have started it first (Durable refuses a
-            # second instance with a running instance's id): then answer as that request did.
-            if task_id is not None and (existing := await self._existing(task_id)) is not None:
-                return _replayed(existing, task)
-            logger.error("task %s could not be started: %s", task.task_id, self.redact(str(error)))
-            return unavailable("The task could not be started; try again later")
-        return _accepted(TaskCreated(task_id=task.task_id, status="pending", created_at=task.created_at))
-
-    async def _existing(self, task_id: str) -> TaskSnapshot | None:
-        durable, _ = await self._durable_snapshot(task_id)
-        return durable or await best_effort(self.store.get_task, task_id)
-
-    async def submit_queued(self, body: bytes, *, message_key: str | None = None) -> str | None:
-        """A queued message or event: start it and return its id; None when that task already exists.
-
-        Its task id is the message's own `task_id`, else one derived from `message_key` (the
-        broker's message id or the event id, stable across redeliveries), so a message delivered
-        twice never starts two tasks. Raises `InvalidRequest` for a message that can never succeed
-        (the caller drops it)."""
-        request = self.validate_create(body, QueuedTask)
-        assert isinstance(request, QueuedTask)
-        task_id = request.task_id or (task_id_for_message(message_key) if message_key else None)
-        if task_id is not None and await self._exists(task_id):
-            logger.info("queued task %s already exists; not starting it again", task_id)
-            return None
-        task = self.new_task(request, owner=None, task_id=task_id)
-        await self.start(task)
-        return task.task_id
-
-    async def _exists(self, task_id: str) -> bool:
-        durable, _ = await self._durable_snapshot(task_id)
-        return durable is not None or bool(await best_effort(self.store.task_exists, task_id))
+async def _exists(reader: TaskReader, task_id: str) -> bool:
+    durable, _ = await reader.durable_snapshot(task_id)
+    return durable is not None or bool(await best_effort(reader.store.task_exists, task_id))

@@ -13,18 +13,16 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import get_args
 
 from ..schemas import TaskList, TaskStatus, TaskSummary
-from ..store import best_effort
-from ..store._listing import PageKey, page_key
-from ._responses import ApiResponse, InvalidRequest, error_entry, unavailable
-from ._state import ServiceState, logger, task_input_of
+from ..store import PageKey, best_effort, page_key
+from ._errors import InvalidRequest, Unavailable, error_entry
+from ._reader import TaskReader, logger
+from ._reconciling import RECENT_WINDOW
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-RECENT_WINDOW = timedelta(hours=1)
 STATUSES: tuple[str, ...] = get_args(TaskStatus)
 
 
@@ -68,54 +66,39 @@ def parse_list_query(query: Mapping[str, str]) -> tuple[str | None, int, PageKey
     return status, limit, after
 
 
-class Listing(ServiceState):
-    """`GET /tasks`."""
+async def list_tasks(reader: TaskReader, query: Mapping[str, str], owner: str | None) -> TaskList:
+    """`GET /tasks`: the owner's tasks, newest first, one page."""
+    status, limit, after = parse_list_query(query)
+    recent = await _recent_summaries(reader, owner)
+    # Ask SQLite for enough rows that those whose status Durable overrides can be dropped.
+    mirrored = await best_effort(
+        lambda: reader.store.list_tasks(owner=owner, status=status, limit=limit + len(recent or []) + 1, after=after)
+    )
+    if mirrored is None and recent is None:
+        raise Unavailable("Task state is unavailable; try again later")
+    merged = {summary.task_id: summary for summary in mirrored or []}
+    merged.update({summary.task_id: summary for summary in recent or []})
+    page = sorted(
+        (s for s in merged.values()
+         if (status is None or s.status == status) and (after is None or page_key(s) < after)),
+        key=page_key,
+        reverse=True,
+    )
+    more = len(page) > limit
+    page = page[:limit]
+    return TaskList(tasks=page, next_cursor=encode_cursor(page_key(page[-1])) if more and page else None)
 
-    async def list_tasks(self, query: Mapping[str, str], owner: str | None) -> ApiResponse:
-        try:
-            status, limit, after = parse_list_query(query)
-        except InvalidRequest as invalid:
-            return ApiResponse(invalid.status_code, {"detail": invalid.detail})
-        recent = await self._recent_summaries(owner)
-        # Ask SQLite for enough rows that those whose status Durable overrides can be dropped.
-        mirrored = await best_effort(
-            lambda: self.store.list_tasks(owner=owner, status=status, limit=limit + len(recent or []) + 1, after=after)
-        )
-        if mirrored is None and recent is None:
-            return unavailable("Task state is unavailable; try again later")
-        merged = {summary.task_id: summary for summary in mirrored or []}
-        merged.update({summary.task_id: summary for summary in recent or []})
-        page = sorted(
-            (s for s in merged.values()
-             if (status is None or s.status == status) and (after is None or page_key(s) < after)),
-            key=page_key,
-            reverse=True,
-        )
-        more = len(page) > limit
-        page = page[:limit]
-        body = TaskList(tasks=page, next_cursor=encode_cursor(page_key(page[-1])) if more and page else None)
-        return ApiResponse(200, body.model_dump(mode="json"))
 
-    async def _recent_summaries(self, owner: str | None) -> list[TaskSummary] | None:
-        """The owner's tasks Durable created within `RECENT_WINDOW`; None when Durable cannot be asked."""
-        try:
-            snapshots = await self.orchestrations.recent(self.clock() - RECENT_WINDOW)
-        except Exception as error:
-            logger.warning("recent tasks unavailable from Durable: %s", self.redact(str(error)))
-            return None
-        return [
-            TaskSummary(task_id=s.task_id, status=s.status, model_name=s.model_name, created_at=s.created_at,
-                        updated_at=s.updated_at)
-            for s in snapshots
-            if s.owner == owner
-        ]
-
-    async def mirror_recent(self) -> int:
-        """Give every task Durable created within `RECENT_WINDOW` a SQLite row if it has none (`POST
-        /tasks` writes none; a run writes it once it begins); how many rows were added. The listing's
-        completeness rests on it."""
-        snapshots = await self.orchestrations.recent(self.clock() - RECENT_WINDOW)
-        added = 0
-        for snapshot in snapshots:
-            added += bool(await best_effort(self.store.create_task, task_input_of(snapshot)))
-        return added
+async def _recent_summaries(reader: TaskReader, owner: str | None) -> list[TaskSummary] | None:
+    """The owner's tasks Durable created within `RECENT_WINDOW`; None when Durable cannot be asked."""
+    try:
+        snapshots = await reader.orchestrations.recent(reader.clock() - RECENT_WINDOW)
+    except Exception as error:
+        logger.warning("recent tasks unavailable from Durable: %s", reader.redact(str(error)))
+        return None
+    return [
+        TaskSummary(task_id=s.task_id, status=s.status, model_name=s.model_name, created_at=s.created_at,
+                    updated_at=s.updated_at)
+        for s in snapshots
+        if s.owner == owner
+    ]

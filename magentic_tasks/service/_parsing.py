@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ..schemas import TaskCreate
 from ..settings import Settings
 from ..webhooks import CallbackPolicy, CallbackRefused
-from ._responses import InvalidRequest, error_entry, validation_detail
+from ._errors import InvalidRequest, RequestTooLarge, error_entry, validation_detail
 
 # The byte cap must admit every prompt that MAX_PROMPT_CHARS admits, however a JSON client encodes
 # it. The worst case is 12 bytes for one character: a character outside the BMP is one character
@@ -71,7 +71,7 @@ def parse_json_object(body: bytes, max_bytes: int) -> Any:
     """The request body as strict JSON (RFC 8259: no NaN or Infinity, finite numbers), or
     `InvalidRequest` shaped as FastAPI reports it. Never raises anything else."""
     if len(body) > max_bytes:
-        raise InvalidRequest([error_entry(("body",), f"Request body exceeds {max_bytes} bytes", "too_large")], 413)
+        raise RequestTooLarge([error_entry(("body",), f"Request body exceeds {max_bytes} bytes", "too_large")])
     if not body.strip():
         raise InvalidRequest([error_entry(("body",), "Field required", "missing")])
     try:

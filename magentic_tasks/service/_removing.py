@@ -2,9 +2,9 @@
 
 Order matters: Durable history is purged first, then the SQLite rows. The other way round, a read
 between the two would copy the finished result from Durable back into SQLite (read repair).
-A task still pending or running is refused with 409: cancel it first, so that a deleted task can
-never have a run still spending tokens and writing rows; so is a cancelled task whose run is still
-stopping (or when SQLite cannot say whether it is).
+A task still pending or running is refused (`Conflict`): cancel it first, so that a deleted task
+can never have a run still spending tokens and writing rows; so is a cancelled task whose run is
+still stopping (or when SQLite cannot say whether it is).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from datetime import datetime, timedelta
 
 from ..schemas import FINAL_STATUSES
 from ..store import best_effort
-from ._following import Following
-from ._responses import ApiResponse, unavailable
-from ._state import logger
+from ._errors import Conflict, Unavailable
+from ._reader import TaskReader, logger
 
 # Tasks deleted by one retention run at most; the rest wait for the next run.
 RETENTION_BATCH = 500
@@ -30,64 +29,59 @@ class RetentionReport:
     tasks_deleted: int
 
 
-class Removing(Following):
-    """`DELETE /tasks/{id}` and the retention timer's work."""
+async def delete(reader: TaskReader, task_id: str, owner: str | None) -> None:
+    """`DELETE /tasks/{id}`: a finished task, from both stores and its workspace."""
+    found = await reader.find(task_id, owner, transcript=False)
+    if found.status not in FINAL_STATUSES:
+        raise Conflict(f"Task is {found.status}; cancel it first (POST /tasks/{task_id}/cancel), then delete it")
+    if await reader.streaming(found) is not False:
+        # A cancelled run winds down for a few seconds and would write its rows back afterwards.
+        raise Conflict(f"Task is {found.status} but its run is still stopping; try again in a few seconds", 5)
+    try:
+        await remove(reader, task_id)
+    except Exception as error:
+        logger.warning("task %s could not be deleted: %s", task_id, reader.redact(str(error)))
+        raise Unavailable("The task could not be deleted; try again later") from None
 
-    async def delete(self, task_id: str, owner: str | None) -> ApiResponse:
-        found = await self._find(task_id, owner, transcript=False)
-        if isinstance(found, ApiResponse):
-            return found
-        if found.status not in FINAL_STATUSES:
-            detail = f"Task is {found.status}; cancel it first (POST /tasks/{task_id}/cancel), then delete it"
-            return ApiResponse(409, {"detail": detail})
-        if await self._streaming(found) is not False:
-            # A cancelled run winds down for a few seconds and would write its rows back afterwards.
-            detail = f"Task is {found.status} but its run is still stopping; try again in a few seconds"
-            return ApiResponse(409, {"detail": detail}, {"Retry-After": "5"})
-        try:
-            await self.remove(task_id)
-        except Exception as error:
-            logger.warning("task %s could not be deleted: %s", task_id, self.redact(str(error)))
-            return unavailable("The task could not be deleted; try again later")
-        return ApiResponse(204, None)
 
-    async def remove(self, task_id: str) -> None:
-        """Durable history, SQLite rows and workspace of a finished task; raises if a store fails."""
-        await self.orchestrations.purge(task_id)
-        await asyncio.to_thread(self.store.delete_task, task_id)
-        await asyncio.to_thread(shutil.rmtree, self.settings.task_workspace_root / task_id, True)
+async def remove(reader: TaskReader, task_id: str) -> None:
+    """Durable history, SQLite rows and workspace of a finished task; raises if a store fails."""
+    await reader.orchestrations.purge(task_id)
+    await asyncio.to_thread(reader.store.delete_task, task_id)
+    await asyncio.to_thread(shutil.rmtree, reader.settings.task_workspace_root / task_id, True)
 
-    async def apply_retention(self) -> RetentionReport:
-        """Purge the Durable history of tasks finished more than `DURABLE_RETENTION_DAYS` ago (their
-        results stay readable from SQLite: a history is purged only once SQLite holds its result),
-        and delete tasks finished more than `TASK_RETENTION_DAYS` ago from both stores."""
-        now = self.clock()
-        purged = deleted = 0
-        if self.settings.durable_retention_days is not None:
-            cutoff = now - timedelta(days=self.settings.durable_retention_days)
-            ids, _ = await self.orchestrations.finished_ids(created_to=cutoff)
-            for task_id in ids:
-                purged += await self._purge_if_mirrored(task_id, cutoff)
-        if self.settings.task_retention_days is not None:
-            cutoff = now - timedelta(days=self.settings.task_retention_days)
-            for task_id in await best_effort(self.store.finished_before, cutoff, RETENTION_BATCH) or []:
-                try:
-                    await self.remove(task_id)
-                except Exception as error:
-                    logger.warning("retention: task %s not deleted: %s", task_id, self.redact(str(error)))
-                    continue
-                deleted += 1
-        return RetentionReport(histories_purged=purged, tasks_deleted=deleted)
 
-    async def _purge_if_mirrored(self, task_id: str, cutoff: datetime) -> bool:
-        durable, _ = await self._durable_snapshot(task_id)
-        if durable is None or durable.outcome is None or durable.updated_at > cutoff:
-            return False
-        await self._repair_mirror(durable, await best_effort(self.store.get_task, task_id))
-        mirrored = await best_effort(self.store.get_task, task_id)
-        if mirrored is None or mirrored.outcome is None:
-            logger.warning("retention: task %s kept in Durable: SQLite does not hold its result", task_id)
-            return False
-        await self.orchestrations.purge(task_id)
-        return True
+async def apply_retention(reader: TaskReader) -> RetentionReport:
+    """Purge the Durable history of tasks finished more than `DURABLE_RETENTION_DAYS` ago (their
+    results stay readable from SQLite: a history is purged only once SQLite holds its result),
+    and delete tasks finished more than `TASK_RETENTION_DAYS` ago from both stores."""
+    now, settings = reader.clock(), reader.settings
+    purged = deleted = 0
+    if settings.durable_retention_days is not None:
+        cutoff = now - timedelta(days=settings.durable_retention_days)
+        ids, _ = await reader.orchestrations.finished_ids(created_to=cutoff)
+        for task_id in ids:
+            purged += await _purge_if_mirrored(reader, task_id, cutoff)
+    if settings.task_retention_days is not None:
+        cutoff = now - timedelta(days=settings.task_retention_days)
+        for task_id in await best_effort(reader.store.finished_before, cutoff, RETENTION_BATCH) or []:
+            try:
+                await remove(reader, task_id)
+            except Exception as error:
+                logger.warning("retention: task %s not deleted: %s", task_id, reader.redact(str(error)))
+                continue
+            deleted += 1
+    return RetentionReport(histories_purged=purged, tasks_deleted=deleted)
 
+
+async def _purge_if_mirrored(reader: TaskReader, task_id: str, cutoff: datetime) -> bool:
+    durable, _ = await reader.durable_snapshot(task_id)
+    if durable is None or durable.outcome is None or durable.updated_at > cutoff:
+        return False
+    await reader.repair_mirror(durable, await best_effort(reader.store.get_task, task_id))
+    mirrored = await best_effort(reader.store.get_task, task_id)
+    if mirrored is None or mirrored.outcome is None:
+        logger.warning("retention: task %s kept in Durable: SQLite does not hold its result", task_id)
+        return False
+    await reader.orchestrations.purge(task_id)
+    return True

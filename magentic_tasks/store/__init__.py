@@ -11,8 +11,12 @@ outcomes), `_transcript` (attempts and messages), `_checkpoints` (round checkpoi
 
 from ._batches import AttemptEnd, Batch
 from ._checkpoints import Checkpoint
+from ._listing import PageKey, page_key
 from ._mirror import TaskStore, best_effort
 from ._schema import SCHEMA_VERSION
 from ._tasks import parse_timestamp
 
-__all__ = ["SCHEMA_VERSION", "AttemptEnd", "Batch", "Checkpoint", "TaskStore", "best_effort", "parse_timestamp"]
+__all__ = [
+    "SCHEMA_VERSION", "AttemptEnd", "Batch", "Checkpoint", "PageKey", "TaskStore", "best_effort", "page_key",
+    "parse_timestamp",
+]

@@ -22,10 +22,10 @@ class Spy:
         return None
 
 sys.meta_path.insert(0, Spy())
-from activities.run_task import load_execution
+from activities.run_task import load_run
 
 async def main():
-    module = await load_execution()
+    module = await load_run()
     assert hasattr(module, "execute_task")
 
 asyncio.run(main())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from autogen_ext.models.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
 
-from magentic_tasks.clients import build_model_client
 from magentic_tasks.errors import ConfigurationError
+from magentic_tasks.run import build_model_client
 from magentic_tasks.settings import Settings
 
 UNKNOWN_MODEL_INFO = (

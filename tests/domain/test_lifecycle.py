@@ -6,8 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from magentic_tasks.lifecycle import custom_status, settle, snapshot_from_durable, transcript_in_history
+from durable import custom_status, snapshot_from_durable, transcript_in_history
 from magentic_tasks.schemas import MessageView, RunOutcome, TaskInput, TaskSnapshot
+from magentic_tasks.service import settle
 
 CREATED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 UPDATED = datetime(2026, 11, 25, 12, 5, tzinfo=UTC)

@@ -23,10 +23,9 @@ from magentic_tasks.log_levels import (
     apply_log_levels,
 )
 from magentic_tasks.redaction import Redactor, install_log_redaction
-from magentic_tasks.runner import RunReport, run_team
+from magentic_tasks.run import RunReport, StopSignal, run_team
 from magentic_tasks.schemas import MessageView, TaskInput
 from magentic_tasks.settings import Settings, get_settings
-from magentic_tasks.stop_signal import StopSignal
 from tests.support.model_server import Faults, Script, ScriptedModelServer
 
 # autogen logs each call's `ParsedChatCompletion.model_dump()`, which pydantic warns about.

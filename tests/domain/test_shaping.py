@@ -20,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
+from magentic_tasks.run import IMAGE_REF_TYPE, IMAGE_TYPE, to_views, without_image_bytes
 from magentic_tasks.schemas import MessageView
-from magentic_tasks.shaping import IMAGE_REF_TYPE, IMAGE_TYPE, to_views, without_image_bytes
 from magentic_tasks.text import storable
 
 

@@ -16,10 +16,15 @@ from autogen_ext.agents.file_surfer import FileSurfer
 from autogen_ext.agents.file_surfer._markdown_file_browser import MarkdownFileBrowser
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from magentic_tasks.code_execution import build_code_executor
-from magentic_tasks.metering import UsageMeter
+from magentic_tasks.run import (
+    SharedConverter,
+    UsageMeter,
+    WorkspaceBrowser,
+    WorkspaceFileSurfer,
+    build_code_executor,
+    build_team,
+)
 from magentic_tasks.settings import Settings
-from magentic_tasks.team import SharedConverter, WorkspaceBrowser, WorkspaceFileSurfer, build_team
 
 INFO = ModelInfo(vision=False, function_calling=True, json_output=True, family="gpt-4o", structured_output=False)
 CANARY = "sk-canary-secret-0123456789abcdef"

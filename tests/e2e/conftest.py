@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 import azure.functions as func
 import pytest
 
-from magentic_tasks.lifecycle import transcript_in_history
+from durable import transcript_in_history
 from magentic_tasks.settings import get_settings
 from tests.support.durable_host import FakeDurableHost
 from tests.support.model_server import Faults, Script, ScriptedModelServer
@@ -268,7 +268,7 @@ def _warm_imports() -> None:
     from autogen_ext.models.openai import OpenAIChatCompletionClient  # noqa: F401
 
     import function_app  # noqa: F401
-    import magentic_tasks.execution  # noqa: F401
+    import magentic_tasks.run  # noqa: F401
 
     client = openai.AsyncOpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1")
     assert client.beta.chat.completions is not None and client.chat.completions is not None

@@ -13,7 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 import pytest
 
-import starters.durable
+from durable import DurableOrchestrations
 from tests.e2e.conftest import RUN_ACTIVITY, StartApp, as_json
 from tests.support.model_server import Faults, Script
 
@@ -53,7 +53,7 @@ async def test_the_reconcile_timer_reads_every_page_of_finished_instances(
     start_app: StartApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A mirror outage longer than a page: every finished result is copied, not only the first page's."""
-    monkeypatch.setattr(starters.durable, "PAGE_SIZE", 2)
+    monkeypatch.setattr(DurableOrchestrations, "page_size", 2)
     share = tmp_path / "share"
     share.write_text("a regular file where the database's folder should be: the share is unavailable")
     app = await start_app(TASKS_DB_PATH=share / "tasks.db")
@@ -81,7 +81,7 @@ async def test_the_instance_query_follows_the_continuation_token_within_its_page
     for task_id in task_ids:
         await app.run_to_end(task_id)
     client = df.DurableOrchestrationClient(app.host.starter_json())
-    orchestrations = starters.durable.DurableOrchestrations(client)
+    orchestrations = DurableOrchestrations(client)
     since = datetime.now(UTC) - timedelta(hours=1)
 
     assert await orchestrations.finished_ids(since, page_size=2) == (task_ids, True)

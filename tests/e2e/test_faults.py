@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from magentic_tasks.redaction import REDACTED, install_log_redaction
+from magentic_tasks.run import ORCHESTRATOR_NAME
 from magentic_tasks.settings import get_settings
 from magentic_tasks.store import TaskStore
-from magentic_tasks.team import ORCHESTRATOR_NAME
 from tests.e2e.conftest import FAILURE_ACTIVITY, RUN_ACTIVITY, Harness, StartApp, as_json
 from tests.support.model_server import Faults, RecordedRequest, Script, ScriptedModelServer
 

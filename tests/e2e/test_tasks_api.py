@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from magentic_tasks.team import ORCHESTRATOR_NAME
+from magentic_tasks.run import ORCHESTRATOR_NAME
 from tests.e2e.conftest import (
     FAILURE_ACTIVITY,
     PROMPT,

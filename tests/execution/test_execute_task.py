@@ -15,7 +15,7 @@ from autogen_core.models import ChatCompletionClient, CreateResult, ModelInfo, R
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
 from magentic_tasks.errors import TaskRunError
-from magentic_tasks.execution import execute_task, record_failure
+from magentic_tasks.run import execute_task, record_failure
 from magentic_tasks.schemas import TaskInput
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import Batch, TaskStore

@@ -18,13 +18,10 @@ from typing import TypeVar
 import pytest
 
 from magentic_tasks.errors import StoreError
-from magentic_tasks.execution import execute_task
-from magentic_tasks.metering import UsageMeter
-from magentic_tasks.progress import ProgressTracker
+from magentic_tasks.run import ProgressTracker, TranscriptWriter, UsageMeter, execute_task
 from magentic_tasks.schemas import MessageView, TaskInput, TokenUsage
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, TaskStore
-from magentic_tasks.transcript_writer import TranscriptWriter
 from tests.execution.test_execute_task import TASK, scripted_client
 
 T = TypeVar("T")

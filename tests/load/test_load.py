@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from magentic_tasks.execution import execute_task
+from magentic_tasks.run import execute_task
 from magentic_tasks.schemas import TaskInput
 from magentic_tasks.settings import Settings, get_settings
 from magentic_tasks.store import TaskStore

@@ -14,8 +14,10 @@ import pytest
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
 
 import orchestrators
+from durable import FAILURE_ACTIVITY, RUN_ACTIVITY
+from durable import TASK_ORCHESTRATOR as ORCHESTRATOR_NAME
 from magentic_tasks.schemas import MessageView, RunOutcome, TaskInput
-from orchestrators.task_orchestrator import FAILURE_ACTIVITY, ORCHESTRATOR_NAME, RUN_ACTIVITY, failure_reason
+from orchestrators.task_orchestrator import failure_reason
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TASK = TaskInput(

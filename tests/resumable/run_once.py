@@ -16,7 +16,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from magentic_tasks.execution import execute_task
+from magentic_tasks.run import execute_task
 from magentic_tasks.schemas import TaskInput, TokenUsage
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import Batch, TaskStore

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from magentic_tasks.run_errors import TRANSIENT_ERRORS, describe
+from magentic_tasks.run import TRANSIENT_ERRORS, describe
 
 
 def test_an_agents_error_reraised_by_autogen_keeps_its_own_type_and_loses_the_traceback() -> None:

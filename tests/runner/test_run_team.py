@@ -13,10 +13,9 @@ from typing import Any, Literal
 import pytest
 
 from magentic_tasks.redaction import REDACTED, Redactor
-from magentic_tasks.runner import RunReport, run_team
+from magentic_tasks.run import ORCHESTRATOR_NAME, RunReport, run_team
 from magentic_tasks.schemas import MessageView, TaskInput, TokenUsage
 from magentic_tasks.settings import Settings
-from magentic_tasks.team import ORCHESTRATOR_NAME
 from tests.support.model_server import Faults, Script, ScriptedModelServer, Usage
 
 # autogen logs each call's `ParsedChatCompletion.model_dump()`, which pydantic warns about.

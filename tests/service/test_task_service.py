@@ -19,6 +19,7 @@ from magentic_tasks.schemas import MessageView, RunOutcome
 from magentic_tasks.service import TaskService
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import TaskStore
+from starters.http_api import answered
 from tests.support.in_memory import InMemoryOrchestrations, row_count
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -57,7 +58,7 @@ def body(**fields: Any) -> bytes:
 async def test_create_starts_the_orchestration_and_writes_nothing_to_sqlite(
     service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
 ) -> None:
-    response = await service.create(body(prompt="Summarise X", use_aoai=False), owner=None)
+    response = await answered(service.create(body(prompt="Summarise X", use_aoai=False), owner=None))
     assert response.status_code == 202
     assert response.body == {"task_id": "task-1", "status": "pending", "created_at": "2026-11-25T12:00:00+00:00"}
     assert response.headers["Location"] == "/tasks/task-1"
@@ -66,14 +67,14 @@ async def test_create_starts_the_orchestration_and_writes_nothing_to_sqlite(
     assert (started.prompt, started.use_aoai, started.model_name) == ("Summarise X", False, "gpt-4o")
     assert started.max_attempts == 3
     assert row_count(store) == 0  # the request path stays off the file share
-    status = await service.status("task-1", owner=None)
+    status = await answered(service.status("task-1", owner=None))
     assert status.status_code == 200 and status.body["status"] == "pending"  # read from Durable
 
 
 async def test_a_status_read_takes_no_transcript_and_a_result_read_does(
     service: TaskService, durable: InMemoryOrchestrations, store: TaskStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
     durable.finish("task-1", RunOutcome(status="completed", finished_at=durable.started["task-1"].created_at,
                                         messages=[MessageView(source="user", content="hi", type="TextMessage")]))
     asked: list[bool] = []
@@ -85,8 +86,8 @@ async def test_a_status_read_takes_no_transcript_and_a_result_read_does(
 
     monkeypatch.setattr(store, "get_task", spy)
 
-    await service.status("task-1", owner=None)
-    await service.result("task-1", owner=None)
+    await answered(service.status("task-1", owner=None))
+    await answered(service.result("task-1", owner=None))
 
     assert asked[0] is False and True in asked[1:]
 
@@ -129,7 +130,7 @@ async def test_bad_input_is_refused_with_a_useful_detail_and_leaves_nothing(
     service: TaskService, durable: InMemoryOrchestrations, store: TaskStore,
     raw: bytes, status: int, loc: list[Any],
 ) -> None:
-    response = await service.create(raw, owner=None)
+    response = await answered(service.create(raw, owner=None))
     assert response.status_code == status
     detail = response.body["detail"]
     assert isinstance(detail, list) and detail
@@ -140,14 +141,14 @@ async def test_bad_input_is_refused_with_a_useful_detail_and_leaves_nothing(
 
 
 async def test_unknown_fields_are_ignored_like_the_original(service: TaskService) -> None:
-    response = await service.create(body(prompt="hi", use_aoai=False, temperature=0.2), owner=None)
+    response = await answered(service.create(body(prompt="hi", use_aoai=False, temperature=0.2), owner=None))
     assert response.status_code == 202
 
 
 async def test_a_disallowed_model_says_which_are_allowed_without_echoing_the_callers_name(
     service: TaskService,
 ) -> None:
-    response = await service.create(body(prompt="hi", use_aoai=False, model_name="evil-model-x1"), owner=None)
+    response = await answered(service.create(body(prompt="hi", use_aoai=False, model_name="evil-model-x1"), owner=None))
     (problem,) = response.body["detail"]
     assert "gpt-4o, gpt-4o-mini" in problem["msg"]
     assert "evil-model-x1" not in json.dumps(response.body)
@@ -160,8 +161,8 @@ async def test_a_request_without_model_name_gets_the_servers_default_model(tmp_p
     )
     durable = InMemoryOrchestrations()
     service = TaskService(config, durable, TaskStore.from_settings(config))
-    unnamed = await service.create(body(prompt="hi", use_aoai=False), owner=None)
-    named = await service.create(body(prompt="hi", use_aoai=False, model_name="gpt-4o"), owner=None)
+    unnamed = await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
+    named = await answered(service.create(body(prompt="hi", use_aoai=False, model_name="gpt-4o"), owner=None))
     assert (unnamed.status_code, named.status_code) == (202, 202)
     assert durable.started[unnamed.body["task_id"]].model_name == "my-deployment"
     assert durable.started[named.body["task_id"]].model_name == "gpt-4o"
@@ -172,7 +173,8 @@ async def test_the_default_model_must_be_allowed_too(tmp_path: Path) -> None:
         OPENAI_API_KEY="sk-test-openai-key-000000", TASKS_DB_PATH=str(tmp_path / "tasks.db"),
         DEFAULT_MODEL_NAME="my-deployment", ALLOWED_MODELS="gpt-4o",
     )
-    response = await TaskService(config, InMemoryOrchestrations()).create(body(prompt="hi", use_aoai=False), None)
+    service = TaskService(config, InMemoryOrchestrations())
+    response = await answered(service.create(body(prompt="hi", use_aoai=False), None))
     assert response.status_code == 422 and response.body["detail"][0]["loc"] == ["body", "model_name"]
 
 
@@ -180,15 +182,15 @@ async def test_a_start_failure_is_a_503_and_leaves_no_row(
     service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
 ) -> None:
     durable.fail_start = True
-    response = await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    response = await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
     assert response.status_code == 503
     assert "host unavailable" not in json.dumps(response.body)
     assert row_count(store) == 0
 
 
 async def test_status_reads_durable_state(service: TaskService, durable: InMemoryOrchestrations) -> None:
-    await service.create(body(prompt="hi", use_aoai=False), owner=None)
-    response = await service.status("task-1", owner=None)
+    await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
+    response = await answered(service.status("task-1", owner=None))
     assert response.status_code == 200
     assert response.body == {
         "task_id": "task-1", "status": "pending", "prompt": "hi",
@@ -200,20 +202,20 @@ async def test_status_reads_durable_state(service: TaskService, durable: InMemor
 @pytest.mark.parametrize("task_id", ["unknown", "0f8fad5b-d9cb-469f-a165-70867728950e"])
 async def test_an_unknown_task_is_404(service: TaskService, task_id: str) -> None:
     for read in (service.status, service.result):
-        response = await read(task_id, None)
+        response = await answered(read(task_id, None))
         assert (response.status_code, response.body) == (404, {"detail": "Task not found"})
 
 
 @pytest.mark.parametrize("task_id", ["../etc/passwd", "a" * 65, "has space", "semi;colon", "-leading-dash", ""])
 async def test_a_malformed_task_id_is_422(service: TaskService, task_id: str) -> None:
-    response = await service.status(task_id, None)
+    response = await answered(service.status(task_id, None))
     assert response.status_code == 422
     assert response.body["detail"][0]["loc"] == ["path", "task_id"]
 
 
 async def test_result_is_202_until_the_task_finishes(service: TaskService) -> None:
-    await service.create(body(prompt="hi", use_aoai=False), owner=None)
-    response = await service.result("task-1", None)
+    await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
+    response = await answered(service.result("task-1", None))
     assert response.status_code == 202
     assert response.body["status"] == "pending"
     assert "Retry-After" in response.headers
@@ -222,7 +224,7 @@ async def test_result_is_202_until_the_task_finishes(service: TaskService) -> No
 async def test_a_finished_result_has_the_originals_shape(
     service: TaskService, durable: InMemoryOrchestrations
 ) -> None:
-    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
     outcome = RunOutcome(
         status="completed", final_answer="42", stop_reason="done", execution_time=1.5,
         prompt_tokens=100, completion_tokens=20, finished_at=NOW,
@@ -230,7 +232,7 @@ async def test_a_finished_result_has_the_originals_shape(
         usage_by_agent={"MagenticOneOrchestrator": {"prompt_tokens": 100, "completion_tokens": 20}},  # type: ignore[dict-item]
     )
     durable.finish("task-1", outcome)
-    response = await service.result("task-1", None)
+    response = await answered(service.result("task-1", None))
     assert response.status_code == 200
     assert response.body["status"] == "completed"
     assert response.body["prompt_tokens"] == 100 and response.body["completion_tokens"] == 20
@@ -245,10 +247,10 @@ async def test_a_finished_result_has_the_originals_shape(
 async def test_a_result_that_sqlite_missed_is_copied_into_it_on_read(
     service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
 ) -> None:
-    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
     durable.finish("task-1", RunOutcome(status="completed", final_answer="42", finished_at=NOW))
     assert store.get_task("task-1") is None  # its run never reached SQLite
-    await service.result("task-1", None)
+    await answered(service.result("task-1", None))
     repaired = store.get_task("task-1")
     assert repaired is not None and repaired.status == "completed" and repaired.outcome.final_answer == "42"  # type: ignore[union-attr]
 
@@ -256,12 +258,12 @@ async def test_a_result_that_sqlite_missed_is_copied_into_it_on_read(
 async def test_purged_durable_history_is_served_from_sqlite(
     service: TaskService, durable: InMemoryOrchestrations
 ) -> None:
-    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
     durable.finish("task-1", RunOutcome(status="completed", final_answer="42", finished_at=NOW))
-    await service.result("task-1", None)  # mirrors the result
+    await answered(service.result("task-1", None))  # mirrors the result
     del durable.snapshots["task-1"]  # history purged
-    status = await service.status("task-1", None)
-    result = await service.result("task-1", None)
+    status = await answered(service.status("task-1", None))
+    result = await answered(service.result("task-1", None))
     assert status.status_code == 200 and status.body["status"] == "completed"
     assert result.status_code == 200 and result.body["result"]["task_result"]["final_answer"] == "42"
 
@@ -269,9 +271,9 @@ async def test_purged_durable_history_is_served_from_sqlite(
 async def test_a_purged_task_whose_mirror_cannot_be_read_is_unavailable_not_gone(
     service: TaskService, durable: InMemoryOrchestrations, store: TaskStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
     durable.finish("task-1", RunOutcome(status="completed", final_answer="42", finished_at=NOW))
-    await service.result("task-1", None)  # mirrors the result
+    await answered(service.result("task-1", None))  # mirrors the result
     del durable.snapshots["task-1"]  # history purged
 
     def locked(*args: object, **kwargs: object) -> None:
@@ -280,21 +282,21 @@ async def test_a_purged_task_whose_mirror_cannot_be_read_is_unavailable_not_gone
     monkeypatch.setattr(store, "get_task", locked)
 
     for read in (service.status, service.result):
-        response = await read("task-1", None)
+        response = await answered(read("task-1", None))
         assert response.status_code == 503 and response.headers["Retry-After"]
-    assert (await service.status("never-existed", None)).status_code == 503  # no store could say
+    assert (await answered(service.status("never-existed", None))).status_code == 503  # no store could say
 
 
 async def test_a_result_the_mirror_missed_is_served_whole_from_durables_history_and_copied_over(
     service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
 ) -> None:
-    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
     transcript = [MessageView(source="user", content="hi", type="TextMessage"),
                   MessageView(source="MagenticOneOrchestrator", content="42", type="TextMessage")]
     durable.finish("task-1", RunOutcome(status="completed", final_answer="42", finished_at=NOW, messages=transcript))
     assert durable.snapshots["task-1"].outcome is not None and durable.snapshots["task-1"].outcome.messages == []
 
-    result = await service.result("task-1", None)  # SQLite never heard of it: Durable alone answers
+    result = await answered(service.result("task-1", None))  # SQLite never heard of it: Durable alone answers
     assert result.status_code == 200
     assert [m["content"] for m in result.body["result"]["messages"]] == ["hi", "42"]
     copied = store.get_task("task-1")
@@ -305,11 +307,11 @@ async def test_a_result_the_mirror_missed_is_served_whole_from_durables_history_
 async def test_a_result_is_not_copied_over_without_its_transcript_while_the_history_cannot_be_read(
     service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
 ) -> None:
-    await service.create(body(prompt="hi", use_aoai=False), owner=None)
+    await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
     transcript = [MessageView(source="user", content="hi", type="TextMessage")]
     durable.finish("task-1", RunOutcome(status="completed", final_answer="42", finished_at=NOW, messages=transcript))
     durable.history_unreadable = True
-    result = await service.result("task-1", None)
+    result = await answered(service.result("task-1", None))
     assert result.status_code == 200 and result.body["result"]["task_result"]["final_answer"] == "42"
     assert store.get_task("task-1") is None  # not repaired with an empty transcript
     durable.history_unreadable = False
@@ -321,13 +323,13 @@ async def test_a_result_is_not_copied_over_without_its_transcript_while_the_hist
 async def test_unreachable_durable_state_falls_back_to_sqlite(
     service: TaskService, durable: InMemoryOrchestrations
 ) -> None:
-    await service.create(body(prompt="hi", use_aoai=False), owner=None)
-    await service.create(body(prompt="not run yet", use_aoai=False), owner=None)
+    await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
+    await answered(service.create(body(prompt="not run yet", use_aoai=False), owner=None))
     store = service.store
     store.begin_attempt(durable.started["task-1"], NOW)  # its run has begun, and wrote its row
     durable.unreachable = True
-    assert (await service.status("task-1", None)).body["status"] == "running"
-    assert (await service.status("task-2", None)).status_code == 503  # only Durable knew of it
+    assert (await answered(service.status("task-1", None))).body["status"] == "running"
+    assert (await answered(service.status("task-2", None))).status_code == 503  # only Durable knew of it
 
 
 async def test_an_unwritable_mirror_does_not_stop_tasks(tmp_path: Path, durable: InMemoryOrchestrations) -> None:
@@ -337,21 +339,21 @@ async def test_an_unwritable_mirror_does_not_stop_tasks(tmp_path: Path, durable:
     service = TaskService(settings, durable, clock=lambda: NOW, new_id=lambda: "t-1")
     with pytest.raises(StoreError):
         service.store.get_task("t-1")
-    assert (await service.create(body(prompt="hi", use_aoai=False), None)).status_code == 202
-    assert (await service.status("t-1", None)).body["status"] == "pending"
+    assert (await answered(service.create(body(prompt="hi", use_aoai=False), None))).status_code == 202
+    assert (await answered(service.status("t-1", None))).body["status"] == "pending"
 
 
 async def test_a_task_belongs_to_its_creator_when_a_principal_is_present(service: TaskService) -> None:
-    await service.create(body(prompt="mine", use_aoai=False), owner="alice")
-    assert (await service.status("task-1", "alice")).status_code == 200
-    assert (await service.status("task-1", "mallory")).status_code == 404
-    assert (await service.result("task-1", "mallory")).status_code == 404
-    assert (await service.status("task-1", None)).status_code == 404
+    await answered(service.create(body(prompt="mine", use_aoai=False), owner="alice"))
+    assert (await answered(service.status("task-1", "alice"))).status_code == 200
+    assert (await answered(service.status("task-1", "mallory"))).status_code == 404
+    assert (await answered(service.result("task-1", "mallory"))).status_code == 404
+    assert (await answered(service.status("task-1", None))).status_code == 404
 
 
 async def test_tasks_created_without_a_principal_are_visible_to_all(service: TaskService) -> None:
-    await service.create(body(prompt="shared", use_aoai=False), owner=None)
-    assert (await service.status("task-1", "anyone")).status_code == 200
+    await answered(service.create(body(prompt="shared", use_aoai=False), owner=None))
+    assert (await answered(service.status("task-1", "anyone"))).status_code == 200
 
 
 async def test_a_queued_task_starts_once_per_task_id(
@@ -371,7 +373,7 @@ async def test_reconcile_copies_only_finished_results_that_sqlite_is_missing(
     service: TaskService, durable: InMemoryOrchestrations, store: TaskStore
 ) -> None:
     for n in range(3):
-        await service.create(body(prompt=f"task {n}", use_aoai=False), owner=None)
+        await answered(service.create(body(prompt=f"task {n}", use_aoai=False), owner=None))
     durable.finish("task-1", RunOutcome(status="completed", final_answer="one", finished_at=NOW))
     durable.finish("task-2", RunOutcome(status="failed", error="boom", finished_at=NOW))
     assert await service.reconcile(["task-1", "task-2", "task-3", "unknown"]) == 2

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from magentic_tasks.service import TaskService
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import TaskStore
+from starters.http_api import answered
 from tests.support.in_memory import InMemoryOrchestrations, row_count
 
 json_values = st.recursive(
@@ -80,7 +81,7 @@ def answers(response: Any) -> None:
 def test_any_create_body_gets_an_answer_and_rejections_leave_nothing(raw: bytes) -> None:
     with tempfile.TemporaryDirectory() as root:
         service, durable, store = new_service(Path(root))
-        response = asyncio.run(service.create(raw, owner=None))
+        response = asyncio.run(answered(service.create(raw, owner=None)))
         answers(response)
         if response.status_code == 202:
             assert list(durable.started) == [response.body["task_id"]]
@@ -96,7 +97,7 @@ def test_any_create_body_gets_an_answer_and_rejections_leave_nothing(raw: bytes)
 def test_json_the_parser_will_not_take_is_a_4xx_with_a_detail(raw: bytes) -> None:
     with tempfile.TemporaryDirectory() as root:
         service, durable, store = new_service(Path(root))
-        response = asyncio.run(service.create(raw, owner=None))
+        response = asyncio.run(answered(service.create(raw, owner=None)))
         event(f"answered {response.status_code}")
         assert response.status_code == (413 if len(raw) > service.max_body_bytes else 422), response
         assert response.body["detail"] and durable.started == {} and row_count(store) == 0
@@ -126,7 +127,7 @@ def test_any_prompt_within_the_character_limit_is_accepted_however_it_is_encoded
     raw = json.dumps(fields, **encoding).encode()
     with tempfile.TemporaryDirectory() as root:
         service, durable, _ = new_service(Path(root), max_prompt_chars=LIMIT)
-        response = asyncio.run(service.create(raw, owner=None))
+        response = asyncio.run(answered(service.create(raw, owner=None)))
         assert response.status_code == 202, (response, len(raw))
         assert durable.started[response.body["task_id"]].prompt == prompt
 
@@ -135,7 +136,7 @@ def test_the_worst_case_prompt_fits_the_byte_cap() -> None:
     raw = json.dumps({"prompt": "\U0001f600" * LIMIT, "use_aoai": False, "model_name": "gpt-4o-mini"}, indent=4)
     with tempfile.TemporaryDirectory() as root:
         service, _, _ = new_service(Path(root), max_prompt_chars=LIMIT)
-        assert asyncio.run(service.create(raw.encode(), owner=None)).status_code == 202
+        assert asyncio.run(answered(service.create(raw.encode(), owner=None))).status_code == 202
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -144,7 +145,7 @@ def test_any_task_id_gets_an_answer(task_id: str, owner: str | None) -> None:
     with tempfile.TemporaryDirectory() as root:
         service, _, store = new_service(Path(root))
         for read in (service.status, service.result):
-            response = asyncio.run(read(task_id, owner))
+            response = asyncio.run(answered(read(task_id, owner)))
             answers(response)
             assert response.status_code in (404, 422)
         assert row_count(store) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from magentic_tasks.schemas import MessageView, RunOutcome, TaskInput, TaskSnapshot
+from magentic_tasks.schemas import MessageView, PlanInput, RunOutcome, TaskInput, TaskSnapshot
 from magentic_tasks.store import TaskStore
 
 
@@ -20,6 +20,7 @@ class InMemoryOrchestrations:
         self.fail_start = False
         self.unreachable = False
         self.history_unreadable = False
+        self.plan_inputs: list[tuple[str, PlanInput]] = []
 
     async def start(self, task: TaskInput) -> None:
         if self.fail_start:
@@ -47,6 +48,11 @@ class InMemoryOrchestrations:
 
     async def callback_state(self, task_id: str) -> dict[str, object] | None:
         return None
+
+    async def submit_plan_input(self, task_id: str, decision: PlanInput) -> None:
+        if self.unreachable:
+            raise ConnectionError("cannot reach the host")
+        self.plan_inputs.append((task_id, decision))
 
     async def terminate(self, task_id: str, reason: str) -> None:
         if self.unreachable:

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from activities.run_task import EXECUTION_MODULE
+from activities.run_task import RUN_MODULE
 from tests.e2e.conftest import Harness, Provider, app_environment
 from tests.support.model_server import ScriptedModelServer
 from tests.support.worker_host import FunctionsWorker
@@ -61,7 +61,7 @@ MAX_IDLE_WORKERS = 4
 # How long a worker may take to answer its last requests when its test ends before it is stopped instead.
 QUIET_TIMEOUT = 10.0
 # What a worker started ahead imports once it has loaded every function: what the run activity imports.
-PRELOAD = (EXECUTION_MODULE,)
+PRELOAD = (RUN_MODULE,)
 
 
 class BackgroundLoop:
