@@ -22,7 +22,7 @@ from magentic_tasks.run import ProgressTracker, TranscriptWriter, UsageMeter, ex
 from magentic_tasks.schemas import MessageView, TaskInput, TokenUsage
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, TaskStore
-from tests.execution.test_execute_task import TASK, scripted_client
+from tests.run.test_attempt import TASK, scripted_client
 
 T = TypeVar("T")
 
