@@ -31,7 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PACKAGES = ("function_app", "starters", "orchestrators", "activities", "magentic_tasks")
+PROJECT_PACKAGES = ("function_app", "starters", "orchestrators", "activities", "durable", "magentic_tasks")
 HEAVY_PACKAGES = ("autogen_core", "autogen_agentchat", "autogen_ext", "openai", "markitdown", "magika")
 PROBE = f"""
 import json, sys

@@ -175,6 +175,12 @@ class Settings(StartupSettings):
     max_tokens_per_task: int | None = Field(
         default=None, ge=1, validation_alias=_alias("MAX_TOKENS_PER_TASK")
     )
+    # A run stopped by its deadline or token budget asks the orchestrator's final-answer prompt once,
+    # within this many seconds and completion tokens (0 seconds: never), counted like any call.
+    final_answer_seconds: float = Field(default=30.0, ge=0, le=120, validation_alias=_alias("FINAL_ANSWER_SECONDS"))
+    final_answer_max_tokens: int = Field(
+        default=1024, ge=16, le=16_384, validation_alias=_alias("FINAL_ANSWER_MAX_TOKENS")
+    )
 
     # Durable retries of the team activity.
     activity_max_attempts: int = Field(

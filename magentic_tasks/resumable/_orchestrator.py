@@ -1,11 +1,16 @@
-"""The Magentic-One orchestrator, able to continue a run whose state it was loaded with."""
+"""The Magentic-One orchestrator, able to continue a run whose state it was loaded with, and to
+give a last answer for a run that was stopped."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from autogen_agentchat.messages import StopMessage
 from autogen_agentchat.teams._group_chat._events import GroupChatStart, SerializableException
 from autogen_agentchat.teams._group_chat._magentic_one._magentic_one_orchestrator import MagenticOneOrchestrator
 from autogen_core import CancellationToken, MessageContext, rpc
+from autogen_core.models import ChatCompletionClient, UserMessage
 
 # The stop reason of a `run_stream()` that ended with facts and plan made, for a reviewer to see first.
 PLAN_READY = "plan ready for review"
@@ -45,3 +50,19 @@ class ResumableOrchestrator(MagenticOneOrchestrator):
             await self._signal_termination(StopMessage(content=PLAN_READY, source=self._name))
             return
         await super()._reenter_outer_loop(cancellation_token)
+
+    async def last_answer(
+        self, client: ChatCompletionClient, extra_create_args: Mapping[str, Any], cancellation_token: CancellationToken
+    ) -> str | None:
+        """The final-answer prompt over the thread so far, asked once through `client`, outside the
+        group chat (the run has stopped: nothing is published). What autogen's
+        `_prepare_final_answer` asks at the turn limit; None before the team has said anything."""
+        if not self._task or not self._message_thread:
+            return None
+        context = self._thread_to_context()
+        context.append(UserMessage(content=self._get_final_answer_prompt(self._task), source=self._name))
+        response = await client.create(
+            self._get_compatible_context(context), extra_create_args=extra_create_args,
+            cancellation_token=cancellation_token,
+        )
+        return response.content if isinstance(response.content, str) else None

@@ -52,7 +52,10 @@ class RoundEnd(TerminationCondition, Component[RoundEndConfig]):
 
 
 class ResumableMagenticOneGroupChat(MagenticOneGroupChat):
-    """`MagenticOneGroupChat` (autogen-agentchat 0.7.5) with `ResumableOrchestrator` as its manager."""
+    """`MagenticOneGroupChat` (autogen-agentchat 0.7.5) with `ResumableOrchestrator` as its manager,
+    kept as `orchestrator` once the first run has built it."""
+
+    orchestrator: ResumableOrchestrator | None = None
 
     def _create_group_chat_manager_factory(
         self,
@@ -74,6 +77,7 @@ class ResumableMagenticOneGroupChat(MagenticOneGroupChat):
                 self._final_answer_prompt, output_message_queue, termination_condition, self._emit_team_events,
             )
             orchestrator.review_plan = self.review_plan
+            self.orchestrator = orchestrator
             return orchestrator
 
         return build

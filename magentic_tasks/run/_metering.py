@@ -70,10 +70,13 @@ class MeteredClient(ChatCompletionClient):
 
     component_type = "model"
 
-    def __init__(self, inner: ChatCompletionClient, agent: str, meter: UsageMeter) -> None:
+    def __init__(
+        self, inner: ChatCompletionClient, agent: str, meter: UsageMeter, *, enforce_budget: bool = True
+    ) -> None:
         self._inner = inner
         self._agent = agent
         self._meter = meter
+        self._enforce_budget = enforce_budget  # False: counted, never refused (a run's last answer)
         self._model, self._provider = _model_and_provider(inner)
 
     async def create(
@@ -86,7 +89,8 @@ class MeteredClient(ChatCompletionClient):
         extra_create_args: Mapping[str, Any] = {},
         cancellation_token: CancellationToken | None = None,
     ) -> CreateResult:
-        self._meter.check()
+        if self._enforce_budget:
+            self._meter.check()
         with model_call(self._agent, self._model, self._provider) as call:
             result = await self._inner.create(
                 messages,
@@ -110,7 +114,8 @@ class MeteredClient(ChatCompletionClient):
         extra_create_args: Mapping[str, Any] = {},
         cancellation_token: CancellationToken | None = None,
     ) -> AsyncGenerator[str | CreateResult, None]:
-        self._meter.check()
+        if self._enforce_budget:
+            self._meter.check()
         # Not the current span: a generator's yields hand control back to its caller.
         with model_call(self._agent, self._model, self._provider, current=False) as call:
             async for item in self._inner.create_stream(

@@ -4,8 +4,9 @@ Each message the team emits is shaped, scrubbed of secrets and handed to a sink 
 (the activity's sink streams it into SQLite). The team runs a round at a time (`resumable`): after
 each clean round boundary the idle team's state goes to the `checkpoint` sink, and a run may start
 from such a state (`Resume`) or pause at a boundary once its slice of time is used (`slice_seconds`).
-The run ends in a `RunReport` that says whether it completed, failed or paused, and whether a
-failure is worth retrying.
+A run stopped by its deadline or token budget asks for a last answer (`_last_answer`) and, with
+one, completes with the stop reason saying why it stopped. The run ends in a `RunReport` that says
+whether it completed, failed or paused, and whether a failure is worth retrying.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ..settings import CANCEL_GRACE_SECONDS, FUNCTION_TIMEOUT_SECONDS, Settings
 from ..text import storable
 from ._clients import build_model_client, shared_http_client
 from ._errors import TRANSIENT_ERRORS, budget_message, describe
+from ._last_answer import last_answer
 from ._metering import UsageMeter
 from ._review import planned
 from ._shaping import to_views
@@ -47,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 # A slice that has saved a round stops a round that would run past this (the function's own timeout).
 HARD_SLICE_SECONDS = FUNCTION_TIMEOUT_SECONDS - 30.0
+# What a last answer leaves of the function's own timeout, to record the outcome.
+LAST_ANSWER_MARGIN = 5.0
 
 
 @dataclass
@@ -133,9 +137,20 @@ async def run_team(
             team = await build_team(settings, model_client, meter, workspace, resources, review_plan=review_plan)
         except Exception as error:  # executor or agent construction
             return report("failed", error=redact(f"cannot build the team: {error}"), stop_reason="configuration error")
-        rounds = RoundLoop(team, token).run(
-            task.prompt, resume.state if resume else None, _message_sink(sink, progress, redact), on_round
-        )
+        take = _message_sink(sink, progress, redact)
+        rounds = RoundLoop(team, token).run(task.prompt, resume.state if resume else None, take, on_round)
+
+        async def answered_last() -> bool:
+            """Whether the stopped run now has the orchestrator's last answer (in its transcript)."""
+            seconds = settings.final_answer_seconds
+            if slice_seconds is not None:  # an activity: it must end before the function's own timeout
+                seconds = min(seconds, FUNCTION_TIMEOUT_SECONDS - LAST_ANSWER_MARGIN - (time.monotonic() - started))
+            message = await last_answer(team, model_client, meter, seconds=seconds,
+                                        max_tokens=settings.final_answer_max_tokens, redact=redact)
+            if message is not None:
+                await take(message)
+            return message is not None
+
         consumer = asyncio.ensure_future(rounds)
         hard = time_left if slice_seconds is None else HARD_SLICE_SECONDS
         try:
@@ -150,6 +165,8 @@ async def run_team(
             await _keep_prompt(task, progress, sink, redact)
             if hard < time_left and progress.saved:  # a round outran the function: go on from the last boundary
                 return report("completed", paused=True, stop_reason="slice")
+            if await answered_last():
+                return report("completed", stop_reason="timeout")
             return report(
                 "failed",
                 error=f"timed out after {settings.task_timeout_seconds:g} s (TASK_TIMEOUT_SECONDS)",
@@ -159,6 +176,8 @@ async def run_team(
             await _cancel(consumer, token)
             await _keep_prompt(task, progress, sink, redact)
             if meter.exhausted or isinstance(error, TokenBudgetExceeded):
+                if await answered_last():
+                    return report("completed", stop_reason="token budget exhausted")
                 return report("failed", error=budget_message(meter), stop_reason="token budget exhausted")
             name, text = describe(error)
             logger.warning("task %s: team run failed: %s", task.task_id, redact(text))

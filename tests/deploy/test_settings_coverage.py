@@ -39,6 +39,8 @@ DEFAULTED: dict[str, str] = {
     "EVENTS_SERVICE_BUS_QUEUE": "event sinks are opt-in; none is created by the template",
     "EVENTS_SERVICE_BUS_TOPIC": "event sinks are opt-in; none is created by the template",
     "WEBSITE_HOSTNAME": "set by the platform itself",
+    "FINAL_ANSWER_SECONDS": "default 30 s fits inside functionTimeout's margin; the run bounds it by the time left",
+    "FINAL_ANSWER_MAX_TOKENS": "default 1024 completion tokens: one answer, bounded, counted with the task's tokens",
     "SLICE_SECONDS": "default 240 s: a slice of a run stays well under host.json's functionTimeout (600 s)",
     "REVIEW_TIMEOUT_SECONDS": "default one day for a reviewer to answer; a Durable timer, no compute held",
 }

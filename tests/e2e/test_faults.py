@@ -96,8 +96,31 @@ async def test_a_broken_ledger_fails_the_task_and_keeps_the_transcript_so_far(st
     app.assert_stores_agree(task_id, result)
 
 
-async def test_a_run_past_its_deadline_fails_with_timeout_and_a_partial_transcript(start_app: StartApp) -> None:
-    app = await start_app(UNTIL_STOPPED, Faults(latency=0.1), TASK_TIMEOUT_SECONDS=1, MAX_TURNS=100)
+async def test_a_run_past_its_deadline_completes_with_a_last_answer_saying_why_it_stopped(
+    start_app: StartApp,
+) -> None:
+    faults = Faults(latency=0.1, notice_hangups=True)  # the call the deadline cuts off is not served
+    app = await start_app(UNTIL_STOPPED, faults, TASK_TIMEOUT_SECONDS=1, MAX_TURNS=100)
+    task_id = await app.create_task()
+
+    result = await app.run_to_end(task_id)
+
+    assert result["status"] == "completed"
+    task_result = result["result"]["task_result"]
+    assert (task_result["stop_reason"], task_result["error"]) == ("timeout", None)
+    assert task_result["final_answer"] == UNTIL_STOPPED.final_answer
+    assert sources(result)[:4] == ["user", ORCHESTRATOR_NAME, ORCHESTRATOR_NAME, "Coder"]
+    assert sources(result)[-1] == ORCHESTRATOR_NAME and app.server.calls_by_kind["final_answer"] == 1
+    assert 1 <= result["result"]["execution_time"] < 3
+    assert result["result"]["attempts"] == 1
+    assert [c.name for c in app.host.calls_of(instance_id=task_id)] == [RUN_ACTIVITY]
+    assert_tokens_are_the_servers(result, app.server)
+    app.assert_stores_agree(task_id, result)
+
+
+async def test_a_run_past_its_deadline_fails_with_timeout_when_no_last_answer_is_allowed(start_app: StartApp) -> None:
+    app = await start_app(UNTIL_STOPPED, Faults(latency=0.1), TASK_TIMEOUT_SECONDS=1, MAX_TURNS=100,
+                          FINAL_ANSWER_SECONDS=0)
     task_id = await app.create_task()
 
     result = await app.run_to_end(task_id)
@@ -107,13 +130,29 @@ async def test_a_run_past_its_deadline_fails_with_timeout_and_a_partial_transcri
     assert "TASK_TIMEOUT_SECONDS" in result["error"]
     assert sources(result)[:4] == ["user", ORCHESTRATOR_NAME, ORCHESTRATOR_NAME, "Coder"]
     assert 1 <= result["result"]["execution_time"] < 3
-    assert result["result"]["attempts"] == 1
     assert [c.name for c in app.host.calls_of(instance_id=task_id)] == [RUN_ACTIVITY]
     app.assert_stores_agree(task_id, result)
 
 
-async def test_a_spent_token_budget_fails_the_task_with_a_partial_transcript(start_app: StartApp) -> None:
+async def test_a_spent_token_budget_ends_the_task_with_a_last_answer_and_every_token_counted(
+    start_app: StartApp,
+) -> None:
     app = await start_app(UNTIL_STOPPED, MAX_TOKENS_PER_TASK=2000, MAX_TURNS=100)
+    task_id = await app.create_task()
+
+    result = await app.run_to_end(task_id)
+
+    assert result["status"] == "completed"
+    assert result["result"]["task_result"]["stop_reason"] == "token budget exhausted"
+    assert result["result"]["task_result"]["final_answer"] == UNTIL_STOPPED.final_answer
+    assert sources(result)[:4] == ["user", ORCHESTRATOR_NAME, ORCHESTRATOR_NAME, "Coder"]
+    assert result["prompt_tokens"] + result["completion_tokens"] >= 2000
+    assert_tokens_are_the_servers(result, app.server)
+    app.assert_stores_agree(task_id, result)
+
+
+async def test_a_spent_token_budget_fails_the_task_when_no_last_answer_is_allowed(start_app: StartApp) -> None:
+    app = await start_app(UNTIL_STOPPED, MAX_TOKENS_PER_TASK=2000, MAX_TURNS=100, FINAL_ANSWER_SECONDS=0)
     task_id = await app.create_task()
 
     result = await app.run_to_end(task_id)
@@ -121,8 +160,6 @@ async def test_a_spent_token_budget_fails_the_task_with_a_partial_transcript(sta
     assert result["status"] == "failed"
     assert result["result"]["task_result"]["stop_reason"] == "token budget exhausted"
     assert "MAX_TOKENS_PER_TASK=2000" in result["error"]
-    assert sources(result)[:4] == ["user", ORCHESTRATOR_NAME, ORCHESTRATOR_NAME, "Coder"]
-    assert result["prompt_tokens"] + result["completion_tokens"] >= 2000
     assert_tokens_are_the_servers(result, app.server)
     app.assert_stores_agree(task_id, result)
 

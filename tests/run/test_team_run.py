@@ -329,10 +329,36 @@ async def test_a_malformed_ledger_from_a_structured_output_model_is_retried_and_
     assert_tokens_match_server(report, server)
 
 
-async def test_timeout_fails_promptly_and_keeps_the_transcript(start_model_server: StartServer, tmp_path: Path) -> None:
+async def test_a_run_past_its_deadline_completes_with_the_orchestrators_last_answer(
+    start_model_server: StartServer, tmp_path: Path
+) -> None:
+    latency, timeout, turns = 0.2, 2.0, 100
+    script = Script(rounds_before_satisfied=10_000)
+    server = start_model_server(script, Faults(latency=latency, notice_hangups=True))  # the call cut off: not served
+    settings = settings_for(
+        "openai", server, TASK_TIMEOUT_SECONDS=timeout, MAX_TURNS=turns, FINAL_ANSWER_MAX_TOKENS=300
+    )
+    result = await run(settings, server, tmp_path)
+    report = result.report
+
+    assert (report.status, report.stop_reason, report.error) == ("completed", "timeout", None)
+    assert report.final_answer == script.final_answer
+    assert report.messages[-1] == MessageView(source=ORCHESTRATOR_NAME, content=script.final_answer, type="TextMessage")
+    (asked,) = [r for r in server.requests if r.kind == "final_answer"]
+    assert asked.body["max_tokens"] == 300  # its own bounded allowance
+    # Unbounded, the run would take about 2 * turns * latency = 40 s; it stops within one call of the
+    # deadline, then asks once more.
+    assert timeout <= result.elapsed < timeout + 5 * latency + 0.5
+    assert result.sunk == report.messages
+    assert_tokens_match_server(report, server)  # the last answer is counted like any call
+
+
+async def test_timeout_fails_promptly_and_keeps_the_transcript_without_a_last_answer(
+    start_model_server: StartServer, tmp_path: Path
+) -> None:
     latency, timeout, turns = 0.2, 2.0, 100
     server = start_model_server(Script(rounds_before_satisfied=10_000), Faults(latency=latency))
-    settings = settings_for("openai", server, TASK_TIMEOUT_SECONDS=timeout, MAX_TURNS=turns)
+    settings = settings_for("openai", server, TASK_TIMEOUT_SECONDS=timeout, MAX_TURNS=turns, FINAL_ANSWER_SECONDS=0)
     result = await run(settings, server, tmp_path)
     report = result.report
 
@@ -340,11 +366,24 @@ async def test_timeout_fails_promptly_and_keeps_the_transcript(start_model_serve
     assert report.stop_reason == "timeout"
     assert report.error is not None and "TASK_TIMEOUT_SECONDS" in report.error
     assert not report.retryable
-    # Unbounded, the run would take about 2 * turns * latency = 40 s; it stops within one call of the deadline.
     assert timeout <= result.elapsed < timeout + 4 * latency + 0.5
     assert result.sunk == report.messages
     assert [m.source for m in report.messages[:4]] == ["user", ORCHESTRATOR_NAME, ORCHESTRATOR_NAME, "Coder"]
     assert report.final_answer is None
+    assert server.calls_by_kind["final_answer"] == 0
+
+
+async def test_a_last_answer_the_model_refuses_leaves_the_run_failed_at_its_deadline(
+    start_model_server: StartServer, tmp_path: Path
+) -> None:
+    faults = Faults(latency=0.2, fail_all=True, fail_kinds=frozenset({"final_answer"}), status=400, notice_hangups=True)
+    server = start_model_server(Script(rounds_before_satisfied=10_000), faults)
+    settings = settings_for("openai", server, TASK_TIMEOUT_SECONDS=2.0, MAX_TURNS=100)
+    report = (await run(settings, server, tmp_path)).report
+
+    assert (report.status, report.stop_reason, report.final_answer) == ("failed", "timeout", None)
+    assert server.calls_by_kind["final_answer"] == 1
+    assert_tokens_match_server(report, server)
 
 
 async def test_a_timeout_in_the_first_round_still_keeps_the_prompt(
@@ -360,10 +399,35 @@ async def test_a_timeout_in_the_first_round_still_keeps_the_prompt(
     assert result.sunk == result.report.messages
 
 
-async def test_token_budget_stops_the_run(start_model_server: StartServer, tmp_path: Path) -> None:
+async def test_token_budget_stops_the_run_then_the_last_answer_is_asked_once(
+    start_model_server: StartServer, tmp_path: Path
+) -> None:
+    budget = 1500
+    script = Script(rounds_before_satisfied=10_000)
+    server = start_model_server(script)
+    settings = settings_for("openai", server, MAX_TOKENS_PER_TASK=budget, MAX_TURNS=100)
+    report = (await run(settings, server, tmp_path)).report
+
+    assert (report.status, report.stop_reason, report.final_answer) == (
+        "completed", "token budget exhausted", script.final_answer)
+    assert not report.retryable
+    assert_tokens_match_server(report, server)
+    # Calls stop as soon as the budget is spent (every call but the last of the team began under
+    # budget); then exactly one more, the last answer, past the budget.
+    team_calls = server.answered[:-1]
+    spent = [sum((r.usage for r in team_calls[: i + 1] if r.usage), Usage()).total for i in range(len(team_calls))]
+    assert spent[-1] >= budget
+    assert all(total < budget for total in spent[:-1])
+    assert server.answered[-1].kind == "final_answer" and server.calls_by_kind["final_answer"] == 1
+    assert server.calls == len(server.answered)
+
+
+async def test_token_budget_stops_the_run_without_a_last_answer(
+    start_model_server: StartServer, tmp_path: Path
+) -> None:
     budget = 1500
     server = start_model_server(Script(rounds_before_satisfied=10_000))
-    settings = settings_for("openai", server, MAX_TOKENS_PER_TASK=budget, MAX_TURNS=100)
+    settings = settings_for("openai", server, MAX_TOKENS_PER_TASK=budget, MAX_TURNS=100, FINAL_ANSWER_SECONDS=0)
     report = (await run(settings, server, tmp_path)).report
 
     assert report.status == "failed"
@@ -371,7 +435,6 @@ async def test_token_budget_stops_the_run(start_model_server: StartServer, tmp_p
     assert report.error is not None and "MAX_TOKENS_PER_TASK=1500" in report.error
     assert not report.retryable
     assert_tokens_match_server(report, server)
-    # Calls stop as soon as the budget is spent: every call but the last began under budget.
     spent = [
         sum((r.usage for r in server.answered[: i + 1] if r.usage), Usage()).total for i in range(len(server.answered))
     ]
