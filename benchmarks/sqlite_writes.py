@@ -50,14 +50,14 @@ class CountingStore(TaskStore):
         self.operations = 0
         self.connections = 0
 
-    def _with_retries(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+    def _with_retries(self, work: Callable[[sqlite3.Connection], T], *, write: bool, **options: bool) -> T:
         self.operations += 1
-        return super()._with_retries(work, write=write)
+        return super()._with_retries(work, write=write, **options)
 
     @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self, **options: bool) -> Iterator[sqlite3.Connection]:
         self.connections += 1
-        with super()._connection() as conn:
+        with super()._connection(**options) as conn:
             yield conn
 
     @property
