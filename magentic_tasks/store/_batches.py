@@ -57,5 +57,5 @@ class BatchRows(Database):
             else:
                 set_attempt_usage(conn, batch.task_id, batch.attempt, batch.usage)
 
-        self._run(work, write=True)
+        self.write(work)
         return len(batch.messages)

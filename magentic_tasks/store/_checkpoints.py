@@ -71,7 +71,7 @@ class CheckpointRows(Database):
             set_attempt_usage(conn, checkpoint.task_id, checkpoint.attempt, attempt_usage)
             return size
 
-        return self._run(work, write=True)
+        return self.write(work)
 
     def release_checkpoint(self, task_id: str, attempt: int, holder: str) -> bool:
         """Let the next slice continue the attempt; False when `holder` does not hold it."""
@@ -83,7 +83,7 @@ class CheckpointRows(Database):
             )
             return cursor.rowcount == 1
 
-        return self._run(work, write=True)
+        return self.write(work)
 
     def claim_checkpoint(self, task_id: str, attempt: int, round_: int, holder: str) -> Checkpoint | None:
         """The released checkpoint of `attempt` at `round_`, now held by `holder`; None when it is
@@ -102,7 +102,7 @@ class CheckpointRows(Database):
             ).fetchone()
             return _checkpoint(row)
 
-        return self._run(work, write=True)
+        return self.write(work)
 
     def latest_checkpoint(self, task_id: str) -> Checkpoint | None:
         """The checkpoint furthest into the run, over every attempt; None when there is none."""
@@ -114,7 +114,7 @@ class CheckpointRows(Database):
             ).fetchone()
             return None if row is None else _checkpoint(row)
 
-        return self._run(work, write=False)
+        return self.read(work)
 
     def resume_attempt(self, task_id: str, source: int, attempt: int, count: int) -> None:
         """Start `attempt`'s transcript with the first `count` entries of `source`'s: a resumed
@@ -129,7 +129,7 @@ class CheckpointRows(Database):
             ).fetchall()
             insert_messages(conn, [(task_id, attempt, r["seq"], r["source"], r["type"], r["content"]) for r in rows])
 
-        self._run(work, write=True)
+        self.write(work)
 
     def checkpoint_bytes(self, task_id: str) -> int:
         """Size of the task's stored team states (for the benchmark)."""
@@ -140,7 +140,7 @@ class CheckpointRows(Database):
             ).fetchone()
             return int(size)
 
-        return self._run(work, write=False)
+        return self.read(work)
 
 
 def _checkpoint(row: sqlite3.Row) -> Checkpoint:

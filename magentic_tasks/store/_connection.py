@@ -86,10 +86,16 @@ class Database:
         finally:
             conn.close()
 
-    def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        """Run `work` in one transaction, retrying a bounded number of times while the file is locked."""
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn`'s result, run in one read transaction (`BEGIN`), retried while the file is locked."""
         self._ensure_schema()
-        return self._with_retries(work, write=write)
+        return self._with_retries(fn, write=False)
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn`'s result, run in one write transaction (`BEGIN IMMEDIATE`), retried while the file is
+        locked; `fn` raising rolls it back."""
+        self._ensure_schema()
+        return self._with_retries(fn, write=True)
 
     def _with_retries(
         self, work: Callable[[sqlite3.Connection], T], *, write: bool, foreign_keys: bool = True,
@@ -153,4 +159,4 @@ class Database:
                 self._schema_ready = True
 
     def integrity_check(self) -> str:
-        return self._run(lambda conn: str(conn.execute("PRAGMA integrity_check").fetchone()[0]), write=False)
+        return self.read(lambda conn: str(conn.execute("PRAGMA integrity_check").fetchone()[0]))

@@ -53,7 +53,7 @@ class TaskListing(Database):
                 for row in conn.execute(sql, params)
             ]
 
-        return self._run(work, write=False)
+        return self.read(work)
 
     def delete_task(self, task_id: str) -> bool:
         """Remove every row of the task, from every table that has a `task_id` column (transcript,
@@ -69,7 +69,7 @@ class TaskListing(Database):
                 conn.execute(f'DELETE FROM "{table}" WHERE task_id = ?', (task_id,))
             return conn.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,)).rowcount == 1
 
-        return self._run(work, write=True)
+        return self.write(work)
 
     def finished_before(self, moment: datetime, limit: int) -> list[str]:
         """Ids of up to `limit` finished tasks last updated before `moment`, oldest first."""
@@ -82,4 +82,4 @@ class TaskListing(Database):
             )
             return [row["task_id"] for row in rows]
 
-        return self._run(work, write=False)
+        return self.read(work)

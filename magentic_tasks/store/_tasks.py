@@ -23,13 +23,11 @@ class TaskRows(Database):
         def work(conn: sqlite3.Connection) -> bool:
             return insert_pending(conn, task)
 
-        return self._run(work, write=True)
+        return self.write(work)
 
     def task_exists(self, task_id: str) -> bool:
-        return self._run(
-            lambda conn: conn.execute("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-            is not None,
-            write=False,
+        return self.read(
+            lambda conn: conn.execute("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)).fetchone() is not None
         )
 
     def get_task(self, task_id: str, *, transcript: bool = True) -> TaskSnapshot | None:
@@ -53,7 +51,7 @@ class TaskRows(Database):
                 outcome=outcome,
             )
 
-        return self._run(work, write=False)
+        return self.read(work)
 
     def set_status(self, task_id: str, status: TaskStatus, at: datetime) -> bool:
         """Move an unfinished task forward; a finished task is never changed by this."""
@@ -66,7 +64,7 @@ class TaskRows(Database):
             )
             return cursor.rowcount == 1
 
-        return self._run(work, write=True)
+        return self.write(work)
 
     def save_outcome(self, task: TaskInput, outcome: RunOutcome, attempt: int | None) -> RunOutcome:
         """Record the task's final state unless it has one: the first outcome written wins, and the
@@ -103,7 +101,7 @@ class TaskRows(Database):
             assert written is not None  # the row exists and this transaction holds the write lock
             return written
 
-        return self._run(work, write=True)
+        return self.write(work)
 
 
 def _fills_in(conn: sqlite3.Connection, task_id: str, held: RunOutcome, outcome: RunOutcome, attempt: int) -> bool:

@@ -43,7 +43,7 @@ class TranscriptRows(Database):
             )
             return attempt
 
-        return self._run(work, write=True)
+        return self.write(work)
 
     def append_messages(
         self,
@@ -63,12 +63,12 @@ class TranscriptRows(Database):
                 set_attempt_progress(conn, task_id, attempt, progress)
 
         if rows:
-            self._run(work, write=True)
+            self.write(work)
 
     def finish_attempt(
         self, task_id: str, attempt: int, at: datetime, usage: dict[str, TokenUsage], error: str | None
     ) -> None:
-        self._run(lambda conn: end_attempt(conn, task_id, attempt, at, usage, error), write=True)
+        self.write(lambda conn: end_attempt(conn, task_id, attempt, at, usage, error))
 
     def attempt_usage(self, task_id: str) -> dict[int, dict[str, TokenUsage]]:
         """Token usage recorded by each finished attempt, by attempt number and agent."""
@@ -85,7 +85,7 @@ class TranscriptRows(Database):
                 for row in rows
             }
 
-        return self._run(work, write=False)
+        return self.read(work)
 
     def attempt_error(self, task_id: str, attempt: int) -> str | None:
         """The error a finished attempt recorded itself; None while it runs, or when it crashed."""
@@ -96,17 +96,17 @@ class TranscriptRows(Database):
             ).fetchone()
             return None if row is None or row["error"] is None else str(row["error"])
 
-        return self._run(work, write=False)
+        return self.read(work)
 
     def messages(self, task_id: str, attempt: int) -> list[MessageView]:
-        return self._run(lambda conn: read_messages(conn, task_id, attempt), write=False)
+        return self.read(lambda conn: read_messages(conn, task_id, attempt))
 
     def last_attempt(self, task_id: str) -> int | None:
         def work(conn: sqlite3.Connection) -> int | None:
             (last,) = conn.execute("SELECT MAX(attempt) FROM attempts WHERE task_id = ?", (task_id,)).fetchone()
             return None if last is None else int(last)
 
-        return self._run(work, write=False)
+        return self.read(work)
 
     def task_progress(self, task_id: str) -> TaskProgress | None:
         """The latest attempt's progress with the tokens of every attempt so far; None before any."""
@@ -129,7 +129,7 @@ class TranscriptRows(Database):
                 "completion_tokens": current.completion_tokens + earlier.completion_tokens,
             })
 
-        return self._run(work, write=False)
+        return self.read(work)
 
     def stream_page(self, task_id: str, after: int, limit: int) -> tuple[list[tuple[int, int, MessageView]], bool]:
         """Up to `limit` messages of the task's stream from position `after`, as (position, attempt,
@@ -146,7 +146,7 @@ class TranscriptRows(Database):
             same = [entry for entry in page[:limit] if entry[1] == page[0][1]] if page else []
             return same, len(same) == len(page)
 
-        return self._run(work, write=False)
+        return self.read(work)
 
     def attempt_open(self, task_id: str, started_after: datetime) -> bool:
         """Whether an attempt started after `started_after` is still streaming (has not finished)."""
@@ -158,4 +158,4 @@ class TranscriptRows(Database):
             ).fetchone()
             return row is not None
 
-        return self._run(work, write=False)
+        return self.read(work)

@@ -1,6 +1,6 @@
 """An attempt's mirror writes, batched: one transaction per round or per flush interval, nothing lost.
 
-The store is real SQLite; a `CountingStore` counts write transactions (every `_run(write=True)`)
+The store is real SQLite; a `CountingStore` counts write transactions (every `write`)
 and remembers each batch it committed, with the moment it did.
 """
 
@@ -41,10 +41,9 @@ class CountingStore(TaskStore):
         self.first_batch = first_batch
         self._operation = "other"
 
-    def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        result = super()._run(work, write=write)
-        if write:
-            self.writes.append(self._operation)
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        result = super().write(fn)
+        self.writes.append(self._operation)
         return result
 
     def write_batch(self, batch: Batch) -> int:
