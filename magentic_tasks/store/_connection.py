@@ -157,6 +157,3 @@ class Database:
                     # migration may rebuild a table others reference; it checks them before commit.
                     self._with_retries(migrate, write=True, foreign_keys=False)
                 self._schema_ready = True
-
-    def integrity_check(self) -> str:
-        return self.read(lambda conn: str(conn.execute("PRAGMA integrity_check").fetchone()[0]))
