@@ -17,8 +17,7 @@ from datetime import timedelta
 from typing import get_args
 
 from ..schemas import TaskList, TaskStatus, TaskSummary
-from ..store import best_effort
-from ..store._listing import PageKey, page_key
+from ..store import PageKey, best_effort, page_key
 from ._responses import ApiResponse, InvalidRequest, error_entry, unavailable
 from ._state import ServiceState, logger, task_input_of
 

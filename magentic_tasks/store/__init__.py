@@ -19,6 +19,7 @@ Three layers, no class hierarchy:
 from ._batches import AttemptEnd, Batch
 from ._checkpoints import Checkpoint
 from ._connection import Database
+from ._listing import PageKey, page_key
 from ._mirror import TaskStore, best_effort
 from ._schema import SCHEMA_VERSION
 from ._tasks import parse_timestamp
@@ -29,7 +30,9 @@ __all__ = [
     "Batch",
     "Checkpoint",
     "Database",
+    "PageKey",
     "TaskStore",
     "best_effort",
+    "page_key",
     "parse_timestamp",
 ]
