@@ -41,7 +41,9 @@ def _is_lock_error(error: sqlite3.OperationalError) -> bool:
 
 
 class Database:
-    """One SQLite file; a short-lived connection per operation, safe from any thread or process."""
+    """One SQLite file, safe from any thread or process: `read(fn)` and `write(fn)` run `fn` in one
+    transaction on a short-lived connection, once the schema is checked. A locked file may make `fn`
+    run again (after a rollback), so it touches nothing but the connection."""
 
     def __init__(
         self,
