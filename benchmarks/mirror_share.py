@@ -49,8 +49,10 @@ class Counts:
 def instrument(counts: Counts) -> None:
     """Count every write transaction of the store (any version of it) and, where the run's writes are
     batched, each message's wait from being produced to being committed."""
-    connection = importlib.import_module("magentic_tasks.store._connection")
-    original = connection.Database._with_retries
+    store = importlib.import_module("magentic_tasks.store")
+    # The retry loop runs each transaction; older checkouts do not export `Database`.
+    database = getattr(store, "Database", None) or importlib.import_module("magentic_tasks.store._connection").Database
+    original = database._with_retries
 
     def with_retries(self: Any, work: Callable[[Any], Any], *, write: bool, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -61,10 +63,9 @@ def instrument(counts: Counts) -> None:
                 counts.write_seconds += time.perf_counter() - started
                 counts.other_writes += 1
 
-    connection.Database._with_retries = with_retries
+    database._with_retries = with_retries
     try:
         writer_module = importlib.import_module("magentic_tasks.run._transcript_writer")
-        mirror = importlib.import_module("magentic_tasks.store._mirror")
     except ImportError:
         return
     produced: dict[int, float] = {}  # id of a held message → when the team produced it
@@ -76,7 +77,7 @@ def instrument(counts: Counts) -> None:
             produced[id(view)] = now
         add(self, views)
 
-    write_batch = mirror.TaskStore.write_batch
+    write_batch = store.TaskStore.write_batch
 
     def counted_batch(self: Any, batch: Any) -> int:
         stored = write_batch(self, batch)
@@ -87,7 +88,7 @@ def instrument(counts: Counts) -> None:
         return int(stored)
 
     writer_module.TranscriptWriter.add = stamped_add
-    mirror.TaskStore.write_batch = counted_batch
+    store.TaskStore.write_batch = counted_batch
 
 
 async def run_tasks(args: argparse.Namespace, folder: Path, flush: float | None, counts: Counts) -> float:
@@ -142,7 +143,7 @@ def measure(args: argparse.Namespace, flush: float | None) -> tuple[Counts, floa
         warm = argparse.Namespace(**{**vars(args), "tasks": 1, "concurrency": 1, "rounds": 1})
         asyncio.run(run_tasks(warm, folder / "warm", flush, Counts()))  # imports
         store = importlib.import_module("magentic_tasks.store")
-        store.TaskStore(folder / "run" / "tasks.db", locking="dotfile")._ensure_schema()  # created once per file
+        store.TaskStore(folder / "run" / "tasks.db", locking="dotfile").task_exists("warm-up")  # creates the schema
         instrument(counts)
         wall = asyncio.run(run_tasks(args, folder / "run", flush, counts))
     return counts, wall, kind

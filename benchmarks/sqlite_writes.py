@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
 
 from magentic_tasks.schemas import MessageView, RunOutcome, TaskInput, TokenUsage  # noqa: E402
 from magentic_tasks.settings import SqliteLocking  # noqa: E402
-from magentic_tasks.store import TaskStore  # noqa: E402
+from magentic_tasks.store import Database, TaskStore  # noqa: E402
 
 T = TypeVar("T")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -42,22 +42,22 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 _start: Any = None  # barrier: every worker starts writing at the same moment
 
 
-class CountingStore(TaskStore):
-    """A `TaskStore` that counts its operations and the connections they opened (one per try)."""
+class CountingDatabase(Database):
+    """A store's `Database` that counts its transactions and the connections they opened (one per try)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.operations = 0
         self.connections = 0
 
-    def _with_retries(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+    def _with_retries(self, work: Callable[[sqlite3.Connection], T], *, write: bool, **options: bool) -> T:
         self.operations += 1
-        return super()._with_retries(work, write=write)
+        return super()._with_retries(work, write=write, **options)
 
     @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self, **options: bool) -> Iterator[sqlite3.Connection]:
         self.connections += 1
-        with super()._connection() as conn:
+        with super()._connection(**options) as conn:
             yield conn
 
     @property
@@ -83,7 +83,9 @@ def _init(barrier: Any) -> None:
 
 def _worker(path: str, locking: SqliteLocking, worker: int, tasks: int, messages: int, batch: int,
             busy_timeout_ms: int, lock_retries: int) -> WorkerResult:
-    store = CountingStore(path, locking=locking, busy_timeout_ms=busy_timeout_ms, lock_retries=lock_retries)
+    store = TaskStore(path)
+    store.db = counting = CountingDatabase(path, locking=locking, busy_timeout_ms=busy_timeout_ms,
+                                           lock_retries=lock_retries)
     result = WorkerResult()
 
     def write(operation: Callable[..., T], *args: Any) -> T:
@@ -109,7 +111,7 @@ def _worker(path: str, locking: SqliteLocking, worker: int, tasks: int, messages
         store.get_task(task.task_id)
         result.reads += 1
     result.finished = time.perf_counter()
-    result.retries = store.retries
+    result.retries = counting.retries
     return result
 
 

@@ -16,7 +16,6 @@ from datetime import datetime
 
 from ..schemas import MessageView, TaskProgress, TokenUsage
 from ._checkpoints import Checkpoint, upsert_checkpoint
-from ._connection import Database
 from ._rows import end_attempt, insert_messages, message_rows, set_attempt_progress, set_attempt_usage
 
 
@@ -42,20 +41,14 @@ class Batch:
     end: AttemptEnd | None = None
 
 
-class BatchRows(Database):
-    def write_batch(self, batch: Batch) -> int:
-        """Store the batch in one transaction (entries already stored stay as they are); its entries."""
-
-        def work(conn: sqlite3.Connection) -> None:
-            insert_messages(conn, message_rows(batch.task_id, batch.attempt, batch.first_seq, batch.messages))
-            if batch.progress is not None:
-                set_attempt_progress(conn, batch.task_id, batch.attempt, batch.progress)
-            if batch.checkpoint is not None:
-                upsert_checkpoint(conn, batch.checkpoint)
-            if batch.end is not None:
-                end_attempt(conn, batch.task_id, batch.attempt, batch.end.at, batch.usage, batch.end.error)
-            else:
-                set_attempt_usage(conn, batch.task_id, batch.attempt, batch.usage)
-
-        self._run(work, write=True)
-        return len(batch.messages)
+def write_batch(conn: sqlite3.Connection, batch: Batch) -> None:
+    """Entries already stored stay as they are; the attempt's usage goes with its end when it ends."""
+    insert_messages(conn, message_rows(batch.task_id, batch.attempt, batch.first_seq, batch.messages))
+    if batch.progress is not None:
+        set_attempt_progress(conn, batch.task_id, batch.attempt, batch.progress)
+    if batch.checkpoint is not None:
+        upsert_checkpoint(conn, batch.checkpoint)
+    if batch.end is not None:
+        end_attempt(conn, batch.task_id, batch.attempt, batch.end.at, batch.usage, batch.end.error)
+    else:
+        set_attempt_usage(conn, batch.task_id, batch.attempt, batch.usage)

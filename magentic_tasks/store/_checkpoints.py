@@ -21,7 +21,6 @@ from pydantic import BaseModel
 
 from ..clock import iso
 from ..schemas import TokenUsage
-from ._connection import Database
 from ._rows import insert_messages, set_attempt_usage, usage_json
 from ._tasks import parse_timestamp
 
@@ -58,89 +57,61 @@ def upsert_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> int:
     return len(state_json.encode())
 
 
-class CheckpointRows(Database):
-    """Saving, claiming and reading round checkpoints (a run's batches save them with its messages,
-    `_batches`; its outcome deletes them, `_tasks`)."""
+def save_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint, attempt_usage: dict[str, TokenUsage]) -> int:
+    """The checkpoint and the attempt's own tokens, together; the saved state's size in bytes."""
+    size = upsert_checkpoint(conn, checkpoint)
+    set_attempt_usage(conn, checkpoint.task_id, checkpoint.attempt, attempt_usage)
+    return size
 
-    def save_checkpoint(self, checkpoint: Checkpoint, attempt_usage: dict[str, TokenUsage]) -> int:
-        """Replace the attempt's checkpoint with this one, and record the attempt's own tokens in the
-        same transaction; the saved state's size in bytes."""
 
-        def work(conn: sqlite3.Connection) -> int:
-            size = upsert_checkpoint(conn, checkpoint)
-            set_attempt_usage(conn, checkpoint.task_id, checkpoint.attempt, attempt_usage)
-            return size
+def release_checkpoint(conn: sqlite3.Connection, task_id: str, attempt: int, holder: str) -> bool:
+    cursor = conn.execute(
+        "UPDATE checkpoints SET held_by = NULL WHERE task_id = ? AND attempt = ? AND held_by = ?",
+        (task_id, attempt, holder),
+    )
+    return cursor.rowcount == 1
 
-        return self._run(work, write=True)
 
-    def release_checkpoint(self, task_id: str, attempt: int, holder: str) -> bool:
-        """Let the next slice continue the attempt; False when `holder` does not hold it."""
+def claim_checkpoint(
+    conn: sqlite3.Connection, task_id: str, attempt: int, round_: int, holder: str
+) -> Checkpoint | None:
+    cursor = conn.execute(
+        """UPDATE checkpoints SET held_by = ?
+           WHERE task_id = ? AND attempt = ? AND round = ? AND held_by IS NULL""",
+        (holder, task_id, attempt, round_),
+    )
+    if cursor.rowcount != 1:
+        return None
+    row = conn.execute("SELECT * FROM checkpoints WHERE task_id = ? AND attempt = ?", (task_id, attempt)).fetchone()
+    return _checkpoint(row)
 
-        def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE checkpoints SET held_by = NULL WHERE task_id = ? AND attempt = ? AND held_by = ?",
-                (task_id, attempt, holder),
-            )
-            return cursor.rowcount == 1
 
-        return self._run(work, write=True)
+def latest_checkpoint(conn: sqlite3.Connection, task_id: str) -> Checkpoint | None:
+    row = conn.execute(
+        "SELECT * FROM checkpoints WHERE task_id = ? ORDER BY round DESC, saved_at DESC LIMIT 1",
+        (task_id,),
+    ).fetchone()
+    return None if row is None else _checkpoint(row)
 
-    def claim_checkpoint(self, task_id: str, attempt: int, round_: int, holder: str) -> Checkpoint | None:
-        """The released checkpoint of `attempt` at `round_`, now held by `holder`; None when it is
-        held, has moved on, or is gone (a second copy of a slice never continues an attempt)."""
 
-        def work(conn: sqlite3.Connection) -> Checkpoint | None:
-            cursor = conn.execute(
-                """UPDATE checkpoints SET held_by = ?
-                   WHERE task_id = ? AND attempt = ? AND round = ? AND held_by IS NULL""",
-                (holder, task_id, attempt, round_),
-            )
-            if cursor.rowcount != 1:
-                return None
-            row = conn.execute(
-                "SELECT * FROM checkpoints WHERE task_id = ? AND attempt = ?", (task_id, attempt)
-            ).fetchone()
-            return _checkpoint(row)
+def resume_attempt(conn: sqlite3.Connection, task_id: str, source: int, attempt: int, count: int) -> None:
+    """Copy the first `count` entries of `source`'s transcript into `attempt`'s, at new stream
+    positions: a follower drops what it holds of an earlier attempt when the attempt changes, so it
+    then holds exactly this transcript."""
+    rows = conn.execute(
+        """SELECT seq, source, type, content FROM messages
+           WHERE task_id = ? AND attempt = ? AND seq < ? ORDER BY seq""",
+        (task_id, source, count),
+    ).fetchall()
+    insert_messages(conn, [(task_id, attempt, r["seq"], r["source"], r["type"], r["content"]) for r in rows])
 
-        return self._run(work, write=True)
 
-    def latest_checkpoint(self, task_id: str) -> Checkpoint | None:
-        """The checkpoint furthest into the run, over every attempt; None when there is none."""
-
-        def work(conn: sqlite3.Connection) -> Checkpoint | None:
-            row = conn.execute(
-                "SELECT * FROM checkpoints WHERE task_id = ? ORDER BY round DESC, saved_at DESC LIMIT 1",
-                (task_id,),
-            ).fetchone()
-            return None if row is None else _checkpoint(row)
-
-        return self._run(work, write=False)
-
-    def resume_attempt(self, task_id: str, source: int, attempt: int, count: int) -> None:
-        """Start `attempt`'s transcript with the first `count` entries of `source`'s: a resumed
-        run's transcript is whole. They take new stream positions: a follower drops what it holds
-        of an earlier attempt when the attempt changes, so it holds exactly this transcript."""
-
-        def work(conn: sqlite3.Connection) -> None:
-            rows = conn.execute(
-                """SELECT seq, source, type, content FROM messages
-                   WHERE task_id = ? AND attempt = ? AND seq < ? ORDER BY seq""",
-                (task_id, source, count),
-            ).fetchall()
-            insert_messages(conn, [(task_id, attempt, r["seq"], r["source"], r["type"], r["content"]) for r in rows])
-
-        self._run(work, write=True)
-
-    def checkpoint_bytes(self, task_id: str) -> int:
-        """Size of the task's stored team states (for the benchmark)."""
-        def work(conn: sqlite3.Connection) -> int:
-            (size,) = conn.execute(
-                "SELECT COALESCE(SUM(LENGTH(CAST(state_json AS BLOB))), 0) FROM checkpoints WHERE task_id = ?",
-                (task_id,),
-            ).fetchone()
-            return int(size)
-
-        return self._run(work, write=False)
+def checkpoint_bytes(conn: sqlite3.Connection, task_id: str) -> int:
+    (size,) = conn.execute(
+        "SELECT COALESCE(SUM(LENGTH(CAST(state_json AS BLOB))), 0) FROM checkpoints WHERE task_id = ?",
+        (task_id,),
+    ).fetchone()
+    return int(size)
 
 
 def _checkpoint(row: sqlite3.Row) -> Checkpoint:

@@ -41,7 +41,9 @@ def _is_lock_error(error: sqlite3.OperationalError) -> bool:
 
 
 class Database:
-    """One SQLite file; a short-lived connection per operation, safe from any thread or process."""
+    """One SQLite file, safe from any thread or process: `read(fn)` and `write(fn)` run `fn` in one
+    transaction on a short-lived connection, once the schema is checked. A locked file may make `fn`
+    run again (after a rollback), so it touches nothing but the connection."""
 
     def __init__(
         self,
@@ -86,10 +88,16 @@ class Database:
         finally:
             conn.close()
 
-    def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        """Run `work` in one transaction, retrying a bounded number of times while the file is locked."""
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn`'s result, run in one read transaction (`BEGIN`), retried while the file is locked."""
         self._ensure_schema()
-        return self._with_retries(work, write=write)
+        return self._with_retries(fn, write=False)
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn`'s result, run in one write transaction (`BEGIN IMMEDIATE`), retried while the file is
+        locked; `fn` raising rolls it back."""
+        self._ensure_schema()
+        return self._with_retries(fn, write=True)
 
     def _with_retries(
         self, work: Callable[[sqlite3.Connection], T], *, write: bool, foreign_keys: bool = True,
@@ -151,6 +159,3 @@ class Database:
                     # migration may rebuild a table others reference; it checks them before commit.
                     self._with_retries(migrate, write=True, foreign_keys=False)
                 self._schema_ready = True
-
-    def integrity_check(self) -> str:
-        return self._run(lambda conn: str(conn.execute("PRAGMA integrity_check").fetchone()[0]), write=False)

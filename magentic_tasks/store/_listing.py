@@ -1,4 +1,4 @@
-"""Listing and removing tasks: pages of an owner's tasks, newest first, and whole-task deletion."""
+"""Listing and retention: pages of an owner's tasks, newest first; finished tasks by age; deletion."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import datetime
 
 from ..clock import iso
 from ..schemas import TaskSummary
-from ._connection import Database
 from ._tasks import parse_timestamp
 
 # (created_at, task_id) of the last task of the previous page, as the store writes them.
@@ -15,71 +14,56 @@ PageKey = tuple[str, str]
 
 
 def page_key(summary: TaskSummary) -> PageKey:
+    """The key that continues a listing after `summary`."""
     return iso(summary.created_at), summary.task_id
 
 
-class TaskListing(Database):
-    """Queries over many tasks; every one is served by an index on (owner, created_at, task_id)."""
-
-    def list_tasks(
-        self, *, owner: str | None, status: str | None, limit: int, after: PageKey | None = None
-    ) -> list[TaskSummary]:
-        """Up to `limit` of `owner`'s tasks (owner None: tasks created without a principal),
-        newest first, optionally of one status, after the page key `after`."""
-        clauses = ["owner IS ?"]
-        params: list[object] = [owner]
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        if after is not None:
-            clauses.append("(created_at, task_id) < (?, ?)")
-            params.extend(after)
-        sql = (
-            "SELECT task_id, status, model_name, created_at, updated_at FROM tasks WHERE "
-            + " AND ".join(clauses)
-            + " ORDER BY created_at DESC, task_id DESC LIMIT ?"
+def list_tasks(
+    conn: sqlite3.Connection, *, owner: str | None, status: str | None, limit: int, after: PageKey | None
+) -> list[TaskSummary]:
+    """Served by an index on (owner, created_at, task_id), like every query here over many tasks."""
+    clauses = ["owner IS ?"]
+    params: list[object] = [owner]
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(status)
+    if after is not None:
+        clauses.append("(created_at, task_id) < (?, ?)")
+        params.extend(after)
+    sql = (
+        "SELECT task_id, status, model_name, created_at, updated_at FROM tasks WHERE "
+        + " AND ".join(clauses)
+        + " ORDER BY created_at DESC, task_id DESC LIMIT ?"
+    )
+    params.append(limit)
+    return [
+        TaskSummary(
+            task_id=row["task_id"],
+            status=row["status"],
+            model_name=row["model_name"],
+            created_at=parse_timestamp(row["created_at"]),
+            updated_at=parse_timestamp(row["updated_at"]),
         )
-        params.append(limit)
+        for row in conn.execute(sql, params)
+    ]
 
-        def work(conn: sqlite3.Connection) -> list[TaskSummary]:
-            return [
-                TaskSummary(
-                    task_id=row["task_id"],
-                    status=row["status"],
-                    model_name=row["model_name"],
-                    created_at=parse_timestamp(row["created_at"]),
-                    updated_at=parse_timestamp(row["updated_at"]),
-                )
-                for row in conn.execute(sql, params)
-            ]
 
-        return self._run(work, write=False)
+def delete_task(conn: sqlite3.Connection, task_id: str) -> bool:
+    """Every table with a `task_id` column is found in the schema, so a new one is never forgotten."""
+    tables = [
+        row["name"]
+        for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'tasks'")
+        if any(column["name"] == "task_id" for column in conn.execute(f'PRAGMA table_info("{row["name"]}")'))
+    ]
+    for table in tables:
+        conn.execute(f'DELETE FROM "{table}" WHERE task_id = ?', (task_id,))
+    return conn.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,)).rowcount == 1
 
-    def delete_task(self, task_id: str) -> bool:
-        """Remove every row of the task, from every table that has a `task_id` column (transcript,
-        attempts, progress, checkpoints...); whether the task existed."""
 
-        def work(conn: sqlite3.Connection) -> bool:
-            tables = [
-                row["name"]
-                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'tasks'")
-                if any(column["name"] == "task_id" for column in conn.execute(f'PRAGMA table_info("{row["name"]}")'))
-            ]
-            for table in tables:
-                conn.execute(f'DELETE FROM "{table}" WHERE task_id = ?', (task_id,))
-            return conn.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,)).rowcount == 1
-
-        return self._run(work, write=True)
-
-    def finished_before(self, moment: datetime, limit: int) -> list[str]:
-        """Ids of up to `limit` finished tasks last updated before `moment`, oldest first."""
-
-        def work(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(
-                """SELECT task_id FROM tasks WHERE outcome_json IS NOT NULL AND updated_at < ?
-                   ORDER BY updated_at LIMIT ?""",
-                (iso(moment), limit),
-            )
-            return [row["task_id"] for row in rows]
-
-        return self._run(work, write=False)
+def finished_before(conn: sqlite3.Connection, moment: datetime, limit: int) -> list[str]:
+    rows = conn.execute(
+        """SELECT task_id FROM tasks WHERE outcome_json IS NOT NULL AND updated_at < ?
+           ORDER BY updated_at LIMIT ?""",
+        (iso(moment), limit),
+    )
+    return [row["task_id"] for row in rows]

@@ -138,3 +138,8 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
     if current < SCHEMA_VERSION:
         logger.info("task database migrated to schema v%d (from v%d)", SCHEMA_VERSION, current)
+
+
+def integrity_check(conn: sqlite3.Connection) -> str:
+    """SQLite's `PRAGMA integrity_check`: "ok", or what it found wrong."""
+    return str(conn.execute("PRAGMA integrity_check").fetchone()[0])

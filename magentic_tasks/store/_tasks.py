@@ -1,4 +1,4 @@
-"""Task rows: creation, lifecycle transitions and the final outcome."""
+"""Task rows: existence, the snapshot, lifecycle transitions and the final outcome."""
 
 from __future__ import annotations
 
@@ -9,100 +9,69 @@ from datetime import datetime
 from ..clock import as_utc, iso
 from ..schemas import STOPPED, RunOutcome, TaskInput, TaskSnapshot, TaskStatus
 from ..text import storable_json
-from ._connection import Database
 from ._rows import insert_messages, insert_pending, read_messages
 
 
-class TaskRows(Database):
-    """One row per task: its request, status and (once finished) outcome."""
+def task_exists(conn: sqlite3.Connection, task_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)).fetchone() is not None
 
-    def create_task(self, task: TaskInput) -> bool:
-        """Insert the task as pending; False when a task with this id already exists."""
 
-        def work(conn: sqlite3.Connection) -> bool:
-            return insert_pending(conn, task)
+def get_task(conn: sqlite3.Connection, task_id: str, *, transcript: bool) -> TaskSnapshot | None:
+    row = conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+    if row is None:
+        return None
+    outcome = held_outcome(conn, task_id, transcript=transcript)
+    return TaskSnapshot(
+        task_id=row["task_id"],
+        status=row["status"],
+        prompt=row["prompt"],
+        use_aoai=bool(row["use_aoai"]),
+        model_name=row["model_name"],
+        owner=row["owner"],
+        created_at=parse_timestamp(row["created_at"]),
+        updated_at=parse_timestamp(row["updated_at"]),
+        outcome=outcome,
+    )
 
-        return self._run(work, write=True)
 
-    def task_exists(self, task_id: str) -> bool:
-        return self._run(
-            lambda conn: conn.execute("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-            is not None,
-            write=False,
+def set_status(conn: sqlite3.Connection, task_id: str, status: TaskStatus, at: datetime) -> bool:
+    cursor = conn.execute(
+        """UPDATE tasks SET status = ?, updated_at = ?
+           WHERE task_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')""",
+        (status, iso(at), task_id),
+    )
+    return cursor.rowcount == 1
+
+
+def save_outcome(conn: sqlite3.Connection, task: TaskInput, outcome: RunOutcome, attempt: int) -> RunOutcome:
+    """Record the outcome unless the task has one (the first written wins); the outcome held after.
+
+    Every writer (two copies of the run activity, a terminated run, the read path's repair) thus
+    ends with the same answer; the one exception is `_fills_in`. The transcript of `attempt` is
+    kept where it was streamed; where it is missing (a result copied back from Durable state) the
+    outcome's own is stored. The task's round checkpoints go: it is final."""
+    fields = storable_json(outcome.model_dump(mode="json", exclude={"messages"}))
+    stored_json = json.dumps(fields, ensure_ascii=False)
+    insert_pending(conn, task)
+    conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task.task_id,))  # a final task never resumes
+    held = held_outcome(conn, task.task_id)
+    if held is not None and not _fills_in(conn, task.task_id, held, outcome, attempt):
+        return held
+    (count,) = conn.execute(
+        "SELECT COUNT(*) FROM messages WHERE task_id = ? AND attempt = ?", (task.task_id, attempt)
+    ).fetchone()
+    if count < len(outcome.messages):
+        insert_messages(
+            conn, [(task.task_id, attempt, seq, m.source, m.type, m.content) for seq, m in enumerate(outcome.messages)]
         )
-
-    def get_task(self, task_id: str, *, transcript: bool = True) -> TaskSnapshot | None:
-        """The task with its outcome when it has finished, with the transcript unless `transcript`
-        is False (a status read needs one row, not the messages)."""
-
-        def work(conn: sqlite3.Connection) -> TaskSnapshot | None:
-            row = conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-            if row is None:
-                return None
-            outcome = held_outcome(conn, task_id, transcript=transcript)
-            return TaskSnapshot(
-                task_id=row["task_id"],
-                status=row["status"],
-                prompt=row["prompt"],
-                use_aoai=bool(row["use_aoai"]),
-                model_name=row["model_name"],
-                owner=row["owner"],
-                created_at=parse_timestamp(row["created_at"]),
-                updated_at=parse_timestamp(row["updated_at"]),
-                outcome=outcome,
-            )
-
-        return self._run(work, write=False)
-
-    def set_status(self, task_id: str, status: TaskStatus, at: datetime) -> bool:
-        """Move an unfinished task forward; a finished task is never changed by this."""
-
-        def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                """UPDATE tasks SET status = ?, updated_at = ?
-                   WHERE task_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')""",
-                (status, iso(at), task_id),
-            )
-            return cursor.rowcount == 1
-
-        return self._run(work, write=True)
-
-    def save_outcome(self, task: TaskInput, outcome: RunOutcome, attempt: int | None) -> RunOutcome:
-        """Record the task's final state unless it has one: the first outcome written wins, and the
-        outcome SQLite holds afterwards (this one or the earlier) is returned, transcript included.
-
-        Every writer (two copies of the run activity, a terminated run, the read path's repair)
-        thus ends with the same answer; the one exception is `_fills_in`. The transcript of
-        `attempt` is kept where it was streamed; where it is missing (a result copied back from
-        Durable state) the outcome's own is stored. The task's round checkpoints go: it is final."""
-        attempt = attempt or 0
-        fields = storable_json(outcome.model_dump(mode="json", exclude={"messages"}))
-        stored_json = json.dumps(fields, ensure_ascii=False)
-
-        def work(conn: sqlite3.Connection) -> RunOutcome:
-            insert_pending(conn, task)
-            conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task.task_id,))  # a final task never resumes
-            held = held_outcome(conn, task.task_id)
-            if held is not None and not _fills_in(conn, task.task_id, held, outcome, attempt):
-                return held
-            (count,) = conn.execute(
-                "SELECT COUNT(*) FROM messages WHERE task_id = ? AND attempt = ?", (task.task_id, attempt)
-            ).fetchone()
-            if count < len(outcome.messages):
-                insert_messages(
-                    conn, [(task.task_id, attempt, seq, m.source, m.type, m.content)
-                           for seq, m in enumerate(outcome.messages)]
-                )
-            conn.execute(
-                """UPDATE tasks SET status = ?, updated_at = ?, error = ?, outcome_json = ?, final_attempt = ?
-                   WHERE task_id = ?""",
-                (outcome.status, iso(outcome.finished_at), fields["error"], stored_json, attempt, task.task_id),
-            )
-            written = held_outcome(conn, task.task_id)
-            assert written is not None  # the row exists and this transaction holds the write lock
-            return written
-
-        return self._run(work, write=True)
+    conn.execute(
+        """UPDATE tasks SET status = ?, updated_at = ?, error = ?, outcome_json = ?, final_attempt = ?
+           WHERE task_id = ?""",
+        (outcome.status, iso(outcome.finished_at), fields["error"], stored_json, attempt, task.task_id),
+    )
+    written = held_outcome(conn, task.task_id)
+    assert written is not None  # the row exists and this transaction holds the write lock
+    return written
 
 
 def _fills_in(conn: sqlite3.Connection, task_id: str, held: RunOutcome, outcome: RunOutcome, attempt: int) -> bool:

@@ -277,7 +277,7 @@ async def test_a_database_locked_by_another_process_does_not_stop_the_task(
     app = await start_app(SQLITE_BUSY_TIMEOUT_MS=20)
     store = TaskStore.from_settings(get_settings())
     assert store.integrity_check() == "ok"  # the file and its schema exist before the lock is taken
-    monkeypatch.setattr(store, "lock_retries", 1)
+    monkeypatch.setattr(store.db, "lock_retries", 1)
 
     with locked_by_another_process(app.db_path), caplog.at_level(logging.WARNING, logger="magentic_tasks"):
         task_id = await app.create_task()

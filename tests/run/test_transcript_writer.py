@@ -1,7 +1,7 @@
 """An attempt's mirror writes, batched: one transaction per round or per flush interval, nothing lost.
 
-The store is real SQLite; a `CountingStore` counts write transactions (every `_run(write=True)`)
-and remembers each batch it committed, with the moment it did.
+The store is real SQLite; a `CountingStore` counts write transactions (every `write` of its
+`Database`) and remembers each batch it committed, with the moment it did.
 """
 
 from __future__ import annotations
@@ -21,10 +21,24 @@ from magentic_tasks.errors import StoreError
 from magentic_tasks.run import ProgressTracker, TranscriptWriter, UsageMeter, execute_task
 from magentic_tasks.schemas import MessageView, TaskInput, TokenUsage
 from magentic_tasks.settings import Settings
-from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, TaskStore
+from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, Database, TaskStore
 from tests.run.test_attempt import TASK, scripted_client
 
 T = TypeVar("T")
+
+
+class CountingDatabase(Database):
+    """Names each committed write transaction after the store operation under way."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.writes: list[str] = []  # the name of each committed write operation, in order
+        self.operation = "other"
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        result = super().write(fn)
+        self.writes.append(self.operation)
+        return result
 
 
 class CountingStore(TaskStore):
@@ -33,26 +47,20 @@ class CountingStore(TaskStore):
 
     def __init__(self, path: Path, *, first_batch: Callable[[], None] | None = None) -> None:
         super().__init__(path)
-        self.writes: list[str] = []  # the name of each committed write operation, in order
+        self.db = self.counting = CountingDatabase(path)
+        self.writes = self.counting.writes
         self.batches: list[tuple[float, Batch]] = []
         self.first_batch = first_batch
-        self._operation = "other"
-
-    def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        result = super()._run(work, write=write)
-        if write:
-            self.writes.append(self._operation)
-        return result
 
     def write_batch(self, batch: Batch) -> int:
         first, self.first_batch = self.first_batch, None
         if first is not None:
             first()
-        self._operation = "batch"
+        self.counting.operation = "batch"
         try:
             stored = super().write_batch(batch)
         finally:
-            self._operation = "other"
+            self.counting.operation = "other"
         self.batches.append((time.monotonic(), batch))
         return stored
 

@@ -148,9 +148,9 @@ def test_a_second_store_on_the_same_file_does_not_migrate_again(
 def test_connections_use_the_delete_journal_and_the_busy_timeout(db: Path, locking: SqliteLocking) -> None:
     store = TaskStore(db, locking=locking, busy_timeout_ms=1234)
     store.create_task(make_task())
-    with store._connection() as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 1234
+    settings = store.db.read(lambda conn: (conn.execute("PRAGMA journal_mode").fetchone()[0],
+                                            conn.execute("PRAGMA busy_timeout").fetchone()[0]))
+    assert settings == ("delete", 1234)
     assert rows(db, "PRAGMA journal_mode") == [("delete",)]
     assert not db.with_name("tasks.db-wal").exists()
 
