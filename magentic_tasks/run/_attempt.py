@@ -32,6 +32,7 @@ from ._review import awaits_review, decided
 from ._shaping import without_image_bytes
 from ._start import Start, start_attempt
 from ._stop_signal import StopSignal
+from ._team import task_settings
 from ._team_run import run_team
 from ._transcript_writer import TranscriptWriter
 from ._types import RoundBoundary, RunReport
@@ -67,6 +68,7 @@ async def execute_slice(
     raises `TaskRunError` for a failure worth retrying, and nothing else: a defect of this code
     ends the task `failed` with its real reason instead of being retried (it would only recur)."""
     store = store or TaskStore.from_settings(settings)
+    settings = task_settings(settings, task)  # the task's own turns, tokens and deadline
     try:
         return await _attempt(task, settings, store, client, stop, settings.slice_seconds if sliced else None)
     except TaskRunError:
@@ -145,7 +147,7 @@ async def _attempt(
         raise TaskRunError(" ".join((report.error or "the team run failed").split()))
 
     usage, attempts = await _usage_of_all_attempts(store, task.task_id, attempt, report.usage_by_agent)
-    outcome = _outcome(report, usage, attempts)  # stamped before the last stop check below
+    outcome = _outcome(report, usage, attempts, task)  # stamped before the last stop check below
     if report.status == "completed" and stop is not None:
         reason = await stop.reason()  # ended from outside while the team was finishing: that came first
         if reason:
@@ -214,6 +216,7 @@ async def record_failure(
         usage_by_agent=usage,
         attempts=max(attempts, 1),
         finished_at=utc_now(),
+        team=task.team,
     )
     held = await best_effort(store.save_outcome, task, outcome, last)
     record_outcome(task.model_name, outcome, held)
@@ -240,7 +243,7 @@ async def _usage_of_all_attempts(
     return by_agent, attempts
 
 
-def _outcome(report: RunReport, usage: dict[str, TokenUsage], attempts: int) -> RunOutcome:
+def _outcome(report: RunReport, usage: dict[str, TokenUsage], attempts: int, task: TaskInput) -> RunOutcome:
     total = sum(usage.values(), TokenUsage())
     return RunOutcome(
         status=report.status,
@@ -254,6 +257,7 @@ def _outcome(report: RunReport, usage: dict[str, TokenUsage], attempts: int) -> 
         usage_by_agent=usage,
         attempts=attempts,
         finished_at=utc_now(),
+        team=task.team,
     )
 
 

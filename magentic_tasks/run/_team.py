@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import os
 import threading
+from collections.abc import Collection
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,6 +35,7 @@ from markitdown import DocumentConverterResult, MarkItDown
 
 from ..log_levels import apply_configured_log_levels
 from ..resumable import FileSurferState, ResumableMagenticOneGroupChat
+from ..schemas import AgentName, TaskInput
 from ..settings import Settings
 from ._code_execution import build_code_executor
 from ._metering import MeteredClient, UsageMeter
@@ -45,6 +47,17 @@ ORCHESTRATOR_NAME = "MagenticOneOrchestrator"
 
 def web_surfer_available() -> bool:
     return importlib.util.find_spec("playwright") is not None
+
+
+def task_settings(settings: Settings, task: TaskInput) -> Settings:
+    """The settings with the task's own limits (`TeamOptions`, capped by these when it was created)."""
+    if task.team is None:  # created before per-task options: the server's limits
+        return settings
+    return settings.model_copy(update={
+        "max_turns": task.team.max_turns,
+        "max_tokens_per_task": task.team.max_tokens,
+        "task_timeout_seconds": task.team.deadline_seconds,
+    })
 
 
 class SharedConverter:
@@ -114,20 +127,29 @@ async def build_team(
     resources: AsyncExitStack,
     *,
     review_plan: bool = False,
+    agents: Collection[AgentName] | None = None,
 ) -> MagenticOneGroupChat:
     """The team for one run; executors it starts are stopped when `resources` closes. Each of its
     `run_stream()` calls ends after one round (`resumable.RoundEnd`): drive it with `RoundLoop`.
-    With `review_plan` its first run ends once facts and plan are made (`resumable.PLAN_READY`)."""
+    With `review_plan` its first run ends once facts and plan are made (`resumable.PLAN_READY`).
+    `agents` (default: all the settings allow) picks the Coder (with the ComputerTerminal where
+    CODE_EXECUTOR is set), the FileSurfer and the WebSurfer."""
+    chosen = set(agents if agents is not None else ("web", "files", "code"))
 
     def metered(agent: str) -> ChatCompletionClient:
         return MeteredClient(client, agent, meter)
 
     apply_configured_log_levels(settings)
     await asyncio.to_thread(workspace.mkdir, parents=True, exist_ok=True)
-    # The first FileSurfer of the process loads the converter's file-type model (magika): off the event loop.
-    file_surfer = await asyncio.to_thread(WorkspaceFileSurfer, "FileSurfer", metered("FileSurfer"), str(workspace))
-    participants: list[ChatAgent] = [MagenticOneCoderAgent("Coder", model_client=metered("Coder")), file_surfer]
-    if settings.enable_web_surfer:
+    participants: list[ChatAgent] = []
+    if "code" in chosen:
+        participants.append(MagenticOneCoderAgent("Coder", model_client=metered("Coder")))
+    if "files" in chosen:
+        # The first FileSurfer of the process loads the converter's file-type model (magika): off the event loop.
+        participants.append(
+            await asyncio.to_thread(WorkspaceFileSurfer, "FileSurfer", metered("FileSurfer"), str(workspace))
+        )
+    if "web" in chosen and settings.enable_web_surfer:
         if web_surfer_available():
             from autogen_ext.agents.web_surfer import MultimodalWebSurfer
 
@@ -141,7 +163,7 @@ async def build_team(
             )
         else:
             logger.warning("ENABLE_WEB_SURFER is set but playwright is not installed; running without WebSurfer")
-    executor: CodeExecutor | None = build_code_executor(settings, workspace / "code")
+    executor: CodeExecutor | None = build_code_executor(settings, workspace / "code") if "code" in chosen else None
     if executor is not None:
         await executor.start()
         resources.push_async_callback(executor.stop)

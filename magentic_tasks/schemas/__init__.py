@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ._progress import CallbackState, TaskProgress
     from ._requests import PlanInput, Prompt, QueuedTask, TaskCreate
     from ._runs import PlanReview, ResumePoint, ReviewDecision, RunPaused, TaskInput
+    from ._team import AGENT_NAMES, AgentName, TeamOptions
     from ._types import (
         FINAL_STATUSES,
         MODEL_NAME_PATTERN,
@@ -54,6 +55,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "_progress": ("CallbackState", "TaskProgress"),
     "_requests": ("PlanInput", "Prompt", "QueuedTask", "TaskCreate"),
     "_runs": ("PlanReview", "ResumePoint", "ReviewDecision", "RunPaused", "TaskInput"),
+    "_team": ("AGENT_NAMES", "AgentName", "TeamOptions"),
     "_types": ("FINAL_STATUSES", "MODEL_NAME_PATTERN", "TASK_ID_PATTERN", "OutcomeStatus", "TaskId", "TaskStatus",
                "UtcDatetime"),
     "_views": ("TaskCancelled", "TaskCreated", "TaskInputAccepted", "TaskList", "TaskMessagesView",
@@ -80,12 +82,14 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AGENT_NAMES",
     "CANCEL_REASON",
     "FINAL_STATUSES",
     "MAX_ERROR_CHARS",
     "MODEL_NAME_PATTERN",
     "STOPPED",
     "TASK_ID_PATTERN",
+    "AgentName",
     "CallbackState",
     "ErrorDetail",
     "MessageView",
@@ -115,6 +119,7 @@ __all__ = [
     "TaskStatus",
     "TaskStatusView",
     "TaskSummary",
+    "TeamOptions",
     "TokenUsage",
     "UtcDatetime",
     "ValidationErrorItem",

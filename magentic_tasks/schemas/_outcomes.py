@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from ._team import TeamOptions
 from ._types import OutcomeStatus, TaskStatus, UtcDatetime
 
 # The longest error text a task result carries.
@@ -54,6 +55,7 @@ class RunOutcome(BaseModel):
     usage_by_agent: dict[str, TokenUsage] = {}
     attempts: int = 1
     finished_at: UtcDatetime
+    team: TeamOptions | None = None  # the team that ran (None: a task from before per-task options)
 
 
 class TaskSnapshot(BaseModel):
@@ -72,3 +74,4 @@ class TaskSnapshot(BaseModel):
     outcome: RunOutcome | None = None
     has_callback: bool = False  # known from Durable state only
     plan: str | None = None  # while awaiting_input: the plan to review (Durable state only)
+    team: TeamOptions | None = None  # from Durable state's input, else the outcome's

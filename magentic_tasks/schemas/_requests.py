@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ._team import AgentName
 from ._types import MODEL_NAME_PATTERN, TaskId
 
 
@@ -32,6 +33,18 @@ class TaskCreate(BaseModel):
     callback_url: str | None = Field(default=None, max_length=2048)
     # "plan": after facts and plan the task waits in `awaiting_input` for POST /tasks/{id}/input.
     review: Literal["plan"] | None = None
+    # The team's options, each capped by the server's setting (default: the server's).
+    agents: list[AgentName] | None = Field(default=None, min_length=1, max_length=3)
+    max_turns: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    deadline_seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @field_validator("agents")
+    @classmethod
+    def _agents_once_each(cls, agents: list[AgentName] | None) -> list[AgentName] | None:
+        if agents is not None and len(set(agents)) != len(agents):
+            raise ValueError("agents names each agent at most once")
+        return agents
 
 
 class QueuedTask(TaskCreate):

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._team import TeamOptions
 from ._types import TaskId, UtcDatetime
 
 
@@ -72,3 +73,4 @@ class TaskInput(BaseModel):
     resume: ResumePoint | None = None  # set by the orchestrator for the next slice (continue_as_new)
     review: Literal["plan"] | None = None
     review_decision: ReviewDecision | None = None  # the reviewed plan's fate, for the slice after the review
+    team: TeamOptions | None = None  # None: created before per-task options (the run takes the settings)

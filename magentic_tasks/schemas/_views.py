@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ._outcomes import MessageView, TokenUsage
 from ._progress import CallbackState, TaskProgress
+from ._team import TeamOptions
 from ._types import OutcomeStatus, TaskStatus, UtcDatetime
 
 
@@ -29,6 +30,7 @@ class TaskStatusView(BaseModel):
     progress: TaskProgress | None = None
     callback: CallbackState | None = None
     plan: str | None = None  # while awaiting_input: the plan POST /tasks/{id}/input approves, revises or rejects
+    team: TeamOptions | None = None  # the agents and limits the task runs with (null: an older task)
 
 
 class TaskResultInfo(BaseModel):

@@ -19,6 +19,7 @@ from ..telemetry import trace_parent_for_new_task
 from ._errors import InvalidRequest, Unavailable, error_entry
 from ._parsing import validate_create
 from ._reader import TaskReader, logger
+from ._team_options import resolve_team
 
 # Task ids derived from message keys live in their own UUID namespace.
 _MESSAGE_TASKS = uuid.UUID("5b0c2a52-6a0e-4f3c-9b53-7e1f6f1c8d21")
@@ -72,6 +73,7 @@ def new_task(
         callback_retry_seconds=settings.callback_retry_hours * 3600,
         result_base_url=f"https://{settings.website_hostname}" if settings.website_hostname else "",
         trace_parent=trace_parent_for_new_task(trace_parent),
+        team=resolve_team(request, settings),
     )
 
 
@@ -120,8 +122,8 @@ async def submit_queued(
 
 def _replayed(existing: TaskSnapshot, asked: TaskInput) -> Created:
     """The answer for a key already used: the same task, or `InvalidRequest` if the request differs."""
-    same = (existing.prompt, existing.use_aoai, existing.model_name, existing.owner) == (
-        asked.prompt, asked.use_aoai, asked.model_name, asked.owner)
+    same = (existing.prompt, existing.use_aoai, existing.model_name, existing.owner, existing.team) == (
+        asked.prompt, asked.use_aoai, asked.model_name, asked.owner, asked.team)
     if not same:
         raise InvalidRequest([error_entry(
             ("header", "Idempotency-Key"),

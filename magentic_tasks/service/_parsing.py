@@ -15,6 +15,7 @@ from ..schemas import TaskCreate
 from ..settings import Settings
 from ..webhooks import CallbackPolicy, CallbackRefused
 from ._errors import InvalidRequest, RequestTooLarge, error_entry, validation_detail
+from ._team_options import team_problems
 
 # The byte cap must admit every prompt that MAX_PROMPT_CHARS admits, however a JSON client encodes
 # it. The worst case is 12 bytes for one character: a character outside the BMP is one character
@@ -129,6 +130,7 @@ def validate_create(body: bytes, settings: Settings, schema: type[TaskCreate] = 
                 raise CallbackRefused("callbacks are not enabled on this server (WEBHOOK_SECRET is not set)")
         except CallbackRefused as refused:
             problems.append(error_entry(("body", "callback_url"), str(refused), "callback_url_refused"))
+    problems += team_problems(request, settings)
     if problems:
         raise InvalidRequest(problems)
     return request

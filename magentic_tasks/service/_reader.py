@@ -149,4 +149,5 @@ def settle(durable: TaskSnapshot | None, mirrored: TaskSnapshot | None) -> TaskS
 def task_input_of(snapshot: TaskSnapshot) -> TaskInput:
     """The task's input as far as a snapshot of it says, to write its row into the mirror."""
     return TaskInput(task_id=snapshot.task_id, prompt=snapshot.prompt, use_aoai=snapshot.use_aoai,
-                     model_name=snapshot.model_name, owner=snapshot.owner, created_at=snapshot.created_at)
+                     model_name=snapshot.model_name, owner=snapshot.owner, created_at=snapshot.created_at,
+                     team=snapshot.team)

@@ -73,5 +73,6 @@ def test_a_name_loads_only_its_own_module() -> None:
     assert out.stdout.strip() == str(sorted([
         "magentic_tasks", "magentic_tasks.clock", "magentic_tasks.schemas",
         "magentic_tasks.schemas._runs",
+        "magentic_tasks.schemas._team",
         "magentic_tasks.schemas._types",
     ]))

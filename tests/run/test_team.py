@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,16 +25,17 @@ from magentic_tasks.run import (
     build_code_executor,
     build_team,
 )
+from magentic_tasks.schemas import AgentName
 from magentic_tasks.settings import Settings
 
 INFO = ModelInfo(vision=False, function_calling=True, json_output=True, family="gpt-4o", structured_output=False)
 CANARY = "sk-canary-secret-0123456789abcdef"
 
 
-async def participants(settings: Settings, workspace: Path) -> list[str]:
+async def participants(settings: Settings, workspace: Path, agents: Collection[AgentName] | None = None) -> list[str]:
     async with contextlib.AsyncExitStack() as resources:
         team = await build_team(settings, ReplayChatCompletionClient([], model_info=INFO), UsageMeter(), workspace,
-                                resources)
+                                resources, agents=agents)
         return list(team._participant_names)
 
 
@@ -44,6 +46,15 @@ async def test_by_default_no_code_runs_and_there_is_no_terminal(tmp_path: Path) 
 async def test_a_configured_executor_adds_the_computer_terminal(tmp_path: Path) -> None:
     names = await participants(Settings(CODE_EXECUTOR="local"), tmp_path)
     assert names == ["Coder", "FileSurfer", "ComputerTerminal"]
+
+
+@pytest.mark.parametrize(("agents", "expected"), [
+    (["code"], ["Coder", "ComputerTerminal"]),
+    (["files"], ["FileSurfer"]),  # no one writes code, so nothing runs any
+    (["files", "code"], ["Coder", "FileSurfer", "ComputerTerminal"]),
+])
+async def test_a_task_picks_its_agents(tmp_path: Path, agents: list[AgentName], expected: list[str]) -> None:
+    assert await participants(Settings(CODE_EXECUTOR="local"), tmp_path, agents) == expected
 
 
 async def test_the_web_surfer_joins_only_when_playwright_is_installed(tmp_path: Path) -> None:

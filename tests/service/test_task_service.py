@@ -196,6 +196,7 @@ async def test_status_reads_durable_state(service: TaskService, durable: InMemor
         "task_id": "task-1", "status": "pending", "prompt": "hi",
         "created_at": "2026-11-25T12:00:00+00:00", "updated_at": "2026-11-25T12:00:00+00:00",
         "progress": None, "callback": None,
+        "team": {"agents": ["files", "code"], "max_turns": 20, "max_tokens": None, "deadline_seconds": 540.0},
     }
 
 
