@@ -7,25 +7,25 @@ the same on every retry), `webhook-timestamp` (seconds since the epoch) and `web
 
 Callback URLs are checked twice: when the task is created (https, a host on the
 `CALLBACK_ALLOWED_HOSTS` list, no IP literal in a private, loopback or link-local range), and when
-delivering (every address the host resolves to must be public), so a DNS name that later points
-inside the network is refused too.
+delivering: the POST goes through a `checked_session` (magentic_tasks/outbound.py), which resolves
+the name once, refuses it unless every address is public, and connects only to those addresses, so
+a DNS name that points (or later points) inside the network is refused too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+
+from .outbound import AddressRefused, IPAddress, checked_session, ip_address
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
@@ -70,29 +70,13 @@ class CallbackPolicy:
         if not any(host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:]))
                    for allowed in self.allowed_hosts):
             raise CallbackRefused("callback_url's host is not in CALLBACK_ALLOWED_HOSTS")
-        literal = _ip(host)
-        if literal is not None and not self._address_allowed(literal):
+        literal = ip_address(host)
+        if literal is not None and not self.address_allowed(literal):
             raise CallbackRefused("callback_url must not point at a private, loopback or link-local address")
 
-    async def check_resolved(self, url: str) -> None:
-        """Refuse a URL whose host resolves to any address that is not public."""
-        host = urlsplit(url).hostname or ""
-        port = urlsplit(url).port or 443
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        for info in infos:
-            address = _ip(str(info[4][0]))
-            if address is None or not self._address_allowed(address):
-                raise CallbackRefused("callback_url's host resolves to a private, loopback or link-local address")
-
-    def _address_allowed(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    def address_allowed(self, address: IPAddress) -> bool:
+        """Whether a delivery may connect to `address` (the `AddressPolicy` of its session)."""
         return self.allow_private or address.is_global
-
-
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -115,8 +99,7 @@ async def deliver(
     """POST `event` to `url`, signed; never raises for the receiver's failures."""
     try:
         policy.check_url(url)
-        await policy.check_resolved(url)
-    except (CallbackRefused, OSError) as refused:
+    except CallbackRefused as refused:
         return Delivery(False, error=f"refused: {refused}")
     body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     timestamp = int(time.time())
@@ -127,12 +110,13 @@ async def deliver(
         "webhook-signature": signature(secret, str(event["id"]), timestamp, body),
     }
     try:
-        timeout = aiohttp.ClientTimeout(total=request_seconds)
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
+            checked_session(policy, timeout=aiohttp.ClientTimeout(total=request_seconds)) as session,
             session.post(url, data=body, headers=headers, allow_redirects=False) as response,
         ):
             status = response.status
+    except AddressRefused as refused:
+        return Delivery(False, error=f"refused: callback_url: {refused}")
     except (aiohttp.ClientError, TimeoutError) as error:
         return Delivery(False, error=type(error).__name__)
     return Delivery(200 <= status < 300, status_code=status)

@@ -3,9 +3,11 @@ callback URLs the service refuses."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -113,3 +115,44 @@ async def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(
 
 def test_the_event_body_is_plain_json() -> None:
     assert json.loads(json.dumps(EVENT)) == EVENT
+
+
+async def test_a_name_that_resolves_again_to_loopback_after_its_check_is_never_connected_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the first answer is public, every later one loopback. Only the checked answer
+    may be connected to, so the local server must see no connection at all."""
+    local_connections: list[object] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        local_connections.append(writer.get_extra_info("peername"))
+        writer.close()
+
+    local = await asyncio.start_server(record, "127.0.0.1", 0)
+    port = local.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    answers = iter(["93.184.215.14"])
+    lookups: list[str] = []
+    connected: list[str] = []
+
+    async def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (next(answers, "127.0.0.1"), port))]
+
+    real_connect = loop.sock_connect
+
+    async def sock_connect(sock: socket.socket, address: tuple[str, int]) -> None:
+        connected.append(address[0])
+        if address[0] != "127.0.0.1":
+            raise ConnectionRefusedError("no network beyond 127.0.0.1 in tests")
+        await real_connect(sock, address)
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(loop, "sock_connect", sock_connect)
+    policy = CallbackPolicy(allowed_hosts=("hooks.example.com",))
+
+    async with local:
+        result = await deliver(f"https://hooks.example.com:{port}/hooks", EVENT, secret=SECRET, policy=policy)
+
+    assert not result.delivered
+    assert local_connections == [] and connected == ["93.184.215.14"] and lookups == ["hooks.example.com"]
