@@ -76,12 +76,16 @@ async def test_a_message_without_a_task_id_gets_one(app: Harness) -> None:
         pytest.param({"use_aoai": False, "task_id": "t-1"}, "missing", id="missing prompt"),
         pytest.param(message(model_name="gpt-3"), "model_not_allowed", id="disallowed model"),
         pytest.param(message(task_id="bad/id"), "string_pattern_mismatch", id="malformed task id"),
+        pytest.param(message(callback_url="https://[hooks.example.com/"), "callback_url_refused",
+                     id="malformed callback url"),
+        pytest.param(message(callback_url="https://hooks.example\uff03.com/"), "callback_url_refused",
+                     id="callback url invalid under NFKC"),
     ],
 )
 async def test_an_invalid_message_is_logged_and_dropped_not_retried(
     body: bytes | dict[str, Any], problem: str, start_app: StartApp, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = await start_app(ALLOWED_MODELS="gpt-4o")
+    app = await start_app(ALLOWED_MODELS="gpt-4o", CALLBACK_ALLOWED_HOSTS="hooks.example.com")
 
     with caplog.at_level(logging.INFO, logger="starters"):
         delivery = await app.host.send_queue_message(QUEUE, body, message_id="msg-1")
