@@ -54,6 +54,7 @@ async def test_the_signed_event_reaches_the_callback_after_failed_deliveries(
     (event,) = receiver.received
     assert event["type"] == f"magentic.task.{status}" and event["subject"] == f"tasks/{task_id}"
     assert event["data"]["task_id"] == task_id and event["data"]["status"] == status
+    assert event["data"]["stop_code"] == {"completed": "completed", "failed": "error"}[status]
     assert event["data"]["prompt_tokens"] == result["prompt_tokens"]
     assert {webhook_id for _, webhook_id in receiver.attempts} == {event["id"]}  # one id across retries
     assert receiver.rejected == 0
