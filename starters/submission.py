@@ -29,7 +29,7 @@ def message_key(source: str, message_id: str | None, origin: str | None = None) 
         return None
     if origin is None:
         return f"{source}:{message_id}"
-    return f"{source}:{json.dumps([origin, message_id], ensure_ascii=False)}"
+    return f"{source}:{json.dumps([origin, message_id])}"  # ASCII: any id can key a uuid5
 
 
 async def submit_message(
