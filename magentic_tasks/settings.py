@@ -35,7 +35,8 @@ class StartupSettings(BaseSettings):
     starters, one event publisher per sink), how the HTTP functions authenticate, and whether prompts
     are logged. A few fields, so reading them is cheap; `Settings` holds them and everything else."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    # Errors name the setting, never its value (some are secrets).
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True, hide_input_in_errors=True)
 
     # Optional starters, each registered only when its service is configured (read at indexing).
     service_bus_namespace: str | None = Field(
@@ -112,7 +113,9 @@ class Settings(StartupSettings):
 
     Its validators are built on first use (`defer_build`): loading the app reads `StartupSettings` only."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, frozen=True, defer_build=True, hide_input_in_errors=True
+    )
 
     # Model providers.
     azure_openai_endpoint: str | None = Field(
@@ -234,6 +237,29 @@ class Settings(StartupSettings):
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("callback_allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Compared as callback URLs' hosts are: lower case, ASCII (IDNA), no trailing dot."""
+        from .webhooks import host_name  # the HTTP client's URL parser, loaded only when the list is read
+
+        try:
+            return tuple(host_name(entry) for entry in value)
+        except ValueError:
+            raise ValueError("CALLBACK_ALLOWED_HOSTS: every entry must be a host name or *.domain") from None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        from .webhooks import secret_key
+
+        if value is not None:
+            try:
+                secret_key(value.get_secret_value())
+            except ValueError as invalid:
+                raise ValueError(f"WEBHOOK_SECRET: {invalid}") from None
         return value
 
     @field_validator(

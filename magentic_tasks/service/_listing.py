@@ -13,8 +13,10 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import get_args
 
+from ..clock import iso
 from ..schemas import TaskList, TaskStatus, TaskSummary
 from ..store import PageKey, best_effort, page_key
 from ._errors import InvalidRequest, Unavailable, error_entry
@@ -31,13 +33,19 @@ def encode_cursor(key: PageKey) -> str:
 
 
 def decode_cursor(cursor: str) -> PageKey:
-    """The page key a cursor holds; ValueError for anything this server did not issue."""
+    """The page key a cursor holds; ValueError for anything this server did not issue. A key is
+    exactly two strings that UTF-8 can encode (SQLite is given them), the first a timestamp in the
+    form the store writes (`iso`)."""
     try:
-        created_at, task_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not (isinstance(key, list) and len(key) == 2 and all(isinstance(part, str) for part in key)):
+            raise ValueError("not a page key")
+        created_at, task_id = key
+        created_at.encode("utf-8"), task_id.encode("utf-8")
+        if iso(datetime.fromisoformat(created_at)) != created_at:
+            raise ValueError("not a timestamp the store wrote")
+    except (ValueError, TypeError, binascii.Error) as error:  # UnicodeError is a ValueError
         raise ValueError("not a cursor") from error
-    if not isinstance(created_at, str) or not isinstance(task_id, str):
-        raise ValueError("not a cursor")
     return created_at, task_id
 
 

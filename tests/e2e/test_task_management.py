@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 from tests.e2e.conftest import PRINCIPAL, Harness, StartApp, as_json
@@ -174,3 +175,26 @@ async def test_a_cancelled_task_is_deleted_only_once_its_run_has_stopped(start_a
     assert early.status_code == 409 and "still stopping" in as_json(early)["detail"]
     assert late.status_code == 204
     assert app.db_rows("tasks") == [] and app.db_rows("messages") == []
+
+
+def forged(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+async def test_a_forged_cursor_is_a_422_never_a_500_or_a_silent_page(app: Harness) -> None:
+    await app.run_to_end(await app.create_task())
+    for text in (
+        '["\\ud800", "x"]',  # a lone surrogate: SQLite cannot take it
+        '["2026-11-25T12:00:00+00:00", "\\udfff"]',
+        '{"created_at": 1, "task_id": 2}',  # an object (its two keys would unpack as strings)
+        '"ab"',  # a two-character string
+        '["yesterday", "x"]',  # not a timestamp
+        '["2026-11-25T12:00:00+00:00", "x", "y"]',
+        '["2026-11-25T12:00:00+00:00", 7]',
+    ):
+        response = await app.host.call_http(("GET", "/tasks"), params={"cursor": forged(text)})
+        app.responses.append(response)
+
+        assert response.status_code == 422, text
+        (problem,) = as_json(response)["detail"]
+        assert problem["type"] == "cursor_invalid" and problem["loc"] == ["query", "cursor"]

@@ -188,6 +188,7 @@ class ScriptedModelServer:
         self.served_by_kind: dict[str, Usage] = {}
         self._ledgers_answered = 0
         self._eligible_seen = 0  # requests eligible for failure since the faults were set
+        self._holds: dict[str, threading.Event] = {}  # call kinds held unanswered until released
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -246,6 +247,28 @@ class ScriptedModelServer:
         with self._lock:
             self._faults = replace(faults or self._faults, **changes)
             self._eligible_seen = 0
+
+    def hold(self, kind: CallKind) -> None:
+        """Keep every call of `kind` unanswered until `release(kind)`: the run waits in that call, so a
+        test can look at a running task without racing it to its end."""
+        with self._lock:
+            self._holds[kind] = threading.Event()
+
+    def release(self, kind: CallKind) -> None:
+        """Answer the held calls of `kind`, and every later one at once."""
+        with self._lock:
+            held = self._holds.pop(kind, None)
+        if held is not None:
+            held.set()
+
+    def _wait_if_held(self, kind: CallKind | None) -> bool:
+        """Wait while calls of `kind` are held; True when the server stops meanwhile."""
+        with self._lock:
+            held = self._holds.get(kind) if kind is not None else None
+        while held is not None and not held.wait(0.01):
+            if self._stopping.is_set():
+                return True
+        return False
 
     # ---- what was served ---------------------------------------------------------------------
 
@@ -392,6 +415,8 @@ class _Handler(BaseHTTPRequestHandler):
         record.kind = classify(record.body)
         faults, fails, ledger_index = server._admit(record)
         if faults.latency and self._sleep(faults.latency, record, faults.notice_hangups):
+            return
+        if server._wait_if_held(record.kind):
             return
         if fails:
             record.ended_at = time.monotonic()
