@@ -11,13 +11,31 @@ version by the equivalence tests in tests/resumable:
   every `run_stream()` after one agent turn (`RoundEnd`);
 - `_file_surfer`: the FileSurfer's chat history and open file in its saved state (the stock one
   saves nothing and diverges after a resume);
+- `_web_surfer`: the WebSurfer's chat history and page URL (`WebSurferState`; imported on first
+  use, as it imports playwright);
 - `_rounds`: running the team round by round, reading each stream to its end (its `finally` waits
   for the runtime to go idle), so that `save_state()` sees the idle team at a clean boundary.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ._file_surfer import FileSurferState
 from ._orchestrator import PLAN_READY
 from ._rounds import RoundLoop
 from ._team import ROUND_END, ResumableMagenticOneGroupChat, RoundEnd
 
-__all__ = ["PLAN_READY", "ROUND_END", "FileSurferState", "ResumableMagenticOneGroupChat", "RoundEnd", "RoundLoop"]
+if TYPE_CHECKING:
+    from ._web_surfer import WebSurferState
+
+__all__ = [
+    "PLAN_READY", "ROUND_END", "FileSurferState", "ResumableMagenticOneGroupChat", "RoundEnd", "RoundLoop",
+    "WebSurferState",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "WebSurferState":
+        from ._web_surfer import WebSurferState
+
+        return WebSurferState
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
