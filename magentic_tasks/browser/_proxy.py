@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -54,7 +55,7 @@ class FilteringProxy:
         self._connect_timeout = connect_timeout
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
-        self.refused = 0  # connections refused by the policy, for tests and logs
+        self.refused: deque[str] = deque(maxlen=100)  # why the latest connections were refused
 
     async def start(self) -> str:
         if self._server is None:
@@ -102,7 +103,7 @@ class FilteringProxy:
         try:
             addresses = await self.policy.checked_addresses(host, port)
         except NavigationRefused as refused:
-            self.refused += 1
+            self.refused.append(str(refused))
             logger.info("browser request refused: %s", refused)
             await _answer(writer, 403, "Forbidden", refused_page(str(refused)), html=True)
             return

@@ -77,7 +77,7 @@ async def test_refused_tunnels_get_a_403_and_no_connection(
         assert head.startswith(b"HTTP/1.1 403")
         body = await reader.read()
         assert reason in body and b"This address is not allowed" in body
-        assert loopback_only == [] and proxy.refused == 1
+        assert loopback_only == [] and len(proxy.refused) == 1
     finally:
         await proxy.close()
 
