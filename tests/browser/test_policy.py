@@ -3,8 +3,16 @@ page can reach, and what it sees when it cannot."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import http.server
+import shutil
+import ssl
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from magentic_tasks.browser import BrowserPool
 from tests.browser.conftest import MapResolver, Site
@@ -101,3 +109,50 @@ async def test_subresources_and_frames_on_refused_hosts_are_stopped(
     assert loaded is False
     assert "/pixel.png" not in site.paths() and "/frame" not in site.paths()
     assert "/fine" in site.paths()
+
+
+@pytest.fixture
+def tls_site(tmp_path: Path) -> Iterator[int]:
+    """An https server on 127.0.0.1 with a self-signed certificate (openssl); its port."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is missing: it makes the test's certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+         "-days", "1", "-subj", "/CN=secure.test"],
+        check=True, capture_output=True,
+    )
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = b"<html><body><p>Hello over TLS</p></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+async def test_https_goes_through_a_tunnel_with_tls_end_to_end(
+    make_pool: Callable[..., BrowserPool], tls_site: int, loopback_only: list[tuple[str, int]]
+) -> None:
+    pool = make_pool(allowed=("secure.test",), resolver=MapResolver({"secure.test": [["127.0.0.1"]]}))
+    async with pool.task_context(ignore_https_errors=True) as context:  # the test's certificate is self-signed
+        page = await context.new_page()
+        response = await page.goto(f"https://secure.test:{tls_site}/")
+        assert response is not None and response.status == 200
+        assert await page.inner_text("body") == "Hello over TLS"
+        assert (await response.security_details() or {}).get("subjectName") == "secure.test"  # the server's own
+    assert ("127.0.0.1", tls_site) in loopback_only
