@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ def web_surfer_decision(settings: Settings) -> WebSurferDecision:
     if route is None:
         return WebSurferDecision(False, f"ENABLE_WEB_SURFER={mode}, but no browser is configured: {_HOW}")
     path = settings.browser_executable_path
-    if path is not None and not path.is_file():
-        return WebSurferDecision(False, f"ENABLE_WEB_SURFER={mode}, but BROWSER_EXECUTABLE_PATH {path} does not exist")
+    if path is not None and not (path.is_file() and os.access(path, os.X_OK)):
+        problem = f"BROWSER_EXECUTABLE_PATH {path} is not an executable"
+        return WebSurferDecision(False, f"ENABLE_WEB_SURFER={mode}, but {problem}")
     return WebSurferDecision(True, f"ENABLE_WEB_SURFER={mode}: browsing with {route.describe()}", route)

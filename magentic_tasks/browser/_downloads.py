@@ -82,8 +82,8 @@ class DownloadLimit:
 
     def _cancel(self, download: Download) -> None:
         task = asyncio.get_running_loop().create_task(download.cancel())
-        self._watchers.add(task)  # type: ignore[arg-type]  # kept alive until done, like the watchers
-        task.add_done_callback(self._watchers.discard)  # type: ignore[arg-type]
+        self._watchers.add(task)  # kept alive until done, like the watchers
+        task.add_done_callback(self._watchers.discard)
 
     async def save(self, download: Download, path: Path) -> Path:
         """Wait for `download` to finish and move it to `path`; `DownloadRefused` when downloads

@@ -78,7 +78,7 @@ class FilteringProxy:
         self._handlers.add(task)
         try:
             await self._serve(reader, writer)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, _BadRequest) as error:
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, _BadRequest) as error:
             logger.debug("proxy connection ended: %s", type(error).__name__)
         finally:
             self._handlers.discard(task)

@@ -73,10 +73,12 @@ def test_the_decision_names_its_reason(tmp_path: Path) -> None:
     off = web_surfer_decision(Settings(ENABLE_WEB_SURFER="false", BROWSER_CDP_URL="http://127.0.0.1:9222"))
     assert (off.enabled, off.reason) == (False, "ENABLE_WEB_SURFER=false")
     missing = web_surfer_decision(Settings(ENABLE_WEB_SURFER="true", BROWSER_EXECUTABLE_PATH=str(tmp_path / "none")))
-    assert not missing.enabled and "does not exist" in missing.reason
+    assert not missing.enabled and "is not an executable" in missing.reason
 
     executable = tmp_path / "chromium"
     executable.write_text("")
+    assert not web_surfer_decision(Settings(BROWSER_EXECUTABLE_PATH=str(executable))).enabled
+    executable.chmod(0o755)
     launch = web_surfer_decision(Settings(BROWSER_EXECUTABLE_PATH=str(executable)))
     assert launch.enabled and launch.route == LaunchRoute(executable)
     cdp = web_surfer_decision(Settings(ENABLE_WEB_SURFER="auto", BROWSER_CDP_URL="http://10.0.0.4:9222/x?token=t"))
