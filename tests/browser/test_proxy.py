@@ -115,9 +115,10 @@ async def test_malformed_requests_are_dropped_and_closing_ends_open_tunnels(
     echo_port: int, loopback_only: list[tuple[str, int]]
 ) -> None:
     proxy, port = await proxy_for(MapResolver(), allowed=("127.0.0.1",))
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"NONSENSE\r\n\r\n")
-    assert await reader.read() == b""
+    for malformed in (b"NONSENSE", b"GET http://a.test:99999/ HTTP/1.1", b"CONNECT a.test:https HTTP/1.1"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(malformed + b"\r\n\r\n")
+        assert await reader.read() == b""
     reader, writer, head = await exchange(port, f"CONNECT 127.0.0.1:{echo_port} HTTP/1.1\r\n\r\n".encode())
     assert head.startswith(b"HTTP/1.1 200")
     await proxy.close()
