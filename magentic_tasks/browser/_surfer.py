@@ -5,7 +5,8 @@ The stock agent starts its own Playwright driver and browser unless it is handed
 pool's: its `close()` closes only its own page (the task context closes with the task's block and
 the browser stays for the next task). Its downloads go through the context's `DownloadLimit`, and a
 navigation that turns into a download (which playwright 1.65 reports as "Download is starting",
-an error autogen 0.7.5 does not expect) is left to the agent's own download handling.
+an error autogen 0.7.5 does not expect) is left to the agent's own download handling. A turn
+on a browser that went away fails with `BrowserGone`, which the agent reports as its turn's error.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from autogen_core import CancellationToken
 from autogen_core.models import ChatCompletionClient
 from autogen_ext.agents.web_surfer.playwright_controller import PlaywrightController
 from playwright.async_api import BrowserContext, Download, Error, Page
 
 from ..resumable._web_surfer import WebSurferState
 from ._downloads import DownloadLimit, GuardedDownload
-from ._pool import BrowserPool
+from ._pool import BrowserGone, BrowserPool
 
 
 class _Controller(PlaywrightController):
@@ -71,6 +73,12 @@ class PooledWebSurfer(WebSurferState):
             _download_handler=on_download,
             to_resize_viewport=self.to_resize_viewport,
         )
+
+    async def _generate_reply(self, cancellation_token: CancellationToken) -> Any:
+        browser = self._context.browser if self._context is not None else None
+        if browser is not None and not browser.is_connected():  # the agent reports it as its turn's error
+            raise BrowserGone("the browser went away during this task; a new task gets a new one")
+        return await super()._generate_reply(cancellation_token)
 
     async def close(self) -> None:
         """Close this agent's page only: the context is the task's and the browser the pool's."""

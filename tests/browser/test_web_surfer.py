@@ -10,13 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 from autogen_agentchat.base import Response
 from autogen_agentchat.messages import MultiModalMessage, TextMessage
 from autogen_core import CancellationToken, FunctionCall
 from autogen_core.models import CreateResult, ModelFamily, ModelInfo, RequestUsage
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from magentic_tasks.browser import BrowserPool, build_web_surfer
+from magentic_tasks.browser import BrowserGone, BrowserPool, build_web_surfer
 from magentic_tasks.resumable import WebSurferState
 from tests.browser.conftest import Site
 
@@ -102,3 +103,19 @@ async def test_the_agent_downloads_into_the_workspace_up_to_the_cap(
         refused = await turn(surfer, "Get the large file")
         assert "data.bin was stopped: it is larger than this server's limit of 1.0 MiB" in refused
     assert os.listdir(tmp_path) == []
+
+
+async def test_a_turn_on_a_browser_that_went_away_says_so(
+    make_pool: Callable[..., BrowserPool], site: Site, tmp_path: Path
+) -> None:
+    pool = make_pool(allowed=("127.0.0.1",))
+    model = ReplayChatCompletionClient([visit(site.url("/one")), visit(site.url("/two"))], model_info=TEXT_MODEL)
+    with pytest.raises(BrowserGone):
+        async with pool.task_context() as context:
+            surfer = build_web_surfer(
+                "WebSurfer", model, pool=pool, context=context, downloads_folder=tmp_path, start_page=site.url("/")
+            )
+            assert "Hello from /one" in await turn(surfer, "Open one")
+            await (await pool.browser()).close()  # as if it crashed: the pool's browser is gone
+            assert "BrowserGone: the browser went away during this task" in await turn(surfer, "Open two")
+            raise RuntimeError("the run ends")
