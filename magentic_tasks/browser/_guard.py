@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import deque
 from urllib.parse import urlsplit
 
 from playwright.async_api import BrowserContext, Error, Route
@@ -37,7 +38,7 @@ class RequestGuard:
         self.policy = policy
         self._cache_seconds = cache_seconds
         self._checked: dict[tuple[str, int], tuple[float, str | None]] = {}
-        self.refused: list[str] = []  # the refused URLs, for tests and logs
+        self.refused: deque[str] = deque(maxlen=100)  # the latest refused URLs, for tests and logs
 
     async def attach(self, context: BrowserContext) -> None:
         await context.route("**/*", self.handle)
