@@ -20,6 +20,8 @@ CodeExecutorKind = Literal["none", "local", "docker", "aca"]
 SqliteLocking = Literal["default", "dotfile"]
 HttpAuthLevel = Literal["function", "anonymous"]
 
+MIB = 1024 * 1024
+
 # host.json's functionTimeout, in seconds; a slice of a run (SLICE_SECONDS) must stay below it.
 FUNCTION_TIMEOUT_SECONDS = 600
 # How long a cancelled run gets to wind down (autogen drains buffered messages first) before it is abandoned.
@@ -111,7 +113,8 @@ class StartupSettings(BaseSettings):
 class Settings(StartupSettings):
     """Everything the service reads from its environment.
 
-    Its validators are built on first use (`defer_build`): loading the app reads `StartupSettings` only."""
+    Its validators are built on first use (`defer_build`): loading the app reads `StartupSettings` only.
+    Its validation errors never quote the input: a value may be a secret."""
 
     model_config = SettingsConfigDict(
         extra="ignore", populate_by_name=True, frozen=True, defer_build=True, hide_input_in_errors=True
@@ -158,7 +161,37 @@ class Settings(StartupSettings):
     aca_pool_management_endpoint: str | None = Field(
         default=None, validation_alias=_alias("ACA_POOL_MANAGEMENT_ENDPOINT")
     )
-    enable_web_surfer: bool = Field(default=False, validation_alias=_alias("ENABLE_WEB_SURFER"))
+    # `auto` (None, the default), `true` or `false`: magentic_tasks.browser.web_surfer_decision() says
+    # whether the WebSurfer runs, and why (auto: a browser is configured or playwright has one).
+    enable_web_surfer: bool | None = Field(default=None, validation_alias=_alias("ENABLE_WEB_SURFER"))
+
+    # The WebSurfer's browser: at most one of a local executable, a Chromium reached over CDP, or a
+    # Playwright server (none: the Chromium that `playwright install chromium` put in place).
+    browser_executable_path: Path | None = Field(default=None, validation_alias=_alias("BROWSER_EXECUTABLE_PATH"))
+    browser_cdp_url: str | None = Field(
+        default=None, pattern=r"^(https?|wss?)://\S+$", validation_alias=_alias("BROWSER_CDP_URL")
+    )
+    browser_ws_endpoint: str | None = Field(
+        default=None, pattern=r"^wss?://\S+$", validation_alias=_alias("BROWSER_WS_ENDPOINT")
+    )
+    # A JSON object of header names to values for the Playwright server (a token, usually): a secret.
+    browser_ws_headers: SecretStr | None = Field(default=None, validation_alias=_alias("BROWSER_WS_HEADERS"))
+    # Where the browser may go: every address is refused that is not public (loopback, private,
+    # link-local, CGNAT, unspecified...) unless its host is allowed here; blocked hosts are refused too.
+    web_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=_alias("WEB_ALLOWED_HOSTS")
+    )
+    web_blocked_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=_alias("WEB_BLOCKED_HOSTS")
+    )
+    web_start_page: str = Field(
+        default="https://www.bing.com/", pattern=r"^(https?://\S+|about:blank)$",
+        validation_alias=_alias("WEB_START_PAGE"),
+    )
+    # The largest file a download may write into the task's workspace; 0 turns downloads off.
+    web_download_max_bytes: int = Field(
+        default=25 * MIB, ge=0, le=4096 * MIB, validation_alias=_alias("WEB_DOWNLOAD_MAX_BYTES")
+    )
 
     # Limits.
     max_turns: int = Field(default=20, ge=1, le=200, validation_alias=_alias("MAX_TURNS"))
@@ -262,14 +295,38 @@ class Settings(StartupSettings):
                 raise ValueError(f"WEBHOOK_SECRET: {invalid}") from None
         return value
 
+    @field_validator("web_allowed_hosts", "web_blocked_hosts", mode="before")
+    @classmethod
+    def _host_patterns(cls, value: object) -> object:
+        from .hostnames import normalise_host_pattern
+
+        if isinstance(value, str):
+            value = [name for name in value.split(",") if name.strip()]
+        if isinstance(value, list | tuple):
+            return tuple(normalise_host_pattern(str(name)) for name in value)
+        return value
+
+    @field_validator("enable_web_surfer", mode="before")
+    @classmethod
+    def _auto_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "auto") else value
+
+    @field_validator("browser_ws_headers", mode="after")
+    @classmethod
+    def _headers_json(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _header_values(value)  # the error never quotes the value: it is a secret
+        return value
+
     @field_validator(
-        "azure_openai_endpoint", "openai_base_url", "aca_pool_management_endpoint", "website_hostname", mode="before"
+        "azure_openai_endpoint", "openai_base_url", "aca_pool_management_endpoint", "website_hostname",
+        "browser_executable_path", "browser_cdp_url", "browser_ws_endpoint", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("azure_openai_api_key", "openai_api_key", "webhook_secret", mode="before")
+    @field_validator("azure_openai_api_key", "openai_api_key", "webhook_secret", "browser_ws_headers", mode="before")
     @classmethod
     def _blank_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -290,6 +347,15 @@ class Settings(StartupSettings):
     def _aca_needs_endpoint(self) -> Settings:
         if self.code_executor == "aca" and not self.aca_pool_management_endpoint:
             raise ValueError("CODE_EXECUTOR=aca needs ACA_POOL_MANAGEMENT_ENDPOINT")
+        return self
+
+    @model_validator(mode="after")
+    def _one_browser(self) -> Settings:
+        routes = [self.browser_executable_path, self.browser_cdp_url, self.browser_ws_endpoint]
+        if sum(route is not None for route in routes) > 1:
+            raise ValueError("set at most one of BROWSER_EXECUTABLE_PATH, BROWSER_CDP_URL and BROWSER_WS_ENDPOINT")
+        if self.browser_ws_headers is not None and self.browser_ws_endpoint is None:
+            raise ValueError("BROWSER_WS_HEADERS is only used with BROWSER_WS_ENDPOINT")
         return self
 
     @property
@@ -316,10 +382,30 @@ class Settings(StartupSettings):
     def model_allowed(self, model_name: str) -> bool:
         return not self.allowed_models or model_name in self.allowed_models
 
+    @property
+    def browser_ws_header_values(self) -> dict[str, str]:
+        """BROWSER_WS_HEADERS as a dict (empty when unset): secret values, never to be logged."""
+        return _header_values(self.browser_ws_headers) if self.browser_ws_headers is not None else {}
+
     def secrets(self) -> list[str]:
         """The secret values this service holds, for scrubbing them out of text."""
-        keys = (self.azure_openai_api_key, self.openai_api_key, self.service_bus_connection_string, self.webhook_secret)
-        return [key.get_secret_value() for key in keys if key is not None and key.get_secret_value()]
+        keys = (
+            self.azure_openai_api_key, self.openai_api_key, self.service_bus_connection_string, self.webhook_secret,
+            self.browser_ws_headers,
+        )
+        values = [key.get_secret_value() for key in keys if key is not None and key.get_secret_value()]
+        return values + [value for value in self.browser_ws_header_values.values() if value]
+
+
+def _header_values(secret: SecretStr) -> dict[str, str]:
+    """A JSON object of strings, or a ValueError that does not quote it."""
+    try:
+        headers = json.loads(secret.get_secret_value())
+    except ValueError:
+        raise ValueError("BROWSER_WS_HEADERS must be a JSON object of header names to strings") from None
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ValueError("BROWSER_WS_HEADERS must be a JSON object of header names to strings")
+    return {str(name): value for name, value in headers.items()}
 
 
 @lru_cache(maxsize=1)

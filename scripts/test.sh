@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up everything on a fresh machine, then runs ruff, mypy (strict, on the app), the import
-# contracts (import-linter), the real-worker tier (tests/worker) on every other supported Python
+# Sets up everything on a fresh machine (as root also Debian's chromium, for tests/browser), then runs
+# ruff, mypy (strict, on the app), the import contracts (import-linter), the real-worker tier
+# (tests/worker) on every other supported Python
 # this machine has, and the whole pytest suite.
 # Extra arguments go to pytest (and then only that run happens, on the primary Python).
 set -euo pipefail
@@ -71,6 +72,20 @@ if [ "$(cat "$deploy_stamp" 2>/dev/null)" != "$deploy_want" ]; then
   echo "$deploy_want" > "$deploy_stamp"
 fi
 # --- end of deployment tooling
+
+# --- A browser for tests/browser: Debian's chromium, installed as root when missing (never with
+# `playwright install`, which downloads browsers from a CDN). Without it those tests skip, saying why.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Debian's chromium for tests/browser"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq chromium >/dev/null
+  else
+    echo "== note: /usr/bin/chromium is missing and this is not root with apt-get: tests/browser will skip"
+  fi
+fi
+# --- end of the browser
 
 echo "== ruff"
 .venv/bin/ruff check .

@@ -11,6 +11,7 @@ version by the equivalence tests in tests/resumable:
   every `run_stream()` after one agent turn (`RoundEnd`);
 - `_file_surfer`: the FileSurfer's chat history and open file in its saved state (the stock one
   saves nothing and diverges after a resume);
+- `_web_surfer`: the WebSurfer's chat history and page URL (`WebSurferState`);
 - `_rounds`: running the team round by round, reading each stream to its end (its `finally` waits
   for the runtime to go idle), so that `save_state()` sees the idle team at a clean boundary.
 """
@@ -19,5 +20,10 @@ from ._file_surfer import FileSurferState
 from ._orchestrator import PLAN_READY
 from ._rounds import RoundLoop
 from ._team import ROUND_END, ResumableMagenticOneGroupChat, RoundEnd
+from ._web_surfer import WebSurferState
 
-__all__ = ["PLAN_READY", "ROUND_END", "FileSurferState", "ResumableMagenticOneGroupChat", "RoundEnd", "RoundLoop"]
+__all__ = [
+    "PLAN_READY", "ROUND_END", "FileSurferState", "ResumableMagenticOneGroupChat", "RoundEnd", "RoundLoop",
+    "WebSurferState",
+]
+

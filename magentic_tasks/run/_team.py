@@ -1,8 +1,9 @@
 """Assembling the Magentic-One team for one task, from settings.
 
 Unlike autogen-ext's `MagenticOne` helper, no code runs on the host unless `CODE_EXECUTOR` says so,
-the FileSurfer is confined to the task's own workspace, and the WebSurfer joins only when it is
-enabled and playwright is installed.
+the FileSurfer is confined to the task's own workspace, and the WebSurfer browses in a fresh
+context of the worker's shared browser (`magentic_tasks.browser`), behind the navigation policy,
+where `ENABLE_WEB_SURFER` finds one.
 
 Every FileSurfer of a worker process shares one document converter (`MarkItDown`, whose file-type
 model takes about 90 ms and 8 MB to load) instead of building its own. Conversions take turns on a
@@ -14,7 +15,6 @@ it is built) and from the event loop (the FileSurfer's tools), and one of markit
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import os
 import threading
@@ -33,6 +33,7 @@ from autogen_ext.agents.file_surfer._markdown_file_browser import MarkdownFileBr
 from autogen_ext.agents.magentic_one import MagenticOneCoderAgent
 from markitdown import DocumentConverterResult, MarkItDown
 
+from ..browser import build_web_surfer, pool_from_settings, web_surfer_decision
 from ..log_levels import apply_configured_log_levels
 from ..resumable import FileSurferState, ResumableMagenticOneGroupChat
 from ..schemas import AgentName, TaskInput
@@ -43,10 +44,6 @@ from ._metering import MeteredClient, UsageMeter
 logger = logging.getLogger(__name__)
 
 ORCHESTRATOR_NAME = "MagenticOneOrchestrator"
-
-
-def web_surfer_available() -> bool:
-    return importlib.util.find_spec("playwright") is not None
 
 
 def task_settings(settings: Settings, task: TaskInput) -> Settings:
@@ -149,20 +146,10 @@ async def build_team(
         participants.append(
             await asyncio.to_thread(WorkspaceFileSurfer, "FileSurfer", metered("FileSurfer"), str(workspace))
         )
-    if "web" in chosen and settings.enable_web_surfer:
-        if web_surfer_available():
-            from autogen_ext.agents.web_surfer import MultimodalWebSurfer
-
-            participants.append(
-                MultimodalWebSurfer(
-                    "WebSurfer",
-                    model_client=metered("WebSurfer"),
-                    headless=True,
-                    downloads_folder=str(workspace),
-                )
-            )
-        else:
-            logger.warning("ENABLE_WEB_SURFER is set but playwright is not installed; running without WebSurfer")
+    if "web" in chosen:
+        web_surfer = await _web_surfer(settings, metered("WebSurfer"), workspace, resources)
+        if web_surfer is not None:
+            participants.append(web_surfer)
     executor: CodeExecutor | None = build_code_executor(settings, workspace / "code") if "code" in chosen else None
     if executor is not None:
         await executor.start()
@@ -175,3 +162,30 @@ async def build_team(
         max_stalls=settings.max_stalls,
         review_plan=review_plan,
     )
+
+
+async def _web_surfer(
+    settings: Settings, client: ChatCompletionClient, workspace: Path, resources: AsyncExitStack
+) -> ChatAgent | None:
+    """The WebSurfer on a fresh context of the process's browser (closed with `resources`), or None
+    where this server has no browser (`ENABLE_WEB_SURFER`; said once in the log)."""
+    decision = web_surfer_decision(settings)
+    if not decision.enabled or decision.route is None:
+        _say_once(f"no WebSurfer: {decision.reason}", logging.WARNING if settings.enable_web_surfer else logging.INFO)
+        return None
+    _say_once(decision.reason, logging.INFO)
+    if not client.model_info.get("vision", False):
+        _say_once("the WebSurfer reads pages as text: the model has no vision (MODEL_INFO)", logging.INFO)
+    pool = pool_from_settings(settings, decision.route)
+    context = await resources.enter_async_context(pool.task_context())
+    return build_web_surfer("WebSurfer", client, pool=pool, context=context, downloads_folder=workspace,
+                            start_page=settings.web_start_page)
+
+
+_said: set[str] = set()
+
+
+def _say_once(text: str, level: int) -> None:
+    if text not in _said:
+        _said.add(text)
+        logger.log(level, text)

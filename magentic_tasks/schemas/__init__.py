@@ -14,8 +14,9 @@ class is most of the app's own import time; the HTTP answers are needed by the f
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 if TYPE_CHECKING:
     from ._errors import ErrorDetail, ValidationErrorItem, ValidationErrors
@@ -62,19 +63,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
                "TaskNotFinishedView", "TaskResultBody", "TaskResultInfo", "TaskResultView", "TaskStatusView",
                "TaskSummary"),
 }
-_MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    """Import `name` from its module the first time it is asked for (PEP 562), then keep it here."""
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # __import__ rather than importlib.import_module: the same import, but `python -X importtime`
-    # times it on its own line instead of adding it to the importing module's (benchmarks/import_cost.py).
-    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
-    sys.modules[__name__].__dict__[name] = value  # found directly from now on
-    return value
+__getattr__ = lazy_names(__name__, _MODULES)
 
 
 def __dir__() -> list[str]:

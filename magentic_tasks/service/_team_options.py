@@ -3,18 +3,18 @@ the server's caps when the task is created, and resolved into the `TeamOptions` 
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
+from ..browser import web_surfer_decision
 from ..schemas import AGENT_NAMES, AgentName, TaskCreate, TeamOptions
 from ..settings import Settings
 from ._errors import error_entry
 
 
 def available_agents(settings: Settings) -> tuple[AgentName, ...]:
-    """The agents this deployment has: the FileSurfer and the Coder always, the WebSurfer when it is
-    enabled and playwright is installed."""
-    web = settings.enable_web_surfer and importlib.util.find_spec("playwright") is not None
+    """The agents this deployment has: the FileSurfer and the Coder always, the WebSurfer where
+    `ENABLE_WEB_SURFER` finds a browser (`browser.web_surfer_decision`)."""
+    web = web_surfer_decision(settings).enabled
     return tuple(name for name in AGENT_NAMES if web or name != "web")
 
 

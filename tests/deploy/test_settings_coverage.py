@@ -43,6 +43,14 @@ DEFAULTED: dict[str, str] = {
     "FINAL_ANSWER_MAX_TOKENS": "default 1024 completion tokens: one answer, bounded, counted with the task's tokens",
     "SLICE_SECONDS": "default 240 s: a slice of a run stays well under host.json's functionTimeout (600 s)",
     "REVIEW_TIMEOUT_SECONDS": "default one day for a reviewer to answer; a Durable timer, no compute held",
+    "BROWSER_EXECUTABLE_PATH": "ENABLE_WEB_SURFER=false: Flex Consumption has no browser to launch",
+    "BROWSER_CDP_URL": "ENABLE_WEB_SURFER=false; set it (or BROWSER_WS_ENDPOINT) to browse through a remote Chromium",
+    "BROWSER_WS_ENDPOINT": "ENABLE_WEB_SURFER=false; a Playwright server (Azure Playwright Workspaces) is opt-in",
+    "BROWSER_WS_HEADERS": "a secret (the Playwright server's token): from Key Vault, only with BROWSER_WS_ENDPOINT",
+    "WEB_ALLOWED_HOSTS": "default empty: the browser reaches no private, loopback or link-local address",
+    "WEB_BLOCKED_HOSTS": "default empty: only internal addresses are refused",
+    "WEB_START_PAGE": "default https://www.bing.com/, autogen's own start page",
+    "WEB_DOWNLOAD_MAX_BYTES": "default 25 MiB per download into the task's workspace",
 }
 
 # Values of the template's parameters used to check its settings through `Settings`.

@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from magentic_tasks.clock import iso
-from magentic_tasks.service import TaskService
-from magentic_tasks.service._listing import decode_cursor, encode_cursor
+from magentic_tasks.service import TaskService, decode_cursor, encode_cursor
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import TaskStore
 from starters.http_api import answered
