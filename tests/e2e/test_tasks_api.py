@@ -63,6 +63,8 @@ async def test_a_task_runs_to_completion_and_its_result_has_the_originals_shape(
         "updated_at": status["updated_at"],
         "progress": None,  # additions (issue 8): set only while the task runs
         "callback": None,  # (issue 10): set only for a final task created with a callback_url
+        # (issue 17): the team it ran with, the server's defaults here
+        "team": {"agents": ["files", "code"], "max_turns": 20, "max_tokens": None, "deadline_seconds": 540.0},
     }
     assert app.statuses_seen[task_id][-1] == "completed"
     assert elapsed < 8
