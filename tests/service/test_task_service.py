@@ -32,6 +32,7 @@ def settings(tmp_path: Path) -> Settings:
         TASKS_DB_PATH=str(tmp_path / "tasks.db"),
         ALLOWED_MODELS="gpt-4o,gpt-4o-mini",
         MAX_PROMPT_CHARS=100,
+        ENABLE_WEB_SURFER="false",  # the same team on a machine with playwright's own Chromium
     )
 
 

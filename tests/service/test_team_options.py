@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 def service_with(tmp_path: Path, **values: Any) -> tuple[TaskService, InMemoryOrchestrations]:
     settings = Settings(OPENAI_API_KEY="sk-test-openai-key-000000", TASKS_DB_PATH=str(tmp_path / "tasks.db"),
-                        MAX_TURNS=20, TASK_TIMEOUT_SECONDS=540, **values)
+                        MAX_TURNS=20, TASK_TIMEOUT_SECONDS=540, ENABLE_WEB_SURFER="false", **values)
     durable = InMemoryOrchestrations()
     ids = iter(f"task-{n}" for n in range(1, 100))
     return TaskService(settings, durable, clock=lambda: NOW, new_id=lambda: next(ids)), durable
