@@ -113,6 +113,7 @@ def snapshot_from_durable(
         outcome=outcome,
         has_callback=task.callback_url is not None,
         plan=plan,
+        request_fingerprint=task.request_fingerprint,
     )
 
 

@@ -50,7 +50,7 @@ IDEMPOTENCY_KEY = {
     "in": "header",
     "required": False,
     "description": "The same key from the same owner returns the same task (for as long as the task exists); "
-    "reused with a different body, it is a 422.",
+    "reused with a request that differs in any field, it is a 422.",
     "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
 }
 REPLAYED = {"Idempotent-Replayed": {"description": "`true` when an earlier request with this key created the task",

@@ -72,3 +72,4 @@ class TaskSnapshot(BaseModel):
     outcome: RunOutcome | None = None
     has_callback: bool = False  # known from Durable state only
     plan: str | None = None  # while awaiting_input: the plan to review (Durable state only)
+    request_fingerprint: str | None = None  # the creating request's (Durable state only)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -32,6 +34,12 @@ class TaskCreate(BaseModel):
     callback_url: str | None = Field(default=None, max_length=2048)
     # "plan": after facts and plan the task waits in `awaiting_input` for POST /tasks/{id}/input.
     review: Literal["plan"] | None = None
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the request as validated, every field included (defaults too, so spelling one out
+        changes nothing; a field added later counts by itself): what an `Idempotency-Key` replay compares."""
+        fields = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(fields.encode()).hexdigest()
 
 
 class QueuedTask(TaskCreate):

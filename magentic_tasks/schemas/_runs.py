@@ -72,3 +72,4 @@ class TaskInput(BaseModel):
     resume: ResumePoint | None = None  # set by the orchestrator for the next slice (continue_as_new)
     review: Literal["plan"] | None = None
     review_decision: ReviewDecision | None = None  # the reviewed plan's fate, for the slice after the review
+    request_fingerprint: str | None = None  # `TaskCreate.fingerprint()` of the request: Idempotency-Key replays

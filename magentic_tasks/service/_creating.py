@@ -72,6 +72,7 @@ def new_task(
         callback_retry_seconds=settings.callback_retry_hours * 3600,
         result_base_url=f"https://{settings.website_hostname}" if settings.website_hostname else "",
         trace_parent=trace_parent_for_new_task(trace_parent),
+        request_fingerprint=request.fingerprint(),
     )
 
 
@@ -119,9 +120,14 @@ async def submit_queued(
 
 
 def _replayed(existing: TaskSnapshot, asked: TaskInput) -> Created:
-    """The answer for a key already used: the same task, or `InvalidRequest` if the request differs."""
-    same = (existing.prompt, existing.use_aoai, existing.model_name, existing.owner) == (
-        asked.prompt, asked.use_aoai, asked.model_name, asked.owner)
+    """The answer for a key already used: the same task, or `InvalidRequest` if the request differs in
+    any field (its fingerprint, in the orchestration's input). A task Durable no longer holds (its
+    history purged) or started before fingerprints is compared on what SQLite keeps of it."""
+    if existing.request_fingerprint is not None:
+        same = (existing.request_fingerprint, existing.owner) == (asked.request_fingerprint, asked.owner)
+    else:
+        same = (existing.prompt, existing.use_aoai, existing.model_name, existing.owner) == (
+            asked.prompt, asked.use_aoai, asked.model_name, asked.owner)
     if not same:
         raise InvalidRequest([error_entry(
             ("header", "Idempotency-Key"),

@@ -29,6 +29,7 @@ class InMemoryOrchestrations:
         self.snapshots[task.task_id] = TaskSnapshot(
             task_id=task.task_id, status="pending", prompt=task.prompt, use_aoai=task.use_aoai,
             model_name=task.model_name, owner=task.owner, created_at=task.created_at, updated_at=task.created_at,
+            has_callback=task.callback_url is not None, request_fingerprint=task.request_fingerprint,
         )
 
     async def snapshot(self, task_id: str) -> TaskSnapshot | None:
