@@ -24,7 +24,7 @@ async def submit_message(client: df.DurableOrchestrationClient, body: bytes, *, 
 
     service = TaskService(get_settings(), DurableOrchestrations(client))
     try:
-        task_id = await service.submit_queued(body, message_key=f"{source}:{message_id}")
+        task_id = await service.submit_queued(body, source=source, message_id=message_id)
     except InvalidRequest as invalid:
         logger.error("%s message %s dropped: invalid task: %s", source, message_id, invalid.detail)
         return

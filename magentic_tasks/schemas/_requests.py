@@ -43,9 +43,12 @@ class TaskCreate(BaseModel):
 
 
 class QueuedTask(TaskCreate):
-    """A queue message: the `POST /tasks` body plus an optional caller-chosen task id."""
+    """A queue message (or an event's data): the `POST /tasks` body plus an optional caller-chosen
+    task id and an optional owner, the principal id that may read the task over HTTP (trusted: only
+    the app's own identity, or whoever the operator lets, sends to its queues and topics)."""
 
     task_id: TaskId | None = None
+    owner: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")] | None = None
 
 
 class PlanInput(BaseModel):

@@ -17,6 +17,7 @@ from ..schemas import QueuedTask, TaskCreate, TaskCreated, TaskInput, TaskSnapsh
 from ..store import best_effort
 from ..telemetry import trace_parent_for_new_task
 from ._errors import InvalidRequest, Unavailable, error_entry
+from ._owners import starter_owner
 from ._parsing import validate_create
 from ._reader import TaskReader, logger
 
@@ -100,21 +101,27 @@ async def create(
 
 
 async def submit_queued(
-    reader: TaskReader, new_id: Callable[[], str], body: bytes, *, message_key: str | None = None
+    reader: TaskReader, new_id: Callable[[], str], body: bytes, *, source: str, message_id: str | None = None
 ) -> str | None:
-    """A queued message or event: start it and return its id; None when that task already exists.
+    """A message or event from the starter `source`: start it and return its id; None when that
+    task already exists.
 
-    Its task id is the message's own `task_id`, else one derived from `message_key` (the
-    broker's message id or the event id, stable across redeliveries), so a message delivered
-    twice never starts two tasks. Raises `InvalidRequest` for a message that can never succeed
-    (the caller drops it)."""
+    Its task id is the message's own `task_id`, else one derived from `source` and `message_id`
+    (the broker's message id or the event id, stable across redeliveries), so a message delivered
+    twice never starts two tasks. Its owner is the message's `owner`, else, while principals are
+    trusted, the starter's (`_owners`). Raises `InvalidRequest` for a message that can never
+    succeed (the caller drops it)."""
     request = validate_create(body, reader.settings, QueuedTask)
     assert isinstance(request, QueuedTask)
+    message_key = f"{source}:{message_id}" if message_id is not None else None
     task_id = request.task_id or (task_id_for_message(message_key) if message_key else None)
     if task_id is not None and await _exists(reader, task_id):
         logger.info("queued task %s already exists; not starting it again", task_id)
         return None
-    task = new_task(reader, request, None, task_id or new_id())
+    owner = request.owner
+    if owner is None and reader.settings.principal_headers_trusted:
+        owner = starter_owner(source)
+    task = new_task(reader, request, owner, task_id or new_id())
     await reader.orchestrations.start(task)
     return task.task_id
 

@@ -54,8 +54,8 @@ class TaskService:
     ) -> Created:
         return await _creating.create(self.reader, self.new_id, body, owner, idempotency_key, trace_parent)
 
-    async def submit_queued(self, body: bytes, *, message_key: str | None = None) -> str | None:
-        return await _creating.submit_queued(self.reader, self.new_id, body, message_key=message_key)
+    async def submit_queued(self, body: bytes, *, source: str = "queue", message_id: str | None = None) -> str | None:
+        return await _creating.submit_queued(self.reader, self.new_id, body, source=source, message_id=message_id)
 
     async def status(self, task_id: str, owner: str | None) -> TaskStatusView:
         return await _reading.status(self.reader, task_id, owner)
