@@ -18,12 +18,14 @@ import importlib.util
 import logging
 import os
 import threading
+from collections.abc import Collection, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from autogen_agentchat.agents import CodeExecutorAgent
 from autogen_agentchat.base import ChatAgent
+from autogen_agentchat.state import TeamState
 from autogen_agentchat.teams import MagenticOneGroupChat
 from autogen_core.code_executor import CodeExecutor
 from autogen_core.models import ChatCompletionClient
@@ -41,10 +43,30 @@ from ._metering import MeteredClient, UsageMeter
 logger = logging.getLogger(__name__)
 
 ORCHESTRATOR_NAME = "MagenticOneOrchestrator"
+WEB_SURFER = "WebSurfer"
+TERMINAL = "ComputerTerminal"
+ALWAYS = frozenset({"Coder", "FileSurfer"})
 
 
 def web_surfer_available() -> bool:
     return importlib.util.find_spec("playwright") is not None
+
+
+def available_members(settings: Settings) -> frozenset[str]:
+    """The agents a team built with these settings has (the orchestrator aside): the Coder and the
+    FileSurfer, the WebSurfer when it is enabled and installed, the terminal when code may run."""
+    members = set(ALWAYS)
+    if settings.enable_web_surfer and web_surfer_available():
+        members.add(WEB_SURFER)
+    if settings.code_executor != "none":
+        members.add(TERMINAL)
+    return frozenset(members)
+
+
+def members_of(state: Mapping[str, Any]) -> frozenset[str]:
+    """The agents of the team a saved state was taken from (the orchestrator aside): a resumed run
+    is built with exactly these, since autogen loads a state only into the team that saved it."""
+    return frozenset(TeamState.model_validate(state).agent_states) - {ORCHESTRATOR_NAME}
 
 
 class SharedConverter:
@@ -114,10 +136,17 @@ async def build_team(
     resources: AsyncExitStack,
     *,
     review_plan: bool = False,
+    members: Collection[str] | None = None,
 ) -> MagenticOneGroupChat:
     """The team for one run; executors it starts are stopped when `resources` closes. Each of its
     `run_stream()` calls ends after one round (`resumable.RoundEnd`): drive it with `RoundLoop`.
-    With `review_plan` its first run ends once facts and plan are made (`resumable.PLAN_READY`)."""
+    With `review_plan` its first run ends once facts and plan are made (`resumable.PLAN_READY`).
+    `members` (a resumed run's: `members_of` its state) leaves out the optional agents it does not
+    name; it must not name one these settings cannot build (`_start` starts such a run over)."""
+    wanted = available_members(settings) if members is None else frozenset(members)
+    missing = wanted - available_members(settings)
+    if missing:
+        raise ValueError(f"the settings no longer provide {', '.join(sorted(missing))}")
 
     def metered(agent: str) -> ChatCompletionClient:
         return MeteredClient(client, agent, meter)
@@ -127,7 +156,7 @@ async def build_team(
     # The first FileSurfer of the process loads the converter's file-type model (magika): off the event loop.
     file_surfer = await asyncio.to_thread(WorkspaceFileSurfer, "FileSurfer", metered("FileSurfer"), str(workspace))
     participants: list[ChatAgent] = [MagenticOneCoderAgent("Coder", model_client=metered("Coder")), file_surfer]
-    if settings.enable_web_surfer:
+    if settings.enable_web_surfer and (members is None or WEB_SURFER in members):
         if web_surfer_available():
             from autogen_ext.agents.web_surfer import MultimodalWebSurfer
 
@@ -141,7 +170,7 @@ async def build_team(
             )
         else:
             logger.warning("ENABLE_WEB_SURFER is set but playwright is not installed; running without WebSurfer")
-    executor: CodeExecutor | None = build_code_executor(settings, workspace / "code")
+    executor: CodeExecutor | None = build_code_executor(settings, workspace / "code") if TERMINAL in wanted else None
     if executor is not None:
         await executor.start()
         resources.push_async_callback(executor.stop)

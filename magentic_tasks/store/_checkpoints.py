@@ -131,6 +131,12 @@ class CheckpointRows(Database):
 
         self._run(work, write=True)
 
+    def discard_checkpoints(self, task_id: str) -> int:
+        """Drop every checkpoint of the task (its run starts over); how many there were."""
+        return self._run(
+            lambda conn: conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,)).rowcount, write=True
+        )
+
     def checkpoint_bytes(self, task_id: str) -> int:
         """Size of the task's stored team states (for the benchmark)."""
         def work(conn: sqlite3.Connection) -> int:

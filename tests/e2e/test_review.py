@@ -5,12 +5,14 @@ timer; a cancel while the task waits. Real runs against the scripted model, real
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
 import azure.functions as func
 import pytest
 
+from magentic_tasks.settings import get_settings
 from tests.e2e.conftest import RUN_ACTIVITY, Harness, StartApp, as_json
 from tests.support.model_server import Script
 
@@ -154,3 +156,49 @@ async def test_the_time_a_plan_waits_for_review_is_not_the_runs(start_app: Start
 
     result = as_json(await app.get_result(task_id))
     assert result["status"] == "completed", result["error"]
+
+
+@pytest.mark.parametrize("executor", ["none", "local"])
+async def test_a_terminal_added_while_the_plan_waits_joins_no_resumed_run(
+    start_app: StartApp, monkeypatch: pytest.MonkeyPatch, executor: str
+) -> None:
+    app = await start_app(SCRIPT, CODE_EXECUTOR="none")
+    task_id = await awaiting(app)
+    monkeypatch.setenv("CODE_EXECUTOR", executor)  # the next slice reads the settings afresh
+    get_settings.cache_clear()
+
+    assert (await submit(app, task_id, {"action": "approve"})).status_code == 202
+    result = await app.run_to_end(task_id)
+
+    # Resumed with the team the plan was made with: facts and plan are not paid for twice.
+    assert result["status"] == "completed", result["error"]
+    assert app.server.calls_by_kind["facts"] == app.server.calls_by_kind["plan"] == 1
+    assert result["result"]["attempts"] == 1
+
+
+async def test_a_terminal_removed_while_the_plan_waits_starts_the_run_over_with_a_logged_reason(
+    start_app: StartApp, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = await start_app(SCRIPT, CODE_EXECUTOR="local")
+    task_id = await awaiting(app)
+    monkeypatch.setenv("CODE_EXECUTOR", "none")  # code execution turned off: the plan's terminal is gone
+    get_settings.cache_clear()
+
+    with caplog.at_level(logging.WARNING):
+        assert (await submit(app, task_id, {"action": "approve"})).status_code == 202
+        await app.host.wait_until(lambda: len([c for c in app.host.calls_of(RUN_ACTIVITY, task_id)
+                                               if c.status == "completed"]) == 2, 20.0, "the second slice")
+    again = await status_when(app, task_id, {"awaiting_input", "failed", "completed"})
+
+    # A new attempt with the team there is now, whose new plan waits for its own review.
+    assert again["status"] == "awaiting_input", again
+    plans = [str(r.body["messages"]) for r in app.server.requests if r.kind == "plan"]
+    assert len(plans) == 2 and "ComputerTerminal" in plans[0] and "ComputerTerminal" not in plans[1]
+    assert any("ComputerTerminal" in r.getMessage() and "starts over" in r.getMessage() for r in caplog.records)
+    assert (await submit(app, task_id, {"action": "approve"})).status_code == 202
+    result = await app.run_to_end(task_id)
+    assert result["status"] == "completed", result["error"]
+    assert result["result"]["attempts"] == 2
+    assert app.server.calls_by_kind["plan"] == 2
+    assert result["prompt_tokens"] + result["completion_tokens"] == app.server.served.total  # both attempts'
+    app.assert_stores_agree(task_id, result)
