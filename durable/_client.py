@@ -4,6 +4,7 @@ query), and the run activity's stop check."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime
@@ -39,6 +40,8 @@ class DurableOrchestrations:
     page_size = 100
     max_pages = 200
     budget_seconds = 120.0
+    # How long a purge waits for a helper's termination to take effect before it gives up (503).
+    stop_wait_seconds = 5.0
 
     def __init__(self, client: df.DurableOrchestrationClient) -> None:
         self.client = client
@@ -73,10 +76,31 @@ class DurableOrchestrations:
     async def terminate(self, task_id: str, reason: str) -> None:
         await self.client.terminate(task_id, reason)
 
-    async def purge(self, task_id: str) -> None:
-        """Remove the task's history and its callback delivery's (nothing to do for either that is missing)."""
+    async def purge(self, task_id: str, *, stop_deliveries: bool = True) -> bool:
+        """Remove the histories of the task's helpers (its callback delivery), then the task's own
+        (nothing to do for one that is missing); whether they were removed. The host purges no running
+        instance: a helper still running is terminated first when `stop_deliveries`, else nothing is
+        removed (False). Raises when the host refuses; the task's own history is then still there."""
+        helpers = [callback_instance_id(task_id)]
+        running = [helper for helper in helpers if _running(await self.client.get_status(helper, show_input=False))]
+        if running and not stop_deliveries:
+            return False
+        for helper in running:
+            await self.client.terminate(helper, f"task {task_id} was deleted")
+            await self._until_ended(helper)
+        for helper in helpers:
+            await self.client.purge_instance_history(helper)
         await self.client.purge_instance_history(task_id)
-        await self.client.purge_instance_history(callback_instance_id(task_id))
+        return True
+
+    async def _until_ended(self, instance_id: str) -> None:
+        """Wait (`stop_wait_seconds` at most) for a termination the host has accepted to take effect: a
+        real host carries it out asynchronously, through the instance's control queue."""
+        deadline = time.monotonic() + self.stop_wait_seconds
+        while _running(await self.client.get_status(instance_id, show_input=False)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"instance {instance_id} is still being terminated")
+            await asyncio.sleep(0.2)
 
     async def start_callback_delivery(self, task_id: str, delivery: dict[str, Any]) -> str:
         """Start the task's callback orchestration once (a re-delivered call finds it started)."""
@@ -178,6 +202,16 @@ class DurableOrchestrations:
                     break
         logger.warning("instance query stopped after %d instances; the rest is read on the next run", len(items))
         return items, False
+
+
+def _running(status: df.DurableOrchestrationStatus) -> bool:
+    return status.runtime_status in _RUNNING
+
+
+_RUNNING = frozenset({
+    df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
+    df.OrchestrationRuntimeStatus.ContinuedAsNew, df.OrchestrationRuntimeStatus.Suspended,
+})
 
 
 def _time(value: Any) -> datetime | None:

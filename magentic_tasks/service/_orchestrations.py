@@ -35,8 +35,10 @@ class Orchestrations(Protocol):
         """End the task's orchestration (its running activity notices and stops the team)."""
         ...
 
-    async def purge(self, task_id: str) -> None:
-        """Remove the task's Durable history (nothing to do when there is none)."""
+    async def purge(self, task_id: str, *, stop_deliveries: bool = True) -> bool:
+        """Remove the task's Durable history and its helpers' (callback delivery); nothing to do when
+        there is none. A delivery still running is stopped first when `stop_deliveries`, else nothing
+        is removed and the answer is False. Raises when a store refuses: never half of it removed."""
         ...
 
     async def finished_ids(

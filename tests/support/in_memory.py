@@ -61,12 +61,13 @@ class InMemoryOrchestrations:
         snap = self.snapshots[task_id]
         self.snapshots[task_id] = snap.model_copy(update={"status": "cancelled"})
 
-    async def purge(self, task_id: str) -> None:
+    async def purge(self, task_id: str, *, stop_deliveries: bool = True) -> bool:
         if self.unreachable:
             raise ConnectionError("cannot reach the host")
         self.purged.append(task_id)
         self.snapshots.pop(task_id, None)
         self.transcripts.pop(task_id, None)
+        return True
 
     async def finished_ids(
         self, created_from: datetime | None = None, *, created_to: datetime | None = None
