@@ -202,3 +202,17 @@ async def test_a_terminal_removed_while_the_plan_waits_starts_the_run_over_with_
     assert app.server.calls_by_kind["plan"] == 2
     assert result["prompt_tokens"] + result["completion_tokens"] == app.server.served.total  # both attempts'
     app.assert_stores_agree(task_id, result)
+
+
+async def test_a_task_cancelled_while_its_plan_waits_can_be_deleted_at_once(start_app: StartApp) -> None:
+    app = await start_app(SCRIPT)
+    task_id = await awaiting(app)  # its attempt paused for review: no activity runs
+
+    cancelled = await app.host.call_http("cancel_task", route_params={"task_id": task_id})
+    page = await app.host.call_http("get_task_messages", route_params={"task_id": task_id}, params={"after": "0"})
+    deleted = await app.host.call_http(("DELETE", f"/tasks/{task_id}"))
+
+    assert cancelled.status_code == 202
+    assert page.status_code == 200 and as_json(page)["finished"] is True  # nothing streams any more
+    assert deleted.status_code == 204, deleted.get_body()
+    assert app.db_rows("tasks") == [] and app.db_rows("attempts") == []
