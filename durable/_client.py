@@ -1,6 +1,6 @@
 """The service's `Orchestrations` over the SDK's `DurableOrchestrationClient`: the one place that
-calls the Durable Functions host on a task's behalf (start, read, raise input, terminate, purge,
-query), and the run activity's stop check."""
+calls the Durable Functions host on a task's behalf (start, read, raise input, terminate, announce,
+purge, query), and the run activity's stop check."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import azure.durable_functions as df
@@ -18,13 +18,18 @@ from magentic_tasks.schemas import MessageView, PlanInput, TaskInput, TaskSnapsh
 
 from ._codec import snapshot_from_durable, transcript_in_history
 from ._names import (
+    ANNOUNCE_ORCHESTRATOR,
     CALLBACK_ORCHESTRATOR,
     FAILURE_ACTIVITY,
     PLAN_INPUT_EVENT,
     RUN_ACTIVITY,
     TASK_ORCHESTRATOR,
+    announcement_instance_id,
     callback_instance_id,
 )
+
+if TYPE_CHECKING:  # the service is loaded on first use, not when the worker indexes the app
+    from magentic_tasks.service import Ending
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +86,16 @@ class DurableOrchestrations:
         (nothing to do for one that is missing); whether they were removed. The host purges no running
         instance: a helper still running is terminated first when `stop_deliveries`, else nothing is
         removed (False). Raises when the host refuses; the task's own history is then still there."""
-        helpers = [callback_instance_id(task_id)]
-        running = [helper for helper in helpers if _running(await self.client.get_status(helper, show_input=False))]
-        if running and not stop_deliveries:
-            return False
-        for helper in running:
-            await self.client.terminate(helper, f"task {task_id} was deleted")
-            await self._until_ended(helper)
+        # The announcement first: it may start the delivery.
+        helpers = [announcement_instance_id(task_id), callback_instance_id(task_id)]
+        if not stop_deliveries:
+            for helper in helpers:
+                if _running(await self.client.get_status(helper, show_input=False)):
+                    return False
+        for helper in helpers:
+            if _running(await self.client.get_status(helper, show_input=False)):
+                await self.client.terminate(helper, f"task {task_id} was deleted")
+                await self._until_ended(helper)
         for helper in helpers:
             await self.client.purge_instance_history(helper)
         await self.client.purge_instance_history(task_id)
@@ -101,6 +109,36 @@ class DurableOrchestrations:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"instance {instance_id} is still being terminated")
             await asyncio.sleep(0.2)
+
+    async def ending(self, task_id: str) -> tuple[Ending, TaskInput | None]:
+        """How the task's orchestration stands (`Ending`), and its input."""
+        status = await self.client.get_status(task_id, show_input=True)
+        task = _task_input(status.input_) if status and status.runtime_status is not None else None
+        if task is None:
+            return "missing", None
+        if _running(status):
+            return "running", task
+        return ("completed" if status.runtime_status == df.OrchestrationRuntimeStatus.Completed else "terminated"), task
+
+    async def announce(self, task_id: str) -> bool:
+        """Start the announcement of a task whose orchestration ends without announcing its outcome
+        (terminated, or crashed), once: its instance id is fixed, and a task whose orchestration
+        completed announced itself. Whether this call started it."""
+        ending, _ = await self.ending(task_id)
+        if ending in ("completed", "missing"):
+            return False
+        instance_id = announcement_instance_id(task_id)
+        if (await self.client.get_status(instance_id, show_input=False)).runtime_status is not None:
+            return False
+        try:
+            await self.client.start_new(ANNOUNCE_ORCHESTRATOR, instance_id=instance_id, client_input=task_id)
+        except Exception:
+            # A concurrent call started it first (the host refuses a second running instance).
+            if (await self.client.get_status(instance_id, show_input=False)).runtime_status is not None:
+                return False
+            raise
+        logger.info("task %s: its announcement started", task_id)
+        return True
 
     async def start_callback_delivery(self, task_id: str, delivery: dict[str, Any]) -> str:
         """Start the task's callback orchestration once (a re-delivered call finds it started)."""
@@ -202,6 +240,14 @@ class DurableOrchestrations:
                     break
         logger.warning("instance query stopped after %d instances; the rest is read on the next run", len(items))
         return items, False
+
+
+def _task_input(value: Any) -> TaskInput | None:
+    """The task's input; None for an instance this service did not start."""
+    try:
+        return TaskInput.model_validate_json(value) if isinstance(value, str) else TaskInput.model_validate(value)
+    except ValueError:
+        return None
 
 
 def _running(status: df.DurableOrchestrationStatus) -> bool:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ..schemas import MessageView, PlanInput, TaskInput, TaskSnapshot
+
+# How a task's orchestration stands: still `running` (a termination may be on its way), `completed`
+# (it ended by itself and announced its outcome), `terminated` (cancelled, terminated or crashed: it
+# announced nothing), or `missing` (no such task, or its history was purged).
+Ending = Literal["running", "completed", "terminated", "missing"]
 
 
 class Orchestrations(Protocol):
@@ -33,6 +38,15 @@ class Orchestrations(Protocol):
 
     async def terminate(self, task_id: str, reason: str) -> None:
         """End the task's orchestration (its running activity notices and stops the team)."""
+        ...
+
+    async def ending(self, task_id: str) -> tuple[Ending, TaskInput | None]:
+        """How the task's orchestration stands, and its input (None when `missing`)."""
+        ...
+
+    async def announce(self, task_id: str) -> bool:
+        """Start, once, the announcement of a task whose orchestration does not announce its outcome
+        itself (it was terminated); whether this call started it."""
         ...
 
     async def purge(self, task_id: str, *, stop_deliveries: bool = True) -> bool:

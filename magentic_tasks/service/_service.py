@@ -11,7 +11,8 @@ from ..clock import utc_now
 from ..schemas import TaskInputAccepted, TaskList, TaskMessagesView, TaskNotFinishedView, TaskResultView, TaskStatusView
 from ..settings import Settings
 from ..store import TaskStore
-from . import _cancelling, _creating, _listing, _messages, _reading, _reconciling, _removing, _reviewing
+from . import _announcing, _cancelling, _creating, _listing, _messages, _reading, _reconciling, _removing, _reviewing
+from ._announcing import Announcement
 from ._cancelling import Cancellation
 from ._creating import Created
 from ._orchestrations import Orchestrations
@@ -74,6 +75,9 @@ class TaskService:
 
     async def submit_input(self, task_id: str, owner: str | None, body: bytes) -> TaskInputAccepted:
         return await _reviewing.submit_input(self.reader, task_id, owner, body)
+
+    async def announcement(self, task_id: str) -> Announcement:
+        return await _announcing.announcement(self.reader, task_id)
 
     async def delete(self, task_id: str, owner: str | None) -> None:
         await _removing.delete(self.reader, task_id, owner)
