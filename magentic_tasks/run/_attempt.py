@@ -28,7 +28,7 @@ from ..telemetry import record_outcome
 from ..text import storable
 from ._metering import AttemptMeter
 from ._progress import ProgressTracker
-from ._review import awaits_review, decided
+from ._review import awaits_review, decided, review_taken
 from ._shaping import without_image_bytes
 from ._start import Start, start_attempt
 from ._stop_signal import StopSignal
@@ -105,6 +105,7 @@ async def _attempt(
     report: RunReport | None = None
     resume = start.resume
     if resume is not None and awaits_review(task, resume):
+        task = await review_taken(task, store, resume.attempt)
         after_review = decided(task, resume, settings)
         if isinstance(after_review, RunReport):
             report = after_review

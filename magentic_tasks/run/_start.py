@@ -89,7 +89,7 @@ async def _over(task: TaskInput, settings: Settings, store: TaskStore, now: date
 
 
 def _resume(checkpoint: Checkpoint, history: list[MessageView]) -> Resume:
-    return Resume(checkpoint.state, history, checkpoint.round, checkpoint.elapsed)
+    return Resume(checkpoint.state, history, checkpoint.round, checkpoint.elapsed, checkpoint.attempt)
 
 
 def _minus(total: dict[str, TokenUsage], part: dict[str, TokenUsage]) -> dict[str, TokenUsage]:

@@ -5,8 +5,9 @@ duplicate rows. Calls block; async code runs them with `asyncio.to_thread` (`bes
 
 Modules, one idea each: `_connection` (connections, transactions, retries, locks), `_schema`
 (tables and migrations), `_rows` (statements shared by the others), `_tasks` (task rows and
-outcomes), `_transcript` (attempts and messages), `_checkpoints` (round checkpoints),
-`_batches` (a run's writes, one transaction per batch), `_mirror` (the store and its best-effort use).
+outcomes), `_transcript` (attempts and messages), `_checkpoints` (round checkpoints), `_reviews`
+(the decision on a plan under review), `_batches` (a run's writes, one transaction per batch),
+`_mirror` (the store and its best-effort use).
 """
 
 from ._batches import AttemptEnd, Batch

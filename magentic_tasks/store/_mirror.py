@@ -14,6 +14,7 @@ from ..settings import Settings, SqliteLocking
 from ._batches import BatchRows
 from ._checkpoints import CheckpointRows
 from ._listing import TaskListing
+from ._reviews import ReviewRows
 from ._tasks import TaskRows
 from ._transcript import TranscriptRows
 
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class TaskStore(TaskRows, TranscriptRows, TaskListing, CheckpointRows, BatchRows):
+class TaskStore(TaskRows, TranscriptRows, TaskListing, CheckpointRows, BatchRows, ReviewRows):
     """One SQLite file; a short-lived connection per operation, safe from any thread or process."""
 
     @classmethod

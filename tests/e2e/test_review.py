@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
@@ -216,3 +217,40 @@ async def test_a_task_cancelled_while_its_plan_waits_can_be_deleted_at_once(star
     assert page.status_code == 200 and as_json(page)["finished"] is True  # nothing streams any more
     assert deleted.status_code == 204, deleted.get_body()
     assert app.db_rows("tasks") == [] and app.db_rows("attempts") == []
+
+
+async def test_of_two_inputs_at_once_one_is_taken_and_the_task_does_what_it_said(start_app: StartApp) -> None:
+    app = await start_app(SCRIPT)
+    task_id = await awaiting(app)
+
+    answers = await asyncio.gather(submit(app, task_id, {"action": "reject"}),
+                                   submit(app, task_id, {"action": "approve"}))
+    final = await status_when(app, task_id, {"completed", "cancelled", "failed"})
+    await app.host.wait_idle()
+
+    assert sorted(a.status_code for a in answers) == [202, 409]
+    (won,) = [a for a in answers if a.status_code == 202]
+    (lost,) = [a for a in answers if a.status_code == 409]
+    rejected = as_json(won)["detail"].startswith("Plan rejected")
+    assert final["status"] == ("cancelled" if rejected else "completed")
+    assert as_json(lost)["detail"] == (
+        f"The plan was already {'rejected' if rejected else 'approved'}; this input was not applied")
+
+
+async def test_an_input_accepted_just_before_the_review_expired_is_the_one_applied(start_app: StartApp) -> None:
+    from magentic_tasks.schemas import ReviewDecision
+    from magentic_tasks.store import TaskStore
+
+    app = await start_app(SCRIPT, REVIEW_TIMEOUT_SECONDS=100)  # 1 s: the fake host's timers run 100x fast
+    task_id = await awaiting(app)
+    # A reviewer's approval was recorded, and its event lost the race against the review timer.
+    TaskStore.from_settings(get_settings()).decide_review(task_id, ReviewDecision(action="approve"),
+                                                          datetime.now(UTC), None)
+
+    final = await status_when(app, task_id, {"completed", "cancelled", "failed"})
+    await app.host.wait_idle()
+
+    assert final["status"] == "completed"  # not `cancelled` by the expiry: the approval came first
+    late = await submit(app, task_id, {"action": "reject"})
+    assert late.status_code == 409 and as_json(late)["detail"] == (
+        "The plan was already approved; this input was not applied")
