@@ -5,6 +5,7 @@ purge, query), and the run activity's stop check."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import datetime
@@ -79,7 +80,11 @@ class DurableOrchestrations:
         return transcript_in_history(events, (RUN_ACTIVITY, FAILURE_ACTIVITY))
 
     async def terminate(self, task_id: str, reason: str) -> None:
+        """Terminate the task's orchestration, and wait (`stop_wait_seconds` at most) for the host to
+        carry it out (a real host does so asynchronously), so that reads right after say so."""
         await self.client.terminate(task_id, reason)
+        with contextlib.suppress(RuntimeError):  # still on its way: the caller goes on without it
+            await self._until_ended(task_id)
 
     async def purge(self, task_id: str, *, stop_deliveries: bool = True) -> bool:
         """Remove the histories of the task's helpers (its callback delivery), then the task's own

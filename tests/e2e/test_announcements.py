@@ -39,7 +39,8 @@ REVIEWED = Script(rounds_before_satisfied=2)
 async def start_announcing_app(
     start_model_server: Callable[..., ScriptedModelServer], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> AsyncIterator[StartApp]:
-    """The app as the worker indexes it with these settings: with the event sink's publishing activity."""
+    """The app as the worker indexes it with these settings (with the event sink's publishing
+    activity), on a host that carries terminations out asynchronously, as a real one does."""
 
     async def indexed(stack: contextlib.AsyncExitStack) -> FakeDurableHost:
         settings = get_settings()
@@ -47,7 +48,8 @@ async def start_announcing_app(
         for blueprint in [*starters.starter_blueprints(settings), *orchestrators.BLUEPRINTS,
                           *activities.activity_blueprints(settings)]:
             app.register_functions(blueprint)
-        return await stack.enter_async_context(FakeDurableHost(app, host_json=HOST_JSON, timer_scale=TIMER_SCALE))
+        host = FakeDurableHost(app, host_json=HOST_JSON, timer_scale=TIMER_SCALE, queued_terminations=True)
+        return await stack.enter_async_context(host)
 
     async with app_starter(start_model_server, monkeypatch, tmp_path, indexed) as start:
         yield start
@@ -83,6 +85,7 @@ async def test_a_task_cancelled_mid_run_is_announced_once_with_what_its_run_spen
         await app.host.wait_until(lambda: len(app.db_rows("messages")) >= 4, 10.0, "the run to be under way")
 
         assert (await cancel(app, task_id)).status_code == 202
+        assert as_json(await app.get_status(task_id))["status"] == "cancelled"  # the termination carried out
         events, delivery = await announced(app, task_id)
 
     result = as_json(await app.get_result(task_id))
@@ -157,3 +160,20 @@ async def test_a_completed_task_is_announced_by_its_own_orchestration_only(start
     (event,) = events
     assert event["type"] == "magentic.task.completed" and len(receiver.received) == 1
     assert app.host.get_instance(f"{task_id}:announce") is None
+
+
+async def test_deleting_a_task_waits_for_its_deliverys_termination_to_be_carried_out(
+    start_announcing_app: StartApp,
+) -> None:
+    async with webhook_receiver(SECRET, fail_first=1000) as receiver:
+        app = await start_announcing_app(CALLBACK_RETRY_HOURS="100", **ANNOUNCED)
+        task_id = await create(app, receiver)
+        await app.poll_until_finished(task_id)
+        await app.host.wait_for(f"{task_id}:callback", "Running")
+        await app.host.wait_until(lambda: len(receiver.attempts) >= 1, 10.0, "a first failed delivery")
+
+        deleted = await app.host.call_http(("DELETE", f"/tasks/{task_id}"))
+        app.responses.append(deleted)
+
+    assert deleted.status_code == 204, deleted.get_body()
+    assert app.host.get_instance(task_id) is None and app.host.get_instance(f"{task_id}:callback") is None
