@@ -46,7 +46,7 @@ class DurableOrchestrations:
     page_size = 100
     max_pages = 200
     budget_seconds = 120.0
-    # How long a purge waits for a helper's termination to take effect before it gives up (503).
+    # How long a cancel or a purge waits for a termination to be carried out (a purge then gives up: 503).
     stop_wait_seconds = 5.0
 
     def __init__(self, client: df.DurableOrchestrationClient) -> None:

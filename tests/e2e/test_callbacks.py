@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from tests.support.model_server import Faults
 from tests.support.webhook_receiver import new_secret, webhook_receiver
 
 SECRET = new_secret()
+RIGHT_AWAY = "0.000000001"  # days (86 µs): a task that has finished is past it
 CALLBACKS = {
     "CALLBACK_ALLOWED_HOSTS": "127.0.0.1",
     "CALLBACK_ALLOW_PRIVATE_NETWORKS": "true",
@@ -137,13 +137,12 @@ async def test_retention_deletes_tasks_whose_callbacks_still_retry_and_purges_th
     start_app: StartApp,
 ) -> None:
     async with webhook_receiver(SECRET, fail_first=1000) as receiver:
-        app = await start_app(CALLBACK_RETRY_HOURS="100", DURABLE_RETENTION_DAYS="0.00001", **CALLBACKS)
+        app = await start_app(CALLBACK_RETRY_HOURS="100", DURABLE_RETENTION_DAYS=RIGHT_AWAY, **CALLBACKS)
         retrying = await still_delivering(app, receiver.url)
         plain = await app.create_task()
         await app.poll_until_finished(plain)
         await app.host.wait_for(plain, "Completed")
         plain_result = as_json(await app.get_result(plain))
-        await asyncio.sleep(1.5)  # both finished longer ago than DURABLE_RETENTION_DAYS (about a second)
 
         await app.host.run_timer("apply_retention")
 
@@ -154,9 +153,8 @@ async def test_retention_deletes_tasks_whose_callbacks_still_retry_and_purges_th
         assert kept is not None and kept.runtime_status == "Completed"
         assert app.host.get_instance(f"{retrying}:callback").runtime_status == "Running"  # type: ignore[union-attr]
 
-        app = await start_app(CALLBACK_RETRY_HOURS="100", TASK_RETENTION_DAYS="0.00001", **CALLBACKS)
+        app = await start_app(CALLBACK_RETRY_HOURS="100", TASK_RETENTION_DAYS=RIGHT_AWAY, **CALLBACKS)
         doomed = await still_delivering(app, receiver.url)
-        await asyncio.sleep(1.5)
 
         await app.host.run_timer("apply_retention")
 
