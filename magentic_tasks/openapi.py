@@ -50,7 +50,7 @@ IDEMPOTENCY_KEY = {
     "in": "header",
     "required": False,
     "description": "The same key from the same owner returns the same task (for as long as the task exists); "
-    "reused with a different body, it is a 422.",
+    "reused with a request that differs in any field, it is a 422.",
     "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
 }
 REPLAYED = {"Idempotent-Replayed": {"description": "`true` when an earlier request with this key created the task",
@@ -182,7 +182,9 @@ OPERATIONS: tuple[Operation, ...] = (
             202: Response("Handed to the waiting task: approve and revise go on running (revise with the given "
                           "plan), reject ends the task cancelled", TaskInputAccepted),
             404: NOT_FOUND,
-            409: Response("The task is not awaiting input; the detail says its status", ErrorDetail),
+            409: Response("The task is not awaiting input, or another decision was already taken on its plan "
+                          "(another input, or the review's expiry); the detail says its status or that decision",
+                          ErrorDetail),
             413: Response("The body is larger than the longest plan could need", ValidationErrors),
             422: Response("The id or the body is invalid", ValidationErrors),
             500: CONFIG_ERROR, 503: UNAVAILABLE,

@@ -42,7 +42,7 @@ async def submit_message(
     key = message_key(source, message_id, origin)
     service = TaskService(get_settings(), DurableOrchestrations(client))
     try:
-        task_id = await service.submit_queued(body, message_key=key)
+        task_id = await service.submit_queued(body, source=source, message_key=key)
     except InvalidRequest as invalid:
         logger.error("%s message %s dropped: invalid task: %s", source, message_id, invalid.detail)
         return

@@ -55,6 +55,8 @@ def test_the_host_finds_every_function_with_its_trigger() -> None:
         "callback_orchestrator": "orchestrationTrigger",
         "start_callback_delivery_activity": "activityTrigger",
         "deliver_callback_activity": "activityTrigger",
+        "announce_orchestrator": "orchestrationTrigger",
+        "announcement_activity": "activityTrigger",
     }
 
 

@@ -5,7 +5,7 @@ autogen. Calls go downward, each module one idea:
 
 - `_attempt`: an attempt (or a slice of one) from start to outcome, and the final failure record;
 - `_start`: where an attempt starts (fresh, the next slice, resumed from the latest checkpoint);
-- `_review`: the plan a paused run shows its reviewer, and what the decision does;
+- `_review`: the plan a paused run shows its reviewer, the decision taken on it, and what it does;
 - `_team_run`: the team run round by round, bounded by deadline, turns, stalls, tokens and the stop
   signal; `_types`: what it is handed and hands back;
 - `_transcript_writer` and `_progress`: messages, progress and usage into the mirror, in batches;

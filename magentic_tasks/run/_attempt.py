@@ -28,7 +28,7 @@ from ..telemetry import record_outcome
 from ..text import storable
 from ._metering import AttemptMeter
 from ._progress import ProgressTracker
-from ._review import awaits_review, decided
+from ._review import awaits_review, decided, review_taken
 from ._shaping import without_image_bytes
 from ._start import Start, start_attempt
 from ._stop_signal import StopSignal
@@ -107,6 +107,7 @@ async def _attempt(
     report: RunReport | None = None
     resume = start.resume
     if resume is not None and awaits_review(task, resume):
+        task = await review_taken(task, store, resume.attempt)
         after_review = decided(task, resume, settings)
         if isinstance(after_review, RunReport):
             report = after_review
@@ -138,14 +139,34 @@ async def _attempt(
             await best_effort(store.set_status, task.task_id, "awaiting_input", utc_now())
         slices = task.resume.slices + 1 if task.resume is not None else 2
         return RunPaused(resume=ResumePoint(attempt=attempt, round=report.rounds, slices=slices), review=report.review)
+    retried = report.status == "failed" and report.retryable
     if writer is not None:
-        await writer.close(AttemptEnd(utc_now(), report.error))
-    if report.status == "failed" and report.retryable:
+        # An attempt that ends the task ends with its outcome, in the transaction that records it
+        # (`save_outcome`): nothing that waits for a stopped run (the announcement of a cancelled
+        # task, DELETE) sees it ended before its outcome is written.
+        await writer.close(AttemptEnd(utc_now(), report.error) if retried else None)
+    if retried:
         settled = await best_effort(store.get_task, task.task_id)
         if settled is not None and settled.outcome is not None:
             return _for_durable(settled.outcome)  # another copy of this activity finished the task
         raise TaskRunError(" ".join((report.error or "the team run failed").split()))
 
+    held = None
+    try:
+        outcome, held = await _record(task, store, report, attempt, stop, redact)
+    finally:
+        if held is None and writer is not None and attempt is not None:  # not recorded: the attempt ends anyway
+            await best_effort(store.finish_attempt, task.task_id, attempt, utc_now(), dict(meter.by_agent),
+                              report.error)
+    record_outcome(task.model_name, outcome, held)
+    return _for_durable(held or outcome)
+
+
+async def _record(
+    task: TaskInput, store: TaskStore, report: RunReport, attempt: int | None, stop: StopSignal | None,
+    redact: Redactor,
+) -> tuple[RunOutcome, RunOutcome | None]:
+    """The run's final outcome, and the one SQLite holds once it is recorded (the first written wins)."""
     usage, attempts = await _usage_of_all_attempts(store, task.task_id, attempt, report.usage_by_agent)
     outcome = _outcome(report, usage, attempts, task)  # stamped before the last stop check below
     if report.status == "completed" and stop is not None:
@@ -156,8 +177,13 @@ async def _attempt(
                 "error": redact(storable(reason))[:MAX_ERROR_CHARS], "finished_at": utc_now(),
             })
     held = await best_effort(store.save_outcome, task, outcome, attempt)  # its checkpoints go with it
-    record_outcome(task.model_name, outcome, held)
-    return _for_durable(held or outcome)
+    if held is not None and attempt is not None and held.stop_reason == STOPPED != outcome.stop_reason:
+        # A cancel was recorded first (without this run's transcript): it decided the task, and it
+        # keeps what this run did, as a run the cancel stopped would have kept it.
+        outcome = outcome.model_copy(update={"status": "cancelled", "final_answer": None, "stop_reason": STOPPED,
+                                             "error": held.error, "finished_at": held.finished_at})
+        held = await best_effort(store.save_outcome, task, outcome, attempt) or held
+    return outcome, held
 
 
 class AttemptRecorder:

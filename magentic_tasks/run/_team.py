@@ -18,13 +18,14 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from autogen_agentchat.agents import CodeExecutorAgent
 from autogen_agentchat.base import ChatAgent
+from autogen_agentchat.state import TeamState
 from autogen_agentchat.teams import MagenticOneGroupChat
 from autogen_core.code_executor import CodeExecutor
 from autogen_core.models import ChatCompletionClient
@@ -36,7 +37,7 @@ from markitdown import DocumentConverterResult, MarkItDown
 from ..browser import build_web_surfer, pool_from_settings, web_surfer_decision
 from ..log_levels import apply_configured_log_levels
 from ..resumable import FileSurferState, ResumableMagenticOneGroupChat
-from ..schemas import AgentName, TaskInput
+from ..schemas import AGENT_NAMES, AgentName, TaskInput
 from ..settings import Settings
 from ._code_execution import build_code_executor
 from ._metering import MeteredClient, UsageMeter
@@ -44,6 +45,11 @@ from ._metering import MeteredClient, UsageMeter
 logger = logging.getLogger(__name__)
 
 ORCHESTRATOR_NAME = "MagenticOneOrchestrator"
+WEB_SURFER = "WebSurfer"
+TERMINAL = "ComputerTerminal"
+# The agents each `agents` choice brings (the terminal only where CODE_EXECUTOR lets code run).
+_MEMBERS_OF_CHOICE: dict[AgentName, tuple[str, ...]] = {"code": ("Coder", TERMINAL), "files": ("FileSurfer",),
+                                                        "web": (WEB_SURFER,)}
 
 
 def task_settings(settings: Settings, task: TaskInput) -> Settings:
@@ -55,6 +61,24 @@ def task_settings(settings: Settings, task: TaskInput) -> Settings:
         "max_tokens_per_task": task.team.max_tokens,
         "task_timeout_seconds": task.team.deadline_seconds,
     })
+
+
+def available_members(settings: Settings, agents: Collection[AgentName] | None = None) -> frozenset[str]:
+    """The agents a team built with these settings and the task's `agents` (default: all) has, the
+    orchestrator aside: the Coder (with the terminal where code may run), the FileSurfer, the
+    WebSurfer where `ENABLE_WEB_SURFER` finds a browser."""
+    members = {member for choice in (agents or AGENT_NAMES) for member in _MEMBERS_OF_CHOICE[choice]}
+    if settings.code_executor == "none":
+        members.discard(TERMINAL)
+    if WEB_SURFER in members and not web_surfer_decision(settings).enabled:
+        members.discard(WEB_SURFER)
+    return frozenset(members)
+
+
+def members_of(state: Mapping[str, Any]) -> frozenset[str]:
+    """The agents of the team a saved state was taken from (the orchestrator aside): a resumed run
+    is built with exactly these, since autogen loads a state only into the team that saved it."""
+    return frozenset(TeamState.model_validate(state).agent_states) - {ORCHESTRATOR_NAME}
 
 
 class SharedConverter:
@@ -125,13 +149,20 @@ async def build_team(
     *,
     review_plan: bool = False,
     agents: Collection[AgentName] | None = None,
+    members: Collection[str] | None = None,
 ) -> MagenticOneGroupChat:
     """The team for one run; executors it starts are stopped when `resources` closes. Each of its
     `run_stream()` calls ends after one round (`resumable.RoundEnd`): drive it with `RoundLoop`.
     With `review_plan` its first run ends once facts and plan are made (`resumable.PLAN_READY`).
-    `agents` (default: all the settings allow) picks the Coder (with the ComputerTerminal where
-    CODE_EXECUTOR is set), the FileSurfer and the WebSurfer."""
-    chosen = set(agents if agents is not None else ("web", "files", "code"))
+    `agents` (the task's choice; default: all) picks the Coder (with the ComputerTerminal where
+    CODE_EXECUTOR is set), the FileSurfer and the WebSurfer; `members` (a resumed run's: `members_of`
+    its state) builds exactly those, and must not name one these settings cannot build (`_start`
+    starts such a run over)."""
+    possible = available_members(settings, agents)
+    wanted = possible if members is None else frozenset(members)
+    missing = wanted - possible
+    if missing:
+        raise ValueError(f"the settings no longer provide {', '.join(sorted(missing))}")
 
     def metered(agent: str) -> ChatCompletionClient:
         return MeteredClient(client, agent, meter)
@@ -139,18 +170,18 @@ async def build_team(
     apply_configured_log_levels(settings)
     await asyncio.to_thread(workspace.mkdir, parents=True, exist_ok=True)
     participants: list[ChatAgent] = []
-    if "code" in chosen:
+    if "Coder" in wanted:
         participants.append(MagenticOneCoderAgent("Coder", model_client=metered("Coder")))
-    if "files" in chosen:
+    if "FileSurfer" in wanted:
         # The first FileSurfer of the process loads the converter's file-type model (magika): off the event loop.
         participants.append(
             await asyncio.to_thread(WorkspaceFileSurfer, "FileSurfer", metered("FileSurfer"), str(workspace))
         )
-    if "web" in chosen:
-        web_surfer = await _web_surfer(settings, metered("WebSurfer"), workspace, resources)
+    if WEB_SURFER in wanted:
+        web_surfer = await _web_surfer(settings, metered(WEB_SURFER), workspace, resources)
         if web_surfer is not None:
             participants.append(web_surfer)
-    executor: CodeExecutor | None = build_code_executor(settings, workspace / "code") if "code" in chosen else None
+    executor: CodeExecutor | None = build_code_executor(settings, workspace / "code") if TERMINAL in wanted else None
     if executor is not None:
         await executor.start()
         resources.push_async_callback(executor.stop)

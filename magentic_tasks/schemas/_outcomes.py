@@ -75,3 +75,4 @@ class TaskSnapshot(BaseModel):
     has_callback: bool = False  # known from Durable state only
     plan: str | None = None  # while awaiting_input: the plan to review (Durable state only)
     team: TeamOptions | None = None  # from Durable state's input, else the outcome's
+    request_fingerprint: str | None = None  # the creating request's (Durable state only)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -46,11 +48,20 @@ class TaskCreate(BaseModel):
             raise ValueError("agents names each agent at most once")
         return agents
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the request as validated, every field included (defaults too, so spelling one out
+        changes nothing; a field added later counts by itself): what an `Idempotency-Key` replay compares."""
+        fields = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(fields.encode()).hexdigest()
+
 
 class QueuedTask(TaskCreate):
-    """A queue message: the `POST /tasks` body plus an optional caller-chosen task id."""
+    """A queue message (or an event's data): the `POST /tasks` body plus an optional caller-chosen
+    task id and an optional owner, the principal id that may read the task over HTTP (trusted: only
+    the app's own identity, or whoever the operator lets, sends to its queues and topics)."""
 
     task_id: TaskId | None = None
+    owner: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")] | None = None
 
 
 class PlanInput(BaseModel):

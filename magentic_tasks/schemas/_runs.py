@@ -74,3 +74,4 @@ class TaskInput(BaseModel):
     review: Literal["plan"] | None = None
     review_decision: ReviewDecision | None = None  # the reviewed plan's fate, for the slice after the review
     team: TeamOptions | None = None  # None: created before per-task options (the run takes the settings)
+    request_fingerprint: str | None = None  # `TaskCreate.fingerprint()` of the request: Idempotency-Key replays

@@ -17,6 +17,7 @@ from ..schemas import QueuedTask, TaskCreate, TaskCreated, TaskInput, TaskSnapsh
 from ..store import best_effort
 from ..telemetry import trace_parent_for_new_task
 from ._errors import InvalidRequest, Unavailable, error_entry
+from ._owners import starter_owner
 from ._parsing import validate_create
 from ._reader import TaskReader, logger
 from ._team_options import resolve_team
@@ -74,6 +75,7 @@ def new_task(
         result_base_url=f"https://{settings.website_hostname}" if settings.website_hostname else "",
         trace_parent=trace_parent_for_new_task(trace_parent),
         team=resolve_team(request, settings),
+        request_fingerprint=request.fingerprint(),
     )
 
 
@@ -101,29 +103,39 @@ async def create(
 
 
 async def submit_queued(
-    reader: TaskReader, new_id: Callable[[], str], body: bytes, *, message_key: str | None = None
+    reader: TaskReader, new_id: Callable[[], str], body: bytes, *, source: str, message_key: str | None = None
 ) -> str | None:
-    """A queued message or event: start it and return its id; None when that task already exists.
+    """A message or event from the starter `source`: start it and return its id; None when that
+    task already exists.
 
-    Its task id is the message's own `task_id`, else one derived from `message_key` (the
-    broker's message id or the event id, stable across redeliveries), so a message delivered
-    twice never starts two tasks. Raises `InvalidRequest` for a message that can never succeed
-    (the caller drops it)."""
+    Its task id is the message's own `task_id`, else one derived from `message_key` (the starter and
+    the broker's message id or the event's source and id, stable across redeliveries), so a message
+    delivered twice never starts two tasks. Its owner is the message's `owner`, else, while principals are
+    trusted, the starter's (`_owners`). Raises `InvalidRequest` for a message that can never
+    succeed (the caller drops it)."""
     request = validate_create(body, reader.settings, QueuedTask)
     assert isinstance(request, QueuedTask)
     task_id = request.task_id or (task_id_for_message(message_key) if message_key else None)
     if task_id is not None and await _exists(reader, task_id):
         logger.info("queued task %s already exists; not starting it again", task_id)
         return None
-    task = new_task(reader, request, None, task_id or new_id())
+    owner = request.owner
+    if owner is None and reader.settings.principal_headers_trusted:
+        owner = starter_owner(source)
+    task = new_task(reader, request, owner, task_id or new_id())
     await reader.orchestrations.start(task)
     return task.task_id
 
 
 def _replayed(existing: TaskSnapshot, asked: TaskInput) -> Created:
-    """The answer for a key already used: the same task, or `InvalidRequest` if the request differs."""
-    same = (existing.prompt, existing.use_aoai, existing.model_name, existing.owner, existing.team) == (
-        asked.prompt, asked.use_aoai, asked.model_name, asked.owner, asked.team)
+    """The answer for a key already used: the same task, or `InvalidRequest` if the request differs in
+    any field (its fingerprint, in the orchestration's input). A task Durable no longer holds (its
+    history purged) or started before fingerprints is compared on what SQLite keeps of it."""
+    if existing.request_fingerprint is not None:
+        same = (existing.request_fingerprint, existing.owner) == (asked.request_fingerprint, asked.owner)
+    else:
+        same = (existing.prompt, existing.use_aoai, existing.model_name, existing.owner) == (
+            asked.prompt, asked.use_aoai, asked.model_name, asked.owner)
     if not same:
         raise InvalidRequest([error_entry(
             ("header", "Idempotency-Key"),

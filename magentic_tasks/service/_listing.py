@@ -20,6 +20,7 @@ from ..clock import iso
 from ..schemas import TaskList, TaskStatus, TaskSummary
 from ..store import PageKey, best_effort, page_key
 from ._errors import InvalidRequest, Unavailable, error_entry
+from ._owners import is_service_owner
 from ._reader import TaskReader, logger
 from ._reconciling import RECENT_WINDOW
 
@@ -77,6 +78,8 @@ def parse_list_query(query: Mapping[str, str]) -> tuple[str | None, int, PageKey
 async def list_tasks(reader: TaskReader, query: Mapping[str, str], owner: str | None) -> TaskList:
     """`GET /tasks`: the owner's tasks, newest first, one page."""
     status, limit, after = parse_list_query(query)
+    if is_service_owner(owner):  # no caller is a starter: its tasks are nobody's to list
+        return TaskList(tasks=[], next_cursor=None)
     recent = await _recent_summaries(reader, owner)
     # Ask SQLite for enough rows that those whose status Durable overrides can be dropped.
     mirrored = await best_effort(

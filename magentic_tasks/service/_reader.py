@@ -23,6 +23,7 @@ from ..settings import CANCEL_GRACE_SECONDS, Settings
 from ..store import TaskStore, best_effort
 from ._errors import InvalidRequest, TaskNotFound, Unavailable, error_entry
 from ._orchestrations import Orchestrations
+from ._owners import visible_to
 
 logger = logging.getLogger("magentic_tasks.service")
 
@@ -74,7 +75,7 @@ class TaskReader:
             if not (durable_ok and mirror_ok):
                 raise Unavailable("Task state is unavailable; try again later")
             raise TaskNotFound()
-        if snapshot.owner is not None and snapshot.owner != owner:
+        if not visible_to(snapshot.owner, owner):
             raise TaskNotFound()
         if durable is not None and whole:
             await self.repair_mirror(durable, mirrored)

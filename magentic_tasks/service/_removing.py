@@ -4,7 +4,9 @@ Order matters: Durable history is purged first, then the SQLite rows. The other 
 between the two would copy the finished result from Durable back into SQLite (read repair).
 A task still pending or running is refused (`Conflict`): cancel it first, so that a deleted task
 can never have a run still spending tokens and writing rows; so is a cancelled task whose run is
-still stopping (or when SQLite cannot say whether it is).
+still stopping (or when SQLite cannot say whether it is). A callback delivery still retrying is
+stopped when its task is deleted (by request or by `TASK_RETENTION_DAYS`); the retention of Durable
+history alone (`DURABLE_RETENTION_DAYS`) leaves it to finish and purges that task on a later run.
 """
 
 from __future__ import annotations
@@ -61,7 +63,10 @@ async def apply_retention(reader: TaskReader) -> RetentionReport:
         cutoff = now - timedelta(days=settings.durable_retention_days)
         ids, _ = await reader.orchestrations.finished_ids(created_to=cutoff)
         for task_id in ids:
-            purged += await _purge_if_mirrored(reader, task_id, cutoff)
+            try:
+                purged += await _purge_if_mirrored(reader, task_id, cutoff)
+            except Exception as error:  # one task the host would not purge does not hold up the others
+                logger.warning("retention: history of task %s not purged: %s", task_id, reader.redact(str(error)))
     if settings.task_retention_days is not None:
         cutoff = now - timedelta(days=settings.task_retention_days)
         for task_id in await best_effort(reader.store.finished_before, cutoff, RETENTION_BATCH) or []:
@@ -83,5 +88,7 @@ async def _purge_if_mirrored(reader: TaskReader, task_id: str, cutoff: datetime)
     if mirrored is None or mirrored.outcome is None:
         logger.warning("retention: task %s kept in Durable: SQLite does not hold its result", task_id)
         return False
-    await reader.orchestrations.purge(task_id)
+    if not await reader.orchestrations.purge(task_id, stop_deliveries=False):
+        logger.info("retention: task %s kept in Durable until its callback delivery ends", task_id)
+        return False
     return True

@@ -11,7 +11,8 @@ from ..clock import utc_now
 from ..schemas import TaskInputAccepted, TaskList, TaskMessagesView, TaskNotFinishedView, TaskResultView, TaskStatusView
 from ..settings import Settings
 from ..store import TaskStore
-from . import _cancelling, _creating, _listing, _messages, _reading, _reconciling, _removing, _reviewing
+from . import _announcing, _cancelling, _creating, _listing, _messages, _reading, _reconciling, _removing, _reviewing
+from ._announcing import Announcement
 from ._cancelling import Cancellation
 from ._creating import Created
 from ._orchestrations import Orchestrations
@@ -54,8 +55,8 @@ class TaskService:
     ) -> Created:
         return await _creating.create(self.reader, self.new_id, body, owner, idempotency_key, trace_parent)
 
-    async def submit_queued(self, body: bytes, *, message_key: str | None = None) -> str | None:
-        return await _creating.submit_queued(self.reader, self.new_id, body, message_key=message_key)
+    async def submit_queued(self, body: bytes, *, source: str = "queue", message_key: str | None = None) -> str | None:
+        return await _creating.submit_queued(self.reader, self.new_id, body, source=source, message_key=message_key)
 
     async def status(self, task_id: str, owner: str | None) -> TaskStatusView:
         return await _reading.status(self.reader, task_id, owner)
@@ -74,6 +75,9 @@ class TaskService:
 
     async def submit_input(self, task_id: str, owner: str | None, body: bytes) -> TaskInputAccepted:
         return await _reviewing.submit_input(self.reader, task_id, owner, body)
+
+    async def announcement(self, task_id: str) -> Announcement:
+        return await _announcing.announcement(self.reader, task_id)
 
     async def delete(self, task_id: str, owner: str | None) -> None:
         await _removing.delete(self.reader, task_id, owner)

@@ -10,8 +10,8 @@ Three layers, no class hierarchy:
   `write(fn)` run `fn(connection)` in one transaction.
 - The SQL is plain functions over a connection, a module per idea: `_tasks` (task rows and
   outcomes), `_transcript` (attempts and the message stream), `_listing` (pages and retention),
-  `_checkpoints` (round checkpoints), `_batches` (a run's writes, one transaction per batch) and
-  `_rows` (statements several of them share).
+  `_checkpoints` (round checkpoints), `_reviews` (the decision on a plan under review),
+  `_batches` (a run's writes, one transaction per batch) and `_rows` (statements several share).
 - `TaskStore` (`_mirror`) holds a `Database`; each of its methods runs one function in one
   transaction. `best_effort` runs a method off the event loop and turns a store failure into None.
 """

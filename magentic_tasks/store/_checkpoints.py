@@ -106,6 +106,11 @@ def resume_attempt(conn: sqlite3.Connection, task_id: str, source: int, attempt:
     insert_messages(conn, [(task_id, attempt, r["seq"], r["source"], r["type"], r["content"]) for r in rows])
 
 
+def discard_checkpoints(conn: sqlite3.Connection, task_id: str) -> int:
+    """Drop every checkpoint of the task (its run starts over); how many there were."""
+    return conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,)).rowcount
+
+
 def checkpoint_bytes(conn: sqlite3.Connection, task_id: str) -> int:
     (size,) = conn.execute(
         "SELECT COALESCE(SUM(LENGTH(CAST(state_json AS BLOB))), 0) FROM checkpoints WHERE task_id = ?",

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from ..errors import StoreError
 from ..schemas import (
     MessageView,
+    ReviewDecision,
     RunOutcome,
     TaskInput,
     TaskProgress,
@@ -26,7 +27,7 @@ from ..schemas import (
     TokenUsage,
 )
 from ..settings import Settings, SqliteLocking
-from . import _batches, _checkpoints, _listing, _rows, _schema, _tasks, _transcript
+from . import _batches, _checkpoints, _listing, _reviews, _rows, _schema, _tasks, _transcript
 from ._batches import Batch
 from ._checkpoints import Checkpoint
 from ._connection import Database
@@ -188,6 +189,22 @@ class TaskStore:
         """Start `attempt`'s transcript with the first `count` entries of `source`'s: a resumed
         run's transcript is whole."""
         self.db.write(lambda conn: _checkpoints.resume_attempt(conn, task_id, source, attempt, count))
+
+    def discard_checkpoints(self, task_id: str) -> int:
+        """Drop every checkpoint of the task (its run starts over); how many there were."""
+        return self.db.write(lambda conn: _checkpoints.discard_checkpoints(conn, task_id))
+
+    # ---- plan reviews ------------------------------------------------------------------------------
+
+    def decide_review(
+        self, task_id: str, decision: ReviewDecision, at: datetime, attempt: int | None
+    ) -> ReviewDecision:
+        """Record the decision on the plan under review unless one is (first writer wins); the one held."""
+        return self.db.write(lambda conn: _reviews.decide_review(conn, task_id, decision, at, attempt))
+
+    def review_decision(self, task_id: str, attempt: int | None = None) -> ReviewDecision | None:
+        """The decision recorded for the plan of `attempt` (None: the latest attempt's), if any."""
+        return self.db.read(lambda conn: _reviews.review_decision(conn, task_id, attempt))
 
     def checkpoint_bytes(self, task_id: str) -> int:
         """Size of the task's stored team states."""

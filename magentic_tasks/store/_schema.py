@@ -9,6 +9,9 @@ and sequence; `attempts.progress_json`, the running attempt's progress; the list
 v3 (issue 9): the `awaiting_input` status (plan review; the tasks table rebuilt as in v2, its
 indexes made again) and `checkpoints`, a run's latest round boundary per attempt: the idle team's
 saved state, its tokens and counters, and which run holds it (`store/_checkpoints.py`).
+
+v4: `plan_reviews`, the one decision taken on an attempt's plan under review, first writer wins
+(`store/_reviews.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ..errors import StoreError
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _tasks_rebuilt(suffix: str, statuses: tuple[str, ...]) -> tuple[str, ...]:
@@ -108,6 +111,16 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             deadline TEXT NOT NULL,
             held_by TEXT,
             saved_at TEXT NOT NULL,
+            PRIMARY KEY (task_id, attempt)
+        )""",
+    ),
+    4: (
+        """CREATE TABLE plan_reviews (
+            task_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('approve', 'revise', 'reject', 'expired')),
+            plan TEXT,
+            decided_at TEXT NOT NULL,
             PRIMARY KEY (task_id, attempt)
         )""",
     ),

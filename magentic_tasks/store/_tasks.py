@@ -49,10 +49,25 @@ def save_outcome(conn: sqlite3.Connection, task: TaskInput, outcome: RunOutcome,
     Every writer (two copies of the run activity, a terminated run, the read path's repair) thus
     ends with the same answer; the one exception is `_fills_in`. The transcript of `attempt` is
     kept where it was streamed; where it is missing (a result copied back from Durable state) the
-    outcome's own is stored. The task's round checkpoints go: it is final."""
+    outcome's own is stored. The task's round checkpoints go: it is final; and so does every
+    attempt paused at one (its checkpoint released: no activity runs it, and none will continue it),
+    which ends now instead of looking like a run still streaming; and so does `attempt`, the one
+    that produced the outcome, in this same transaction: a run is never seen ended before its
+    outcome is recorded."""
     fields = storable_json(outcome.model_dump(mode="json", exclude={"messages"}))
     stored_json = json.dumps(fields, ensure_ascii=False)
     insert_pending(conn, task)
+    conn.execute(
+        """UPDATE attempts SET finished_at = ? WHERE task_id = ? AND finished_at IS NULL AND attempt IN
+           (SELECT attempt FROM checkpoints WHERE task_id = ? AND held_by IS NULL)""",
+        (iso(outcome.finished_at), task.task_id, task.task_id),
+    )
+    if attempt:
+        conn.execute(
+            """UPDATE attempts SET finished_at = ?, error = ?
+               WHERE task_id = ? AND attempt = ? AND finished_at IS NULL""",
+            (iso(outcome.finished_at), fields["error"], task.task_id, attempt),
+        )
     conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task.task_id,))  # a final task never resumes
     held = held_outcome(conn, task.task_id)
     if held is not None and not _fills_in(conn, task.task_id, held, outcome, attempt):

@@ -14,6 +14,7 @@ from tests.support.model_server import Faults
 from tests.support.webhook_receiver import new_secret, webhook_receiver
 
 SECRET = new_secret()
+RIGHT_AWAY = "0.000000001"  # days (86 µs): a task that has finished is past it
 CALLBACKS = {
     "CALLBACK_ALLOWED_HOSTS": "127.0.0.1",
     "CALLBACK_ALLOW_PRIVATE_NETWORKS": "true",
@@ -163,6 +164,65 @@ async def test_deleting_a_task_purges_its_callback_delivery_too(start_app: Start
 
     assert deleted.status_code == 204
     assert app.host.get_instance(task_id) is None and app.host.get_instance(f"{task_id}:callback") is None
+
+
+async def still_delivering(app: Harness, receiver_url: str) -> str:
+    """A finished task whose callback orchestration is still retrying (it waits on a retry timer)."""
+    task_id = await post_with_callback(app, receiver_url)
+    await app.poll_until_finished(task_id)
+    await app.host.wait_for(task_id, "Completed")
+    await app.host.wait_for(f"{task_id}:callback", "Running")
+    await app.host.wait_until(lambda: (app.host.get_instance(f"{task_id}:callback").custom_status or {})
+                              .get("attempts", 0) >= 1, 10.0, "a first failed delivery")  # type: ignore[union-attr]
+    return task_id
+
+
+async def test_deleting_a_task_whose_callback_is_still_retrying_stops_it_and_removes_everything(
+    start_app: StartApp,
+) -> None:
+    async with webhook_receiver(SECRET, fail_first=1000) as receiver:
+        app = await start_app(CALLBACK_RETRY_HOURS="100", **CALLBACKS)
+        task_id = await still_delivering(app, receiver.url)
+
+        deleted = await app.host.call_http(("DELETE", f"/tasks/{task_id}"))
+        attempts = len(receiver.attempts)
+        if deleted.status_code != 204:  # the starting code's half-delete: end the delivery for the fixture
+            app.host.terminate(f"{task_id}:callback")
+        await app.host.wait_idle()
+
+    assert deleted.status_code == 204, deleted.get_body()
+    assert app.host.get_instance(task_id) is None and app.host.get_instance(f"{task_id}:callback") is None
+    assert app.db_rows("tasks") == [] and app.db_rows("messages") == []
+    assert len(receiver.attempts) == attempts  # no delivery after the delete
+
+
+async def test_retention_deletes_tasks_whose_callbacks_still_retry_and_purges_the_others_histories(
+    start_app: StartApp,
+) -> None:
+    async with webhook_receiver(SECRET, fail_first=1000) as receiver:
+        app = await start_app(CALLBACK_RETRY_HOURS="100", DURABLE_RETENTION_DAYS=RIGHT_AWAY, **CALLBACKS)
+        retrying = await still_delivering(app, receiver.url)
+        plain = await app.create_task()
+        await app.poll_until_finished(plain)
+        await app.host.wait_for(plain, "Completed")
+        plain_result = as_json(await app.get_result(plain))
+
+        await app.host.run_timer("apply_retention")
+
+        # A history whose callback still retries stays until the delivery ends; the others are purged.
+        assert app.host.get_instance(plain) is None
+        assert as_json(await app.get_result(plain)) == plain_result  # served from SQLite
+        kept = app.host.get_instance(retrying)
+        assert kept is not None and kept.runtime_status == "Completed"
+        assert app.host.get_instance(f"{retrying}:callback").runtime_status == "Running"  # type: ignore[union-attr]
+
+        app = await start_app(CALLBACK_RETRY_HOURS="100", TASK_RETENTION_DAYS=RIGHT_AWAY, **CALLBACKS)
+        doomed = await still_delivering(app, receiver.url)
+
+        await app.host.run_timer("apply_retention")
+
+    assert app.host.get_instance(doomed) is None and app.host.get_instance(f"{doomed}:callback") is None
+    assert [row for row in app.db_rows("tasks") if row["task_id"] == doomed] == []
 
 
 async def test_a_task_without_a_callback_shows_none(app: Harness) -> None:

@@ -121,6 +121,17 @@ async def test_the_same_key_with_another_body_is_a_422(app: Harness) -> None:
     await app.host.wait_idle()
 
 
+async def test_the_same_key_asking_for_a_plan_review_is_another_request(app: Harness) -> None:
+    body = {"prompt": "Summarise the notes", "use_aoai": False}
+    first = await app.post_task(body, headers={"Idempotency-Key": "k-2"})
+
+    reviewed = await app.post_task({**body, "review": "plan"}, headers={"Idempotency-Key": "k-2"})
+
+    assert first.status_code == 202 and reviewed.status_code == 422
+    assert as_json(reviewed)["detail"][0]["type"] == "idempotency_key_reused"
+    await app.run_to_end(as_json(first)["task_id"])
+
+
 async def test_concurrent_duplicates_start_one_task(app: Harness) -> None:
     body = {"prompt": "Only once", "use_aoai": False}
 

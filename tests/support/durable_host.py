@@ -60,7 +60,9 @@ code index):
   extension's default ``overridableExistingInstanceStates: NonRunningStates``); a finished one is
   replaced. An unknown orchestrator is a 400 with ``ExceptionMessage`` (which the SDK re-raises);
 * purge: 200 ``{"instancesDeleted": 1}``, 404 unknown, 412 while not finished; terminate: 202,
-  404 unknown, 410 finished — the instance becomes Terminated with the reason as output, and an
+  404 unknown, 410 finished — the instance becomes Terminated with the reason as output (at once,
+  or, with ``queued_terminations``, when its runner reaches the termination after the events queued
+  before it, as the extension's ``TerminateAsync`` sends a message to the control queue), and an
   activity already running keeps running (its result is dropped);
 * a failed orchestration (``handle`` raises, with the state JSON after ``$OutOfProcData$:``)
   becomes Failed with output ``"Orchestrator function '<name>' failed: <error>"`` and keeps the
@@ -717,7 +719,11 @@ class FakeDurableHost:
     second of a durable timer, retry delays included; 0 fires at once);
     ``overridable_existing_instance_states`` (``"NonRunningStates"``, the extension default, or
     ``"AnyState"``); ``raise_function_errors`` (re-raise exceptions from HTTP/queue functions
-    instead of answering 500 / retrying the message).
+    instead of answering 500 / retrying the message); ``queued_terminations`` (a terminate is
+    accepted at once but carried out when the instance's runner reaches it, after the events
+    already queued for it, as a real host does through the control queue: until then the
+    instance stays Running, and an episode that completes it first makes the terminate a no-op;
+    by default a terminate takes effect at once).
     """
 
     def __init__(
@@ -731,6 +737,7 @@ class FakeDurableHost:
         timer_scale: float = 1.0,
         overridable_existing_instance_states: Literal["NonRunningStates", "AnyState"] = "NonRunningStates",
         raise_function_errors: bool = False,
+        queued_terminations: bool = False,
     ) -> None:
         if settings is None:
             settings = HostSettings.from_host_json(host_json) if host_json is not None else HostSettings()
@@ -741,6 +748,7 @@ class FakeDurableHost:
         self.timer_scale = timer_scale
         self.overridable_existing_instance_states = overridable_existing_instance_states
         self.raise_function_errors = raise_function_errors
+        self.queued_terminations = queued_terminations
         self.activity_calls: list[ActivityCall] = []
         self.function_errors: list[FunctionError] = []
         self.http_exchanges: list[tuple[func.HttpRequest, func.HttpResponse]] = []
@@ -970,7 +978,11 @@ class FakeDurableHost:
         instance = self._instances.get(instance_id)
         if instance is None or instance.is_terminal:
             return False
-        instance.history.append(self._event(HistoryEventType.EXECUTION_TERMINATED, Input=reason))
+        terminated = self._event(HistoryEventType.EXECUTION_TERMINATED, Input=reason)
+        if self.queued_terminations:
+            instance._inbox.put_nowait(terminated)
+            return True
+        instance.history.append(terminated)
         self._finish(instance, "Terminated", reason)
         return True
 
@@ -1590,6 +1602,10 @@ class FakeDurableHost:
                 if instance.is_terminal:
                     return
                 events = [await instance._inbox.get()]
+                if events[0].get("EventType") == HistoryEventType.EXECUTION_TERMINATED:  # a queued terminate
+                    instance.history.append(events[0])
+                    self._finish(instance, "Terminated", events[0].get("Input"))
+                    return
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -1695,7 +1711,12 @@ class FakeDurableHost:
         instance._event_leaf = {}
         instance._timers = {}
         instance._next_event_id = 0
+        queued = instance._inbox
         instance._inbox = asyncio.Queue()
+        while not queued.empty():  # a terminate names the instance, not the execution: it carries over
+            event = queued.get_nowait()
+            if event.get("EventType") == HistoryEventType.EXECUTION_TERMINATED:
+                instance._inbox.put_nowait(event)
         instance.runtime_status = "Running"
         instance.last_updated_time = self.clock.now()
         self._notify()

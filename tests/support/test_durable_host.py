@@ -475,6 +475,22 @@ async def test_terminate_stops_the_orchestration_but_not_the_running_activity(ho
         await host.client().raise_event(instance_id, "evt", {})
 
 
+async def test_a_queued_terminate_is_carried_out_when_the_instance_gets_to_it() -> None:
+    async with FakeDurableHost(app, timer_scale=0, queued_terminations=True) as host:
+        instance_id = host.start_orchestration("gated_orchestrator")
+        await host.wait_until(lambda: bool(host.calls_of("wait_for_gate")))
+
+        assert host.terminate(instance_id, "enough")
+        instance = host.get_instance(instance_id)
+        assert instance is not None and instance.runtime_status == "Running"  # accepted, not yet carried out
+
+        terminated = await host.wait_for(instance_id, "Terminated")
+        assert terminated.output == "enough"
+        _gate["open"].set()
+        await host.wait_idle()
+        assert terminated.runtime_status == "Terminated"
+
+
 # ---- the binding, management URLs and other triggers -------------------------------------------
 
 

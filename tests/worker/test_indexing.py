@@ -74,6 +74,14 @@ def expected_functions(auth: str) -> dict[str, tuple[dict[str, Any], ...]]:
         "record_failure_activity": (
             {"direction": "IN", "type": "activityTrigger", "name": "payload", "activity": "record_failure_activity"},
         ),
+        "announce_orchestrator": (
+            {"direction": "IN", "type": "orchestrationTrigger", "name": "context",
+             "orchestration": "announce_orchestrator"},
+        ),
+        "announcement_activity": (
+            {"direction": "IN", "type": "activityTrigger", "name": "task_id", "activity": "announcement_activity"},
+            CLIENT,
+        ),
     }
 
 
