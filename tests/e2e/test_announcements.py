@@ -91,7 +91,7 @@ async def test_a_task_cancelled_mid_run_is_announced_once_with_what_its_run_spen
     result = as_json(await app.get_result(task_id))
     assert result["status"] == "cancelled" and result["prompt_tokens"] > 0
     (event,) = events
-    assert event["type"] == "magentic.task.cancelled" and event["data"]["stop_reason"] == "cancelled"
+    assert event["type"] == "magentic.task.cancelled" and event["data"]["stop_code"] == "cancelled"
     assert (event["data"]["prompt_tokens"], event["data"]["completion_tokens"]) == (
         result["prompt_tokens"], result["completion_tokens"])  # announced once the run had stopped
     assert [e["id"] for e in receiver.received] == [event["id"]]
