@@ -29,10 +29,10 @@ export function safeHref(href) {
   return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
 }
 
-function link(text, href) {
+function link(children, href) {
   const safe = safeHref(href);
   if (safe === null) return null;
-  const a = el("a", ...inline(text));
+  const a = el("a", ...children);
   a.href = safe;
   a.rel = "noopener noreferrer";
   a.target = "_blank";
@@ -46,10 +46,10 @@ export function inline(text) {
   for (const m of text.matchAll(INLINE)) {
     let node = null;
     if (m[1] !== undefined) node = el("code", m[1]);
-    else if (m[2] !== undefined) node = link(m[2], m[3]);
+    else if (m[2] !== undefined) node = link(inline(m[2]), m[3]);
     else if (m[4] !== undefined) node = el("strong", ...inline(m[4]));
     else if (m[5] !== undefined || m[6] !== undefined) node = el("em", ...inline(m[5] ?? m[6]));
-    else if (m[7] !== undefined) node = link(m[7], m[7]);
+    else if (m[7] !== undefined) node = link([m[7]], m[7]);
     if (node === null) continue; // an address we do not link stays text, as written
     if (m.index > last) nodes.push(document.createTextNode(text.slice(last, m.index)));
     nodes.push(node);

@@ -182,7 +182,7 @@ export class TaskView {
         ["Attempts", number(run.attempts)],
       ]),
       ...(run.task_result.final_answer ? [el("h4", {}, "Final answer"), el("div", { class: "answer" }, markdown(run.task_result.final_answer, 5))] : []),
-      usage,
+      el("div", { class: "scroll" }, usage),
     );
     this.result.hidden = false;
     showFiles(this.files, data);
