@@ -82,7 +82,8 @@ Limitations (by design, or not verified against a real host):
 * auth levels only at the front door (``base_url``) and only when ``function_keys`` are given:
   a function that is not anonymous then needs one of them (``x-functions-key`` or ``?code=``),
   else the host answers 401 with no body; ``call_http`` never checks keys. App Service
-  authentication only as ``auth_sessions`` (below); no host timeouts, no poison queue
+  authentication only as ``auth_sessions`` (below); paths are routed as sent (Kestrel would
+  remove ``.`` and ``..`` segments first); no host timeouts, no poison queue
   processing (poisoned messages are kept in ``poison_messages``), only input bindings of type
   durableClient; ``func.Out`` output bindings are captured in ``output_bindings`` and not
   delivered anywhere;
@@ -1299,7 +1300,7 @@ class FakeDurableHost:
             return web.Response(status=401)
         http_request = func.HttpRequest(
             request.method,
-            str(request.url),
+            str(request.url.origin()) + request.raw_path,  # as routed: dot segments kept
             headers=self._signed_in({k.lower(): v for k, v in request.headers.items()}, request),
             params=dict(request.query),
             route_params=route_params,
