@@ -101,6 +101,7 @@ export class TaskView {
 
   connectionIs(state, error) {
     const text = { live: "Live: new messages appear as they come.", finished: "The transcript is complete." };
+    if (state === "live" && FINAL.has(this.status)) text.live = "The task has ended; its last messages may still come.";
     this.connection.dataset.state = state;
     this.connection.textContent = text[state] || `${error.message}${state === "retrying" ? " Retrying…" : ""}`;
   }
@@ -155,7 +156,7 @@ export class TaskView {
       el("label", { for: "plan-edit" }, "Revised plan"),
       edit,
       el("div", { class: "actions" },
-        button("Approve", () => this.act("POST", "/input", { action: "approve" })),
+        button("Approve", () => this.act("POST", "/input", { action: "approve" }), { class: "primary" }),
         button("Revise", () => this.act("POST", "/input", { action: "revise", plan: edit.value })),
         button("Reject", () => this.act("POST", "/input", { action: "reject" }))),
     );
@@ -178,7 +179,7 @@ export class TaskView {
         ["Stop reason", run.task_result.stop_reason],
         ["Error", data.error],
         ["Tokens", `${number(data.prompt_tokens)} prompt + ${number(data.completion_tokens)} completion = ${number(total)}`],
-        ["Time", `${run.execution_time.toFixed(1)} s`],
+        ["Time", `${run.execution_time.toFixed(run.execution_time < 10 ? 2 : 1)} s`],
         ["Attempts", number(run.attempts)],
       ]),
       ...(run.task_result.final_answer ? [el("h4", {}, "Final answer"), el("div", { class: "answer" }, markdown(run.task_result.final_answer, 5))] : []),
