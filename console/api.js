@@ -11,6 +11,8 @@ export const functionKey = {
   set: (value) => (value ? sessionStorage.setItem(KEY_NAME, value) : sessionStorage.removeItem(KEY_NAME)),
 };
 
+const SIGN_IN_AGAIN = "the app sent this request to a sign-in page: reload the page to sign in again";
+
 /** An answer outside 2xx; `message` says what happened, with the API's `detail` when it sent one. */
 export class ApiError extends Error {
   constructor(status, detail, retryAfter) {
@@ -58,19 +60,21 @@ export async function call(method, path, { query = {}, body, headers = {}, signa
   for (const [name, value] of Object.entries(query)) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, String(value));
   }
-  const sent = { Accept: "application/json", ...headers };
+  // X-Requested-With: sign-in middleware that honours it answers 401 instead of a login redirect.
+  const sent = { Accept: "application/json", "X-Requested-With": "XMLHttpRequest", ...headers };
   if (functionKey.get()) sent["x-functions-key"] = functionKey.get();
   if (body !== undefined) sent["Content-Type"] = "application/json";
   let response;
   try {
     response = await fetch(url, {
-      method, headers: sent, signal, credentials: "same-origin", cache: "no-store", redirect: "error",
+      method, headers: sent, signal, credentials: "same-origin", cache: "no-store", redirect: "manual",
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (error) {
     if (signal?.aborted) throw error;
     throw new Unreachable();
   }
+  if (response.type === "opaqueredirect") throw new ApiError(302, SIGN_IN_AGAIN); // never followed
   const data = await bodyOf(response);
   if (!response.ok) throw new ApiError(response.status, data?.detail, response.headers.get("Retry-After"));
   return { status: response.status, data };

@@ -4,6 +4,7 @@ the keyboard."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -99,6 +100,21 @@ async def test_a_server_error_shows_the_apis_detail(start_console: StartConsole,
     await page.get_by_role("button", name="Use key").click()
     await expect(page.get_by_role("alert")).to_contain_text("500: Server configuration error: MAX_TURNS: ")
     await expect(page.locator("#list-state")).to_have_text("The tasks could not be loaded.")
+
+
+async def test_a_sign_in_that_expired_is_said_so_and_no_redirect_is_followed(
+    start_console: StartConsole, console: Console
+) -> None:
+    app = await start_console()
+    page = await console.open(app)
+    login = {"status": 302, "headers": {"Location": "https://login.example/authorize"}}
+    await page.route(re.compile(r"/tasks\?"), lambda route: route.fulfill(**login))  # as a sign-in proxy answers
+
+    await page.get_by_role("button", name="Refresh").click()
+
+    await expect(page.get_by_role("alert")).to_have_text(
+        "302: the app sent this request to a sign-in page: reload the page to sign in again")
+    assert console.watch_of(page).elsewhere() == []
 
 
 async def test_an_unreachable_app_is_said_so_and_the_console_recovers(
