@@ -34,8 +34,8 @@ def _alias(*names: str) -> Any:
 
 class StartupSettings(BaseSettings):
     """The settings the worker reads when it loads the app: which functions exist (the optional
-    starters, one event publisher per sink), how the HTTP functions authenticate, and whether prompts
-    are logged. A few fields, so reading them is cheap; `Settings` holds them and everything else."""
+    starters, one event publisher per sink, the console), how the HTTP functions authenticate, and
+    whether prompts are logged. A few fields, so reading them is cheap; `Settings` holds them and everything else."""
 
     # Errors name the setting, never its value (some are secrets).
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True, hide_input_in_errors=True)
@@ -63,6 +63,8 @@ class StartupSettings(BaseSettings):
 
     # HTTP access, read once when the worker indexes the functions.
     http_auth_level: HttpAuthLevel = Field(default="function", validation_alias=_alias("HTTP_AUTH_LEVEL"))
+    # The browser console's static files (GET /console): registered unless this is false.
+    console_enabled: bool = Field(default=True, validation_alias=_alias("CONSOLE_ENABLED"))
 
     # Logging: autogen's prompt-carrying loggers are quiet at INFO unless this is on.
     log_prompts: bool = Field(default=False, validation_alias=_alias("LOG_PROMPTS"))
@@ -84,6 +86,11 @@ class StartupSettings(BaseSettings):
     @classmethod
     def _auth_level_any_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("console_enabled", mode="before")
+    @classmethod
+    def _blank_console_is_on(cls, value: object) -> object:
+        return True if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
         "service_bus_namespace", "service_bus_connection_string", "events_queue", "events_event_grid_topic",

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Sets up everything on a fresh machine (as root also Debian's chromium, for tests/browser), then runs
-# ruff, mypy (strict, on the app), the import contracts (import-linter), the real-worker tier
-# (tests/worker) on every other supported Python
-# this machine has, and the whole pytest suite.
+# Sets up everything on a fresh machine (Debian's chromium too, as root), then runs ruff, mypy
+# (strict, on the app), the import contracts (import-linter), the real-worker tier (tests/worker) on
+# every other supported Python this machine has, and the whole pytest suite.
 # Extra arguments go to pytest (and then only that run happens, on the primary Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +58,22 @@ if ! is_supported "$primary"; then
 fi
 setup_venv .venv "$PYTHON"
 
+# --- Browser (tests/browser, tests/console, the WebSurfer tier): Debian's chromium at /usr/bin/chromium, installed
+# with apt-get when it is missing and this runs as root; otherwise the browser tests skip, saying
+# why. Playwright comes from the requirements and drives this chromium: `playwright install`
+# (a browser download) is never run.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing Debian's chromium (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+  else
+    echo "== note: /usr/bin/chromium is missing and this is not root: the browser tests will skip"
+  fi
+fi
+# --- end of browser
+
 # --- Deployment tooling (tests/deploy): checkov + pycep-parser in their own .venv-deploy, so their
 # ~95 pinned dependencies never meet the app's pins. The tests call .venv-deploy/bin/... directly.
 if [ ! -x .venv-deploy/bin/python ]; then
@@ -73,19 +88,6 @@ if [ "$(cat "$deploy_stamp" 2>/dev/null)" != "$deploy_want" ]; then
 fi
 # --- end of deployment tooling
 
-# --- A browser for tests/browser: Debian's chromium, installed as root when missing (never with
-# `playwright install`, which downloads browsers from a CDN). Without it those tests skip, saying why.
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing Debian's chromium for tests/browser"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq chromium >/dev/null
-  else
-    echo "== note: /usr/bin/chromium is missing and this is not root with apt-get: tests/browser will skip"
-  fi
-fi
-# --- end of the browser
 
 echo "== ruff"
 .venv/bin/ruff check .

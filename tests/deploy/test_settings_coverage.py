@@ -28,6 +28,7 @@ DEFAULTED: dict[str, str] = {
     "LOG_PROMPTS": "default false keeps prompts out of logs and telemetry, which is what production wants",
     "WEBSITE_AUTH_ENABLED": "set by the platform itself when App Service authentication is enabled; never by hand",
     "TRUST_PRINCIPAL_HEADERS": "default false: principal headers count only where App Service auth strips forged ones",
+    "CONSOLE_ENABLED": "default true: the console is static files; each API call it makes still needs a key or sign-in",
     "DURABLE_RETENTION_DAYS": "default 7 days: histories are purged only once SQLite holds the result",
     "TASK_RETENTION_DAYS": "unset keeps tasks forever; deleting users' results is the operator's choice",
     "CALLBACK_ALLOWED_HOSTS": "callbacks are opt-in: empty refuses every callback_url with a 422",

@@ -103,6 +103,8 @@ class Faults:
     # While sleeping `latency`, watch the connection: a client that hung up (a cancelled call) is
     # recorded as `abandoned` and gets no answer, and its tokens are not counted as served.
     notice_hangups: bool = False
+    # Requests after the first `hold_after` (since the faults were set) wait until `release_all()`.
+    hold_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class RecordedRequest:
     received_at: float = field(default_factory=time.monotonic)
     ended_at: float | None = None  # when it was answered, failed or (with notice_hangups) abandoned
     abandoned: bool = False  # the client hung up before the answer (Faults.notice_hangups)
+    held: bool = False  # answered only after `release_all()` (Faults.hold_after)
 
     @property
     def deployment(self) -> str | None:
@@ -189,6 +192,8 @@ class ScriptedModelServer:
         self._ledgers_answered = 0
         self._eligible_seen = 0  # requests eligible for failure since the faults were set
         self._holds: dict[str, threading.Event] = {}  # call kinds held unanswered until released
+        self._seen = 0  # requests since the faults were set
+        self._released = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -247,6 +252,11 @@ class ScriptedModelServer:
         with self._lock:
             self._faults = replace(faults or self._faults, **changes)
             self._eligible_seen = 0
+            self._seen = 0
+
+    def release_all(self) -> None:
+        """Let the requests held by `Faults.hold_after` (and every later one) be answered."""
+        self._released.set()
 
     def hold(self, kind: CallKind) -> None:
         """Keep every call of `kind` unanswered until `release(kind)`: the run waits in that call, so a
@@ -317,6 +327,8 @@ class ScriptedModelServer:
         with self._lock:
             self.requests.append(record)
             faults = self._faults
+            self._seen += 1
+            record.held = faults.hold_after is not None and self._seen > faults.hold_after
             fails = False
             if faults.fail_kinds is None or record.kind in faults.fail_kinds:
                 self._eligible_seen += 1
@@ -414,6 +426,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         record.kind = classify(record.body)
         faults, fails, ledger_index = server._admit(record)
+        while record.held and not server._released.wait(0.02):
+            if server._stopping.is_set():
+                return
         if faults.latency and self._sleep(faults.latency, record, faults.notice_hangups):
             return
         if server._wait_if_held(record.kind):

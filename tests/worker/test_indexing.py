@@ -36,6 +36,9 @@ def expected_functions(auth: str) -> dict[str, tuple[dict[str, Any], ...]]:
         "get_task_messages": http("tasks/{task_id}/messages", "GET", auth),
         "submit_task_input": http("tasks/{task_id}/input", "POST", auth),
         "get_openapi": http("openapi.json", "GET", auth)[1:],  # no durable client
+        # The console's static files: anonymous whatever HTTP_AUTH_LEVEL says (starters/console.py).
+        "console_page": http("console", "GET", "ANONYMOUS")[1:],
+        "console_asset": http("console/{*asset}", "GET", "ANONYMOUS")[1:],
         "apply_retention": (
             CLIENT,
             {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 30 3 * * *",
