@@ -1,7 +1,8 @@
 // The "New task" form, built from FIELDS: one entry per field of the POST /tasks body. When the API
-// takes a new field (team options, attachments), add an entry here: its control, and `value`, which
-// turns the control into the body's value (undefined leaves the field out; it may return a Promise,
-// e.g. to read an attachment's bytes). Nothing else changes. See docs/console.md.
+// takes a new field (attachments), add an entry here: its control, and `value`, which turns the
+// control into the body's value (undefined leaves the field out; it may return a Promise, e.g. to
+// read an attachment's bytes); `group` puts it in a folded section of that name. Nothing else
+// changes. See docs/console.md.
 
 import { call } from "./api.js";
 
@@ -19,14 +20,33 @@ export const FIELDS = [
   { name: "callback_url", label: "Callback URL (optional)", control: "input",
     attrs: { type: "url", placeholder: "https://…", autocomplete: "off" },
     value: (c) => c.value.trim() || undefined },
-  // Team options and attachments come here once the API takes them.
+  { name: "agents", group: "Team options", label: "Agents (none chosen: every agent the app has)",
+    control: "select", options: [["web", "WebSurfer"], ["files", "FileSurfer"], ["code", "Coder"]],
+    attrs: { multiple: "", size: 3 },
+    value: (c) => {
+      const chosen = Array.from(c.selectedOptions, (option) => option.value);
+      return chosen.length ? chosen : undefined;
+    } },
+  { name: "max_turns", group: "Team options", label: "Max turns (optional)", control: "input",
+    attrs: { type: "number", min: "1", step: "1", inputmode: "numeric" }, value: number },
+  { name: "max_tokens", group: "Team options", label: "Token budget (optional)", control: "input",
+    attrs: { type: "number", min: "1", step: "1", inputmode: "numeric" }, value: number },
+  { name: "deadline_seconds", group: "Team options", label: "Deadline in seconds (optional)", control: "input",
+    attrs: { type: "number", min: "1", step: "any", inputmode: "decimal" }, value: number },
+  // Attachments come here once the API takes them.
 ];
+
+// A number field's value, or undefined (left out of the body) when it is empty.
+function number(c) {
+  return c.value.trim() === "" ? undefined : Number(c.value);
+}
 
 function control(field) {
   const node = document.createElement(field.control === "checkbox" ? "input" : field.control);
   if (field.control === "checkbox") node.type = "checkbox";
-  for (const [value, text] of field.options || []) node.append(new Option(text, value));
+  // Attributes first: a select becomes `multiple` before its options arrive, or it selects the first.
   for (const [name, value] of Object.entries(field.attrs || {})) node.setAttribute(name, value);
+  for (const [value, text] of field.options || []) node.append(new Option(text, value));
   node.id = `field-${field.name}`;
   node.name = field.name;
   return node;
@@ -43,6 +63,7 @@ function randomKey() {
  */
 export function taskForm(form, { onCreated, onError }) {
   const controls = new Map();
+  const groups = new Map(); // group name -> its folded <details>
   for (const field of FIELDS) {
     const node = control(field);
     const label = document.createElement("label");
@@ -51,7 +72,16 @@ export function taskForm(form, { onCreated, onError }) {
     const row = document.createElement("div");
     row.className = `field field-${field.control}`;
     row.append(...(field.control === "checkbox" ? [node, label] : [label, node]));
-    form.append(row);
+    if (field.group && !groups.has(field.group)) {
+      const details = document.createElement("details");
+      details.className = "field-group";
+      const summary = document.createElement("summary");
+      summary.textContent = field.group;
+      details.append(summary);
+      form.append(details);
+      groups.set(field.group, details);
+    }
+    (field.group ? groups.get(field.group) : form).append(row);
     controls.set(field.name, node);
   }
   const start = document.createElement("button");

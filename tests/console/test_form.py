@@ -63,3 +63,21 @@ async def test_a_refused_task_shows_the_apis_detail_and_starts_nothing(
     await expect(alert).to_contain_text("422: use_aoai: ")
     await expect(alert).to_contain_text("Azure OpenAI is not configured on this server")
     app.assert_nothing_created()
+
+
+async def test_the_team_options_chosen_in_the_form_are_the_tasks(start_console: StartConsole, console: Console) -> None:
+    app = await start_console(Script(rounds_before_satisfied=2), ENABLE_WEB_SURFER="false")
+    page = await console.open(app)
+
+    await page.get_by_text("Team options").click()  # folded away until asked for
+    await page.get_by_label("Agents").select_option(["code"])
+    await page.get_by_label("Max turns").fill("5")
+    await page.get_by_label("Deadline in seconds").fill("120")
+    task_id = await start_from_form(page, "What is 6 * 7?", model="gpt-4o")
+
+    await shown_status(page, "completed")
+    team = as_json(await app.get_status(task_id))["team"]
+    assert (team["agents"], team["max_turns"], team["deadline_seconds"]) == (["code"], 5, 120.0)
+    (create,) = [request for request, _ in app.host.http_exchanges if request.method == "POST"]
+    assert "max_tokens" not in as_json(create)  # an empty field is left out: the app's default
+
