@@ -6,11 +6,15 @@ pool's: its `close()` closes only its own page (the task context closes with the
 the browser stays for the next task). Its downloads go through the context's `DownloadLimit`, and a
 navigation that turns into a download (which playwright 1.65 reports as "Download is starting",
 an error autogen 0.7.5 does not expect) is left to the agent's own download handling. A turn
-on a browser that went away fails with `BrowserGone`, which the agent reports as its turn's error.
+on a browser that went away, before or during the turn, fails with `BrowserGone`, which the
+agent reports as its turn's error. A turn ends as soon as its cancellation token is cancelled
+(the stock agent hands the token to its model call only), so a cancelled or timed-out run does not
+wait for a page to load before its context closes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from pathlib import Path
 from typing import Any
@@ -76,9 +80,19 @@ class PooledWebSurfer(WebSurferState):
 
     async def _generate_reply(self, cancellation_token: CancellationToken) -> Any:
         browser = self._context.browser if self._context is not None else None
+        gone = "the browser went away during this task; a new task gets a new one"
         if browser is not None and not browser.is_connected():  # the agent reports it as its turn's error
-            raise BrowserGone("the browser went away during this task; a new task gets a new one")
-        return await super()._generate_reply(cancellation_token)
+            raise BrowserGone(gone)
+        # The stock turn gives the token to its model call only: a page that takes its time (up to
+        # the context's 60 s) would hold a cancelled run. Cancelled with the token, it ends at once.
+        turn = asyncio.ensure_future(super()._generate_reply(cancellation_token))
+        cancellation_token.link_future(turn)
+        try:
+            return await turn
+        except Error as error:  # it went away during the turn (killed, crashed): say so, not "target closed"
+            if browser is not None and not browser.is_connected():
+                raise BrowserGone(gone) from error
+            raise
 
     async def close(self) -> None:
         """Close this agent's page only: the context is the task's and the browser the pool's."""

@@ -1,12 +1,13 @@
 """autogen's real MultimodalWebSurfer on a pooled context, driven by a replayed model: the page's
 text reaches its reply, a refused address reaches it as the refused page, closing it leaves the
-shared browser alone, and a resumed agent reopens the page it was on."""
+shared browser alone, a resumed agent reopens the page it was on, and a cancelled turn ends at once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -119,3 +120,28 @@ async def test_a_turn_on_a_browser_that_went_away_says_so(
             await (await pool.browser()).close()  # as if it crashed: the pool's browser is gone
             assert "BrowserGone: the browser went away during this task" in await turn(surfer, "Open two")
             raise RuntimeError("the run ends")
+
+
+async def test_a_cancelled_turn_ends_without_waiting_for_its_page(
+    make_pool: Callable[..., BrowserPool], site: Site, tmp_path: Path
+) -> None:
+    pool = make_pool(allowed=("127.0.0.1",))
+    site.hold("/slow")  # the page never loads while the turn runs
+    model = ReplayChatCompletionClient([visit(site.url("/slow"))], model_info=TEXT_MODEL)
+    async with pool.task_context() as context:
+        surfer = build_web_surfer(
+            "WebSurfer", model, pool=pool, context=context, downloads_folder=tmp_path, start_page=site.url("/")
+        )
+        token = CancellationToken()
+        messages = [TextMessage(content="Open the slow page", source="user")]
+        turn = asyncio.ensure_future(collect(surfer.on_messages_stream(messages, token)))
+        await asyncio.to_thread(site.wait_arrived, "/slow")  # the WebSurfer is loading it
+        token.cancel()
+        (reply,) = [item.chat_message for item in await turn if isinstance(item, Response)]
+        assert site.arrived("/slow") == 1 and "/slow" in site._held  # still loading: the turn did not wait
+        # autogen's agent reports any exception as its reply; the page's own 60 s timeout never came.
+        assert "CancelledError" in reply_text(reply) and "Timeout" not in reply_text(reply)
+
+
+async def collect(stream: AsyncIterator[object]) -> list[object]:
+    return [item async for item in stream]

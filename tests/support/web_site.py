@@ -54,7 +54,7 @@ class Site:
     requests: list[tuple[str, str]] = field(default_factory=list)
     _held: dict[str, threading.Event] = field(default_factory=dict)
     _arrived: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
     _visitors: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
@@ -82,9 +82,16 @@ class Site:
         with self._lock:
             return self._arrived.get(path, 0)
 
+    def wait_arrived(self, path: str, count: int = 1, timeout: float = 60.0) -> None:
+        """Block until `count` requests to `path` have arrived (AssertionError after `timeout`)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._arrived.get(path, 0) >= count, timeout):
+                raise AssertionError(f"{path} was requested {self._arrived.get(path, 0)} times, not {count}")
+
     def _arrive(self, path: str) -> threading.Event | None:
         with self._lock:
             self._arrived[path] = self._arrived.get(path, 0) + 1
+            self._lock.notify_all()
             return self._held.get(path)
 
     def next_visitor(self) -> str:
@@ -134,7 +141,8 @@ def _handler(site: Site) -> type[http.server.BaseHTTPRequestHandler]:
                 links = '<a href="/next">Next</a><form action="/search"><input name="q" aria-label="Search the site">'
                 self.send(200, _page("Pelicans", f"<h1>Pelicans</h1>{ARTICLE}{links}</form>"))
             elif parts.path == "/search":
-                self.send(200, _page("Search", f"<p>Results for {query.get('q', '')}: none.</p>"))
+                results = f"<p>Results for {query.get('q', '')}: none.</p><a href=\"/next\">Next</a>"
+                self.send(200, _page("Search", results))
             elif parts.path == "/pixel.png":
                 self.send(200, b"\x89PNG\r\n\x1a\n", content_type="image/png")
             elif parts.path == "/images":  # each `src` is a full URL
