@@ -125,8 +125,8 @@ class Script:
 
     The first `rounds_before_satisfied` progress ledgers say the request is not satisfied and hand
     the turn to `next_speaker`; the ones after say it is. Agents answer `agent_reply`; the
-    WebSurfer takes its `web_surfer` steps in turn (counted per task, see `web_step_key`), then
-    answers `agent_reply` too.
+    WebSurfer takes its `web_surfer` steps in turn, then answers `agent_reply` too. Ledgers and
+    steps are counted over the whole server, or with `per_task` per task (`task_key`).
     """
 
     rounds_before_satisfied: int = 1
@@ -140,6 +140,7 @@ class Script:
     in_loop: bool = False
     no_progress_at: frozenset[int] = frozenset()  # progress ledgers (by index) that report no progress
     web_surfer: tuple[WebStep, ...] = ()
+    per_task: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,11 +216,15 @@ def message_text(message: dict[str, Any]) -> str:
     return ""
 
 
-def web_step_key(body: dict[str, Any]) -> str:
-    """Which task a WebSurfer request belongs to: the first message, when the request carries the
-    chat history (GPT-4o-family models: the task comes first); otherwise one count for all."""
+def task_key(kind: CallKind, body: dict[str, Any]) -> str:
+    """Which task a request belongs to (`Script.per_task`): its first message, which is the task
+    (the orchestrator's calls) or the orchestrator's opening that names it (the WebSurfer's, when
+    they carry its chat history: GPT-4o-family models). A WebSurfer call without its history
+    cannot be told apart: those share one count."""
     messages: list[dict[str, Any]] = body.get("messages") or []
-    return message_text(messages[0]) if len(messages) > 2 else ""
+    if not messages or (kind == "web_surfer" and len(messages) <= 2):
+        return ""
+    return message_text(messages[0])
 
 
 def tool_names(body: dict[str, Any]) -> set[str]:
@@ -256,8 +261,8 @@ class ScriptedModelServer:
         self._stopping = threading.Event()
         self.requests: list[RecordedRequest] = []
         self.served_by_kind: dict[str, Usage] = {}
-        self._ledgers_answered = 0
-        self._web_steps: Counter[str] = Counter()  # WebSurfer steps taken, per task (web_step_key)
+        self._ledgers_answered: Counter[str] = Counter()  # per task with Script.per_task, else under ""
+        self._web_steps: Counter[str] = Counter()  # the same for the WebSurfer's steps
         self._eligible_seen = 0  # requests eligible for failure since the faults were set
         self._holds: dict[str, threading.Event] = {}  # call kinds held unanswered until released
         self._httpd: ThreadingHTTPServer | None = None
@@ -394,13 +399,12 @@ class ScriptedModelServer:
                 self._eligible_seen += 1
                 fails = faults.fail_all or self._eligible_seen <= faults.fail_first
             ledger_index = -1
-            if not fails and record.kind == "ledger":
-                ledger_index = self._ledgers_answered
-                self._ledgers_answered += 1
-            if not fails and record.kind == "web_surfer":
-                key = web_step_key(record.body)
-                ledger_index = self._web_steps[key]
-                self._web_steps[key] += 1
+            counts = {"ledger": self._ledgers_answered, "web_surfer": self._web_steps}.get(record.kind or "")
+            if not fails and counts is not None:
+                assert record.kind is not None
+                key = task_key(record.kind, record.body) if self.script.per_task else ""
+                ledger_index = counts[key]
+                counts[key] += 1
             return faults, fails, ledger_index
 
     def _served(self, record: RecordedRequest, usage: Usage) -> None:
