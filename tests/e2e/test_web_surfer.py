@@ -130,8 +130,11 @@ async def test_a_web_surfer_task_browses_a_local_page_for_real(
 ) -> None:
     script = web_script(visit(site.url("/article")), scroll_down(), type_into("Search the site", "pelican"),
                         click("Next"))
-    app = await start_web(start_app, site, {"BROWSER_EXECUTABLE_PATH": chromium}, script)
-    task_id = await app.create_task(prompt="What do pelicans do over the bay?")
+    # A model autogen does not know, described by MODEL_INFO as one with vision.
+    app = await start_web(start_app, site, {"BROWSER_EXECUTABLE_PATH": chromium}, script,
+                          MODEL_INFO=json.dumps(TEXT_MODEL_INFO | {"vision": True, "family": "gpt-4o"}))
+    created = await app.post_task(prompt="What do pelicans do over the bay?", model_name="my-vision-model")
+    task_id = str(as_json(created)["task_id"])
 
     result = await app.run_to_end(task_id)
 
@@ -153,7 +156,7 @@ async def test_a_web_surfer_task_browses_a_local_page_for_real(
     refs = [json.loads(m["content"]) for m in app.durable_outcome(task_id)["messages"] if m["type"] == IMAGE_REF_TYPE]
     assert refs == [{"sha256": hashlib.sha256(png).hexdigest(), "bytes": len(png)} for png in screenshots]
     assert not any(m["type"] == IMAGE_TYPE for m in app.durable_outcome(task_id)["messages"])
-    # Every token is the model's: the WebSurfer's four calls, each with its screenshot (gpt-4o sees images).
+    # Every token is the model's: the WebSurfer's four calls, each with its screenshot (the model sees images).
     served = app.server.served_for({"web_surfer"})
     assert result["result"]["usage_by_agent"][WEB] == {"prompt_tokens": served.prompt_tokens,
                                                        "completion_tokens": served.completion_tokens}
