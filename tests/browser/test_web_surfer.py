@@ -1,6 +1,7 @@
 """autogen's real MultimodalWebSurfer on a pooled context, driven by a replayed model: the page's
 text reaches its reply, a refused address reaches it as the refused page, closing it leaves the
-shared browser alone, a resumed agent reopens the page it was on, and a cancelled turn ends at once."""
+shared browser alone, a resumed agent reopens the page it was on, a cancelled turn ends at once, and
+a screenshot is encoded once."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from urllib.parse import quote
 import pytest
 from autogen_agentchat.base import Response
 from autogen_agentchat.messages import MultiModalMessage, TextMessage
-from autogen_core import CancellationToken, FunctionCall
+from autogen_core import CancellationToken, FunctionCall, Image
 from autogen_core.models import CreateResult, ModelFamily, ModelInfo, RequestUsage
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
@@ -145,3 +146,32 @@ async def test_a_cancelled_turn_ends_without_waiting_for_its_page(
 
 async def collect(stream: AsyncIterator[object]) -> list[object]:
     return [item async for item in stream]
+
+
+async def test_a_screenshot_is_encoded_once_however_often_it_is_serialized(
+    make_pool: Callable[..., BrowserPool], site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded: list[int] = []
+    encode = Image.to_base64
+
+    def counting(image: Image) -> str:
+        encoded.append(id(image))
+        return encode(image)
+
+    monkeypatch.setattr(Image, "to_base64", counting)
+    pool = make_pool(allowed=("127.0.0.1",))
+    model = ReplayChatCompletionClient([visit(site.url("/page"))], model_info=TEXT_MODEL)
+    async with pool.task_context() as context:
+        surfer = build_web_surfer(
+            "WebSurfer", model, pool=pool, context=context, downloads_folder=tmp_path, start_page=site.url("/")
+        )
+        stream = surfer.on_messages_stream([TextMessage(content="Open the page", source="user")], CancellationToken())
+        (reply,) = [item.chat_message for item in await collect(stream) if isinstance(item, Response)]
+    assert isinstance(reply, MultiModalMessage)
+    (screenshot,) = [part for part in reply.content if isinstance(part, Image)]
+    encoded.clear()
+    # As autogen uses it: a delivery's trace attributes, a checkpoint, a model request, the transcript.
+    dumps = [reply.model_dump_json(), json.dumps(reply.dump()), screenshot.to_openai_format()["image_url"]["url"]]
+    assert screenshot.to_base64() in dumps[0] and screenshot.to_base64() in dumps[1] and dumps[2].endswith(
+        screenshot.to_base64())
+    assert encoded == [id(screenshot)]  # the first use encoded it; every other one reused that
