@@ -15,13 +15,15 @@ Its screenshots are `Screenshot`s: autogen's `Image` encodes itself to PNG anew 
 serialized, and autogen serializes a message for every delivery (its runtime's trace attributes),
 every checkpoint (the orchestrator's thread and each agent's buffer) and every model request that
 carries it (a vision model's ledgers carry all of them): about 70 ms each for a 1440x900 page. A
-`Screenshot` encodes once.
+`Screenshot` encodes once and keeps the PNG, not the decoded pixels.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from autogen_core import CancellationToken
 from autogen_core import Image as AGImage
 from autogen_core.models import ChatCompletionClient
 from autogen_ext.agents.web_surfer.playwright_controller import PlaywrightController
+from PIL import Image as PILImage
 from playwright.async_api import BrowserContext, Download, Error, Page
 
 from ..resumable import WebSurferState
@@ -37,13 +40,17 @@ from ._pool import BrowserGone, BrowserPool
 
 
 class Screenshot(AGImage):
-    """An autogen `Image` that encodes itself once (autogen's encodes on every `to_base64()`)."""
+    """An autogen `Image` encoded once, when it is made (autogen's encodes on every `to_base64()`),
+    and kept as its PNG: the pixels (about 5 MB for a 1440x900 page, which autogen's keeps decoded
+    for as long as the message lives) are decoded again only if something asks for them."""
 
-    _base64: str | None = None
+    def __init__(self, image: PILImage.Image) -> None:
+        buffer = io.BytesIO()
+        (image if image.mode == "RGB" else image.convert("RGB")).save(buffer, format="PNG")  # as autogen's would
+        self._base64 = base64.b64encode(buffer.getvalue()).decode()
+        self.image = PILImage.open(buffer)  # lazy: its size now, its pixels on first use
 
     def to_base64(self) -> str:
-        if self._base64 is None:
-            self._base64 = super().to_base64()
         return self._base64
 
 

@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -18,6 +19,7 @@ from autogen_agentchat.messages import MultiModalMessage, TextMessage
 from autogen_core import CancellationToken, FunctionCall, Image
 from autogen_core.models import CreateResult, ModelFamily, ModelInfo, RequestUsage
 from autogen_ext.models.replay import ReplayChatCompletionClient
+from PIL import Image as PILImage
 
 from magentic_tasks.browser import BrowserGone, BrowserPool, build_web_surfer
 from magentic_tasks.resumable import WebSurferState
@@ -151,14 +153,6 @@ async def collect(stream: AsyncIterator[object]) -> list[object]:
 async def test_a_screenshot_is_encoded_once_however_often_it_is_serialized(
     make_pool: Callable[..., BrowserPool], site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    encoded: list[int] = []
-    encode = Image.to_base64
-
-    def counting(image: Image) -> str:
-        encoded.append(id(image))
-        return encode(image)
-
-    monkeypatch.setattr(Image, "to_base64", counting)
     pool = make_pool(allowed=("127.0.0.1",))
     model = ReplayChatCompletionClient([visit(site.url("/page"))], model_info=TEXT_MODEL)
     async with pool.task_context() as context:
@@ -169,9 +163,19 @@ async def test_a_screenshot_is_encoded_once_however_often_it_is_serialized(
         (reply,) = [item.chat_message for item in await collect(stream) if isinstance(item, Response)]
     assert isinstance(reply, MultiModalMessage)
     (screenshot,) = [part for part in reply.content if isinstance(part, Image)]
-    encoded.clear()
+    saved: list[str | None] = []
+    save = PILImage.Image.save
+
+    def counting(image: PILImage.Image, fp: Any, format: str | None = None, **params: Any) -> None:
+        saved.append(format)
+        save(image, fp, format, **params)
+
+    monkeypatch.setattr(PILImage.Image, "save", counting)
     # As autogen uses it: a delivery's trace attributes, a checkpoint, a model request, the transcript.
+    encoded = screenshot.to_base64()
     dumps = [reply.model_dump_json(), json.dumps(reply.dump()), screenshot.to_openai_format()["image_url"]["url"]]
-    assert screenshot.to_base64() in dumps[0] and screenshot.to_base64() in dumps[1] and dumps[2].endswith(
-        screenshot.to_base64())
-    assert encoded == [id(screenshot)]  # the first use encoded it; every other one reused that
+    assert encoded in dumps[0] and encoded in dumps[1] and dumps[2].endswith(encoded)
+    assert saved == []  # encoded when it was made, never again
+    assert screenshot.image.format == "PNG" and screenshot.image.size == (1440, 900)  # kept as the PNG, lazily
+    assert Image(screenshot.image).to_base64() == encoded  # what autogen's own Image would have made of it
+
