@@ -6,23 +6,52 @@ pool's: its `close()` closes only its own page (the task context closes with the
 the browser stays for the next task). Its downloads go through the context's `DownloadLimit`, and a
 navigation that turns into a download (which playwright 1.65 reports as "Download is starting",
 an error autogen 0.7.5 does not expect) is left to the agent's own download handling. A turn
-on a browser that went away fails with `BrowserGone`, which the agent reports as its turn's error.
+on a browser that went away, before or during the turn, fails with `BrowserGone`, which the
+agent reports as its turn's error. A turn ends as soon as its cancellation token is cancelled
+(the stock agent hands the token to its model call only), so a cancelled or timed-out run does not
+wait for a page to load before its context closes.
+
+Its screenshots are `Screenshot`s: autogen's `Image` encodes itself to PNG anew every time it is
+serialized, and autogen serializes a message for every delivery (its runtime's trace attributes),
+every checkpoint (the orchestrator's thread and each agent's buffer) and every model request that
+carries it (a vision model's ledgers carry all of them): about 70 ms each for a 1440x900 page. A
+`Screenshot` encodes once and keeps the PNG, not the decoded pixels.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
+import io
 from pathlib import Path
 from typing import Any
 
 from autogen_core import CancellationToken
+from autogen_core import Image as AGImage
 from autogen_core.models import ChatCompletionClient
 from autogen_ext.agents.web_surfer.playwright_controller import PlaywrightController
+from PIL import Image as PILImage
 from playwright.async_api import BrowserContext, Download, Error, Page
 
 from ..resumable import WebSurferState
 from ._downloads import DownloadLimit, GuardedDownload
 from ._pool import BrowserGone, BrowserPool
+
+
+class Screenshot(AGImage):
+    """An autogen `Image` encoded once, when it is made (autogen's encodes on every `to_base64()`),
+    and kept as its PNG: the pixels (about 5 MB for a 1440x900 page, which autogen's keeps decoded
+    for as long as the message lives) are decoded again only if something asks for them."""
+
+    def __init__(self, image: PILImage.Image) -> None:
+        buffer = io.BytesIO()
+        (image if image.mode == "RGB" else image.convert("RGB")).save(buffer, format="PNG")  # as autogen's would
+        self._base64 = base64.b64encode(buffer.getvalue()).decode()
+        self.image = PILImage.open(buffer)  # lazy: its size now, its pixels on first use
+
+    def to_base64(self) -> str:
+        return self._base64
 
 
 class _Controller(PlaywrightController):
@@ -76,9 +105,22 @@ class PooledWebSurfer(WebSurferState):
 
     async def _generate_reply(self, cancellation_token: CancellationToken) -> Any:
         browser = self._context.browser if self._context is not None else None
+        gone = "the browser went away during this task; a new task gets a new one"
         if browser is not None and not browser.is_connected():  # the agent reports it as its turn's error
-            raise BrowserGone("the browser went away during this task; a new task gets a new one")
-        return await super()._generate_reply(cancellation_token)
+            raise BrowserGone(gone)
+        # The stock turn gives the token to its model call only: a page that takes its time (up to
+        # the context's 60 s) would hold a cancelled run. Cancelled with the token, it ends at once.
+        turn = asyncio.ensure_future(super()._generate_reply(cancellation_token))
+        cancellation_token.link_future(turn)
+        try:
+            content = await turn
+        except Error as error:  # it went away during the turn (killed, crashed): say so, not "target closed"
+            if browser is not None and not browser.is_connected():
+                raise BrowserGone(gone) from error
+            raise
+        if isinstance(content, list):
+            return [Screenshot(part.image) if type(part) is AGImage else part for part in content]
+        return content
 
     async def close(self) -> None:
         """Close this agent's page only: the context is the task's and the browser the pool's."""

@@ -8,32 +8,16 @@ proxy for everything that is not loopback.
 from __future__ import annotations
 
 import asyncio
-import http.server
-import importlib.util
-import os
-import shutil
-import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-CHROMIUM = os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
+from tests.support.web_site import CHROMIUM, Site, chromium_missing, serve_site
 
-
-def chromium_missing() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "playwright is not installed (pip install -r requirements.txt)"
-    if shutil.which(CHROMIUM) is None:
-        return (
-            f"chromium is missing ({CHROMIUM}): scripts/test.sh installs Debian's chromium when run as root "
-            "(apt-get install chromium); or set TEST_CHROMIUM to a Chromium executable"
-        )
-    return None
+__all__ = ["CHROMIUM", "MapResolver", "Site", "chromium_missing", "chromium_pids"]
 
 
 @pytest.fixture
@@ -78,83 +62,10 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     return connections
 
 
-@dataclass
-class Site:
-    """A test web server on 127.0.0.1: `pages` maps a path to a handler; `requests` lists (path, Host)."""
-
-    port: int = 0
-    requests: list[tuple[str, str]] = field(default_factory=list)
-
-    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-    def paths(self) -> list[str]:
-        return [path.split("?")[0] for path, _ in self.requests]
-
-
-def _handler(site: Site) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            site.requests.append((self.path, self.headers.get("Host", "")))
-            parts = urlsplit(self.path)
-            query = {name: values[0] for name, values in parse_qs(parts.query).items()}
-            if parts.path == "/redirect":
-                self.send(302, b"", headers={"Location": query["to"]})
-            elif parts.path == "/set-cookie":
-                self.send(200, b"<p>set</p>", headers={"Set-Cookie": f"task={query['value']}; Path=/"})
-            elif parts.path == "/show-cookie":
-                self.send(200, f"<p>cookie: [{self.headers.get('Cookie', '')}]</p>".encode())
-            elif parts.path == "/download":
-                self.download(int(query["size"]), "length" in query)
-            else:
-                body = query.get("body", f"<p>Hello from {parts.path}</p>")
-                self.send(200, f"<html><head><title>Test page</title></head><body>{body}</body></html>".encode())
-
-        def download(self, size: int, announce: bool) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Disposition", 'attachment; filename="data.bin"')
-            if announce:
-                self.send_header("Content-Length", str(size))
-            else:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            chunk = b"x" * 65536
-            try:
-                for start in range(0, size, len(chunk)):
-                    self.wfile.write(chunk[: size - start])
-            except OSError:
-                pass  # the browser stopped the download
-            self.close_connection = True
-
-    return Handler
-
-
 @pytest.fixture
 def site() -> Iterator[Site]:
-    found = Site()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(found))
-    server.daemon_threads = True
-    found.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield found
-    server.shutdown()
-    server.server_close()
+    with serve_site() as found:
+        yield found
 
 
 @pytest.fixture

@@ -18,13 +18,7 @@ import pytest
 
 from magentic_tasks.browser import BrowserPool, CdpRoute, WsRoute
 from tests.browser.conftest import Site
-
-# A test browser's last line of defence: anything but loopback goes to a dead proxy.
-SAFETY_ARGS = ["--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"]
-TEST_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic", *SAFETY_ARGS,
-]
+from tests.support.web_site import TEST_ARGS, cdp_chromium
 
 
 async def line_matching(stream: asyncio.StreamReader | None, pattern: str) -> re.Match[str]:
@@ -38,18 +32,8 @@ async def line_matching(stream: asyncio.StreamReader | None, pattern: str) -> re
 @pytest.fixture
 async def cdp_url(chromium: str, tmp_path: Path) -> AsyncIterator[str]:
     """A headless Chromium started here with --remote-debugging-port=0; its DevTools URL."""
-    process = await asyncio.create_subprocess_exec(
-        chromium, "--headless=new", "--remote-debugging-port=0", f"--user-data-dir={tmp_path / 'profile'}",
-        *TEST_ARGS, "about:blank",
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    found = await line_matching(process.stderr, r"DevTools listening on ws://127\.0\.0\.1:(\d+)/")
-    assert process.stderr is not None
-    drain = asyncio.create_task(process.stderr.read())  # keep its pipe from filling up
-    yield f"http://127.0.0.1:{found.group(1)}"
-    process.kill()
-    await process.wait()
-    drain.cancel()
+    async with cdp_chromium(chromium, tmp_path / "profile") as url:
+        yield url
 
 
 @pytest.fixture

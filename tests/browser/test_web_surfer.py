@@ -1,21 +1,25 @@
 """autogen's real MultimodalWebSurfer on a pooled context, driven by a replayed model: the page's
 text reaches its reply, a refused address reaches it as the refused page, closing it leaves the
-shared browser alone, and a resumed agent reopens the page it was on."""
+shared browser alone, a resumed agent reopens the page it was on, a cancelled turn ends at once, and
+a screenshot is encoded once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from autogen_agentchat.base import Response
 from autogen_agentchat.messages import MultiModalMessage, TextMessage
-from autogen_core import CancellationToken, FunctionCall
+from autogen_core import CancellationToken, FunctionCall, Image
 from autogen_core.models import CreateResult, ModelFamily, ModelInfo, RequestUsage
 from autogen_ext.models.replay import ReplayChatCompletionClient
+from PIL import Image as PILImage
 
 from magentic_tasks.browser import BrowserGone, BrowserPool, build_web_surfer
 from magentic_tasks.resumable import WebSurferState
@@ -119,3 +123,59 @@ async def test_a_turn_on_a_browser_that_went_away_says_so(
             await (await pool.browser()).close()  # as if it crashed: the pool's browser is gone
             assert "BrowserGone: the browser went away during this task" in await turn(surfer, "Open two")
             raise RuntimeError("the run ends")
+
+
+async def test_a_cancelled_turn_ends_without_waiting_for_its_page(
+    make_pool: Callable[..., BrowserPool], site: Site, tmp_path: Path
+) -> None:
+    pool = make_pool(allowed=("127.0.0.1",))
+    site.hold("/slow")  # the page never loads while the turn runs
+    model = ReplayChatCompletionClient([visit(site.url("/slow"))], model_info=TEXT_MODEL)
+    async with pool.task_context() as context:
+        surfer = build_web_surfer(
+            "WebSurfer", model, pool=pool, context=context, downloads_folder=tmp_path, start_page=site.url("/")
+        )
+        token = CancellationToken()
+        messages = [TextMessage(content="Open the slow page", source="user")]
+        turn = asyncio.ensure_future(collect(surfer.on_messages_stream(messages, token)))
+        await asyncio.to_thread(site.wait_arrived, "/slow")  # the WebSurfer is loading it
+        token.cancel()
+        (reply,) = [item.chat_message for item in await turn if isinstance(item, Response)]
+        assert site.arrived("/slow") == 1 and "/slow" in site._held  # still loading: the turn did not wait
+        # autogen's agent reports any exception as its reply; the page's own 60 s timeout never came.
+        assert "CancelledError" in reply_text(reply) and "Timeout" not in reply_text(reply)
+
+
+async def collect(stream: AsyncIterator[object]) -> list[object]:
+    return [item async for item in stream]
+
+
+async def test_a_screenshot_is_encoded_once_however_often_it_is_serialized(
+    make_pool: Callable[..., BrowserPool], site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = make_pool(allowed=("127.0.0.1",))
+    model = ReplayChatCompletionClient([visit(site.url("/page"))], model_info=TEXT_MODEL)
+    async with pool.task_context() as context:
+        surfer = build_web_surfer(
+            "WebSurfer", model, pool=pool, context=context, downloads_folder=tmp_path, start_page=site.url("/")
+        )
+        stream = surfer.on_messages_stream([TextMessage(content="Open the page", source="user")], CancellationToken())
+        (reply,) = [item.chat_message for item in await collect(stream) if isinstance(item, Response)]
+    assert isinstance(reply, MultiModalMessage)
+    (screenshot,) = [part for part in reply.content if isinstance(part, Image)]
+    saved: list[str | None] = []
+    save = PILImage.Image.save
+
+    def counting(image: PILImage.Image, fp: Any, format: str | None = None, **params: Any) -> None:
+        saved.append(format)
+        save(image, fp, format, **params)
+
+    monkeypatch.setattr(PILImage.Image, "save", counting)
+    # As autogen uses it: a delivery's trace attributes, a checkpoint, a model request, the transcript.
+    encoded = screenshot.to_base64()
+    dumps = [reply.model_dump_json(), json.dumps(reply.dump()), screenshot.to_openai_format()["image_url"]["url"]]
+    assert encoded in dumps[0] and encoded in dumps[1] and dumps[2].endswith(encoded)
+    assert saved == []  # encoded when it was made, never again
+    assert screenshot.image.format == "PNG" and screenshot.image.size == (1440, 900)  # kept as the PNG, lazily
+    assert Image(screenshot.image).to_base64() == encoded  # what autogen's own Image would have made of it
+

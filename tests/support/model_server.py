@@ -5,7 +5,9 @@ It is a real HTTP server (stdlib, threaded, 127.0.0.1, a free port), so autogen'
 openai SDK's own retries, timeouts, structured-output parsing and usage accounting.
 
 Which call it is answering is recognised from the last user message, by fragments of autogen's
-own orchestrator prompt templates; any other call is an agent's turn. Every answer carries a
+own orchestrator prompt templates; any other call is an agent's turn. The WebSurfer's turns are
+recognised by its tools (`visit_url`) and answered with the script's `web_surfer` steps: a tool
+call (`visit`, `click`, `type_into`, `scroll_down`, ...) or text. Every answer carries a
 deterministic `usage`, and the server keeps totals of the tokens it served, so tests can assert
 that the tokens a run reports are exactly the tokens the model "spent".
 
@@ -16,6 +18,7 @@ that the tokens a run reports are exactly the tokens the model "spent".
 from __future__ import annotations
 
 import json
+import re
 import select
 import socket
 import string
@@ -38,9 +41,11 @@ from autogen_agentchat.teams._group_chat._magentic_one._prompts import (
     ORCHESTRATOR_TASK_LEDGER_PLAN_UPDATE_PROMPT,
 )
 from autogen_ext.agents.magentic_one._magentic_one_coder_agent import MAGENTIC_ONE_CODER_SYSTEM_MESSAGE
+from autogen_ext.agents.web_surfer._prompts import WEB_SURFER_QA_SYSTEM_MESSAGE
 
 CallKind = Literal[
-    "facts", "plan", "ledger", "facts_update", "plan_update", "final_answer", "coder", "file_surfer", "agent"
+    "facts", "plan", "ledger", "facts_update", "plan_update", "final_answer", "coder", "file_surfer", "web_surfer",
+    "web_surfer_qa", "agent",
 ]
 ORCHESTRATOR_KINDS: frozenset[str] = frozenset(
     {"facts", "plan", "ledger", "facts_update", "plan_update", "final_answer"}
@@ -65,6 +70,53 @@ _FRAGMENTS: tuple[tuple[CallKind, str], ...] = (
     ("facts", _fragment(ORCHESTRATOR_TASK_LEDGER_FACTS_PROMPT)),
 )
 _CODER_MARK = MAGENTIC_ONE_CODER_SYSTEM_MESSAGE.splitlines()[1].strip()
+_WEB_QA_MARK = WEB_SURFER_QA_SYSTEM_MESSAGE.strip()
+# The ids the WebSurfer gives the page's interactive elements, as its prompt lists them.
+_TARGET = re.compile(r'\{"id": (\d+), "name": "([^"]*)"')
+# Tools whose element the script names by its label (`target`); the argument that takes its id.
+_TARGET_ARGUMENT = {
+    "click": "target_id", "hover": "target_id", "input_text": "input_field_id",
+    "scroll_element_down": "target_id", "scroll_element_up": "target_id",
+}
+
+
+@dataclass(frozen=True)
+class WebCall:
+    """One tool call of the WebSurfer. `target` names an element by its label (a link's text, a
+    field's name): the server puts the id the WebSurfer's prompt gave it into the call."""
+
+    tool: str
+    arguments: tuple[tuple[str, Any], ...] = ()
+    target: str | None = None
+
+    def answer(self, request_text: str) -> tuple[str, str]:
+        """The call's name and JSON arguments for a request whose messages' text is `request_text`."""
+        arguments: dict[str, Any] = {"reasoning": "As scripted.", **dict(self.arguments)}
+        if self.target is not None:
+            ids = {name: int(found) for found, name in _TARGET.findall(request_text)}
+            if self.target not in ids:
+                raise LookupError(f"no element named {self.target!r} on the page; it lists {sorted(ids)}")
+            arguments[_TARGET_ARGUMENT[self.tool]] = ids[self.target]
+        return self.tool, json.dumps(arguments)
+
+
+def visit(url: str) -> WebCall:
+    return WebCall("visit_url", (("url", url),))
+
+
+def click(label: str) -> WebCall:
+    return WebCall("click", target=label)
+
+
+def type_into(label: str, text: str) -> WebCall:
+    return WebCall("input_text", (("text_value", text),), target=label)
+
+
+def scroll_down() -> WebCall:
+    return WebCall("scroll_down")
+
+
+WebStep = WebCall | str  # a tool call, or the WebSurfer's text answer
 
 
 @dataclass(frozen=True)
@@ -72,7 +124,9 @@ class Script:
     """What the scripted model says.
 
     The first `rounds_before_satisfied` progress ledgers say the request is not satisfied and hand
-    the turn to `next_speaker`; the ones after say it is. Agents answer `agent_reply`.
+    the turn to `next_speaker`; the ones after say it is. Agents answer `agent_reply`; the
+    WebSurfer takes its `web_surfer` steps in turn, then answers `agent_reply` too. Ledgers and
+    steps are counted over the whole server, or with `per_task` per task (`task_key`).
     """
 
     rounds_before_satisfied: int = 1
@@ -85,6 +139,8 @@ class Script:
     progress_being_made: bool = True
     in_loop: bool = False
     no_progress_at: frozenset[int] = frozenset()  # progress ledgers (by index) that report no progress
+    web_surfer: tuple[WebStep, ...] = ()
+    per_task: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +219,21 @@ def message_text(message: dict[str, Any]) -> str:
     return ""
 
 
+def task_key(kind: CallKind, body: dict[str, Any]) -> str:
+    """Which task a request belongs to (`Script.per_task`): its first message, which is the task
+    (the orchestrator's calls) or the orchestrator's opening that names it (the WebSurfer's, when
+    they carry its chat history: GPT-4o-family models). A WebSurfer call without its history
+    cannot be told apart: those share one count."""
+    messages: list[dict[str, Any]] = body.get("messages") or []
+    if not messages or (kind == "web_surfer" and len(messages) <= 2):
+        return ""
+    return message_text(messages[0])
+
+
+def tool_names(body: dict[str, Any]) -> set[str]:
+    return {str((tool.get("function") or {}).get("name")) for tool in body.get("tools") or []}
+
+
 def classify(body: dict[str, Any]) -> CallKind:
     """Which Magentic-One call a chat-completions request is."""
     messages: list[dict[str, Any]] = body.get("messages") or []
@@ -174,6 +245,10 @@ def classify(body: dict[str, Any]) -> CallKind:
     system = "\n".join(message_text(m) for m in messages if m.get("role") in ("system", "developer"))
     if _CODER_MARK in system:
         return "coder"
+    if "visit_url" in tool_names(body):
+        return "web_surfer"
+    if _WEB_QA_MARK in system:
+        return "web_surfer_qa"
     if body.get("tools"):
         return "file_surfer"
     return "agent"
@@ -189,7 +264,8 @@ class ScriptedModelServer:
         self._stopping = threading.Event()
         self.requests: list[RecordedRequest] = []
         self.served_by_kind: dict[str, Usage] = {}
-        self._ledgers_answered = 0
+        self._ledgers_answered: Counter[str] = Counter()  # per task with Script.per_task, else under ""
+        self._web_steps: Counter[str] = Counter()  # the same for the WebSurfer's steps
         self._eligible_seen = 0  # requests eligible for failure since the faults were set
         self._holds: dict[str, threading.Event] = {}  # call kinds held unanswered until released
         self._seen = 0  # requests since the faults were set
@@ -323,7 +399,8 @@ class ScriptedModelServer:
     # ---- answering ---------------------------------------------------------------------------
 
     def _admit(self, record: RecordedRequest) -> tuple[Faults, bool, int]:
-        """Record a request; return the faults in force, whether it fails, and its ledger index."""
+        """Record a request; return the faults in force, whether it fails, and its ledger index (for
+        the WebSurfer: its step's index)."""
         with self._lock:
             self.requests.append(record)
             faults = self._faults
@@ -334,9 +411,12 @@ class ScriptedModelServer:
                 self._eligible_seen += 1
                 fails = faults.fail_all or self._eligible_seen <= faults.fail_first
             ledger_index = -1
-            if not fails and record.kind == "ledger":
-                ledger_index = self._ledgers_answered
-                self._ledgers_answered += 1
+            counts = {"ledger": self._ledgers_answered, "web_surfer": self._web_steps}.get(record.kind or "")
+            if not fails and counts is not None:
+                assert record.kind is not None
+                key = task_key(record.kind, record.body) if self.script.per_task else ""
+                ledger_index = counts[key]
+                counts[key] += 1
             return faults, fails, ledger_index
 
     def _served(self, record: RecordedRequest, usage: Usage) -> None:
@@ -345,6 +425,11 @@ class ScriptedModelServer:
             record.ended_at = time.monotonic()
             assert record.kind is not None
             self.served_by_kind[record.kind] = self.served_by_kind.get(record.kind, Usage()) + usage
+
+    def web_step(self, index: int) -> WebStep:
+        """The WebSurfer's answer at this step of its task."""
+        steps = self.script.web_surfer
+        return steps[index] if 0 <= index < len(steps) else self.script.agent_reply
 
     def reply_text(self, kind: CallKind, ledger_index: int, faults: Faults) -> str:
         script = self.script
@@ -438,16 +523,27 @@ class _Handler(BaseHTTPRequestHandler):
             record.status = faults.status
             self._send_error(faults, record)
             return
-        text = server.reply_text(record.kind, ledger_index, faults)
-        usage = Usage(prompt_tokens_for(record.body), completion_tokens_for(text))
+        step = server.web_step(ledger_index) if record.kind == "web_surfer" else None
+        call: tuple[str, str] | None = None
+        if isinstance(step, WebCall):
+            try:
+                call = step.answer("\n".join(message_text(m) for m in record.body.get("messages") or []))
+            except LookupError as error:  # a script that names an element the page does not have
+                record.status = 400
+                self._send_json(HTTPStatus.BAD_REQUEST, _error_body(str(error), "invalid_request_error", None))
+                return
+        text = step if isinstance(step, str) else server.reply_text(record.kind, ledger_index, faults)
+        if call is not None:
+            text = ""
+        usage = Usage(prompt_tokens_for(record.body), completion_tokens_for(text or "".join(call or ())))
         server._served(record, usage)
         model = _resolved_model(str(record.body.get("model") or record.deployment or "scripted"))
         n = server.calls
         if record.body.get("stream"):
             options = record.body.get("stream_options") or {}
-            self._send_stream(n, model, text, usage if options.get("include_usage") else None)
+            self._send_stream(n, model, text, usage if options.get("include_usage") else None, call)
         else:
-            self._send_json(HTTPStatus.OK, _completion(n, model, text, usage))
+            self._send_json(HTTPStatus.OK, _completion(n, model, text, usage, call))
 
     def _sleep(self, seconds: float, record: RecordedRequest, notice_hangups: bool) -> bool:
         """Wait `seconds`; True when the answer must not be sent (the server stops, or the client left)."""
@@ -494,8 +590,11 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout, cancellation)
             self.close_connection = True
 
-    def _send_stream(self, n: int, model: str, text: str, usage: Usage | None) -> None:
-        """Server-sent events: a role chunk, content chunks, a finish chunk, a usage chunk, [DONE]."""
+    def _send_stream(
+        self, n: int, model: str, text: str, usage: Usage | None, call: tuple[str, str] | None = None
+    ) -> None:
+        """Server-sent events: a role chunk, content chunks (or a tool call's), a finish chunk, a
+        usage chunk, [DONE]."""
         base = {
             "id": _completion_id(n),
             "object": "chat.completion.chunk",
@@ -509,8 +608,14 @@ class _Handler(BaseHTTPRequestHandler):
 
         pieces = [text[i : i + 16] for i in range(0, len(text), 16)] or [""]
         events = [chunk({"role": "assistant", "content": ""})]
-        events += [chunk({"content": piece}) for piece in pieces]
-        events.append(chunk({}, "stop"))
+        if call is None:
+            events += [chunk({"content": piece}) for piece in pieces]
+            events.append(chunk({}, "stop"))
+        else:
+            name, arguments = call
+            events.append(chunk({"tool_calls": [{"index": 0, "id": f"call_{n}", "type": "function",
+                                                 "function": {"name": name, "arguments": arguments}}]}))
+            events.append(chunk({}, "tool_calls"))
         if usage is not None:
             events.append({**base, "choices": [], "usage": _usage_json(usage)})
         try:
@@ -536,7 +641,13 @@ def _usage_json(usage: Usage) -> dict[str, Any]:
     }
 
 
-def _completion(n: int, model: str, text: str, usage: Usage) -> dict[str, Any]:
+def _completion(n: int, model: str, text: str, usage: Usage, call: tuple[str, str] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if call is not None:
+        name, arguments = call
+        message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+            {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": arguments}},
+        ]}
     return {
         "id": _completion_id(n),
         "object": "chat.completion",
@@ -546,8 +657,8 @@ def _completion(n: int, model: str, text: str, usage: Usage) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": "stop" if call is None else "tool_calls",
                 "logprobs": None,
             }
         ],
