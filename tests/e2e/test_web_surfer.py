@@ -100,7 +100,8 @@ def web_script(*steps: WebStep, rounds: int | None = None) -> Script:
 
 async def start_web(start_app: StartApp, site: Site, browser: dict[str, object], script: Script,
                     **env: object) -> Harness:
-    settings: dict[str, object] = {"WEB_ALLOWED_HOSTS": "127.0.0.1", "WEB_START_PAGE": site.url("/start"), **browser}
+    settings: dict[str, object] = {"ENABLE_WEB_SURFER": "auto", "WEB_ALLOWED_HOSTS": "127.0.0.1",
+                                   "WEB_START_PAGE": site.url("/start"), **browser}
     app = await start_app(script, **(settings | env))
     app.finish_timeout = 60.0  # the first task starts the browser
     return app

@@ -27,7 +27,8 @@ def site() -> Iterator[Site]:
         yield found
 
 
-@pytest.mark.worker_app(BROWSER_EXECUTABLE_PATH=CHROMIUM, WEB_ALLOWED_HOSTS="127.0.0.1", WEB_START_PAGE="about:blank")
+@pytest.mark.worker_app(ENABLE_WEB_SURFER="auto", BROWSER_EXECUTABLE_PATH=CHROMIUM, WEB_ALLOWED_HOSTS="127.0.0.1",
+                        WEB_START_PAGE="about:blank")
 async def test_a_web_surfer_task_runs_in_the_worker(start_worker_app: StartApp, site: Site) -> None:
     script = Script(rounds_before_satisfied=1, next_speaker=WEB, instruction="Read the article.",
                     web_surfer=(visit(site.url("/article")),))
