@@ -54,8 +54,9 @@ async def test_a_download_over_the_cap_is_stopped_and_nothing_is_kept(
     url = site.url(f"/download?size={size}" + ("&length=1" if announced else ""))
     saved, refused, failure = await download(pool, url, tmp_path)
     assert saved is None and refused is not None
-    assert "data.bin was stopped: it is larger than this server's limit of 1.0 MiB" in refused
-    assert failure == "canceled"
+    # Stopped while it runs, or refused as soon as Chromium reports the announced length: whichever
+    # comes first (it depends on the machine), the cap holds and says so.
+    assert "data.bin" in refused and "larger than this server's limit of 1.0 MiB" in refused
     assert files(tmp_path) == []
 
 
