@@ -52,7 +52,7 @@ async def test_a_download_over_the_cap_is_stopped_and_nothing_is_kept(
     pool = make_pool(allowed=("127.0.0.1",), download_max_bytes=MIB)
     size = 200 * MIB  # far more than the test lets through: the browser stops it on the way
     url = site.url(f"/download?size={size}" + ("&length=1" if announced else ""))
-    saved, refused, failure = await download(pool, url, tmp_path)
+    saved, refused, _ = await download(pool, url, tmp_path)
     assert saved is None and refused is not None
     # Stopped while it runs, or refused as soon as Chromium reports the announced length: whichever
     # comes first (it depends on the machine), the cap holds and says so.
