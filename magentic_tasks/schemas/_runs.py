@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._files import FileRef
 from ._team import TeamOptions
 from ._types import TaskId, UtcDatetime
 
@@ -74,3 +75,4 @@ class TaskInput(BaseModel):
     review: Literal["plan"] | None = None
     review_decision: ReviewDecision | None = None  # the reviewed plan's fate, for the slice after the review
     team: TeamOptions | None = None  # None: created before per-task options (the run takes the settings)
+    files: tuple[FileRef, ...] = ()  # the attachments: references only, never their bytes

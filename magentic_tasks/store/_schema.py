@@ -9,6 +9,10 @@ and sequence; `attempts.progress_json`, the running attempt's progress; the list
 v3 (issue 9): the `awaiting_input` status (plan review; the tasks table rebuilt as in v2, its
 indexes made again) and `checkpoints`, a run's latest round boundary per attempt: the idle team's
 saved state, its tokens and counters, and which run holds it (`store/_checkpoints.py`).
+
+v4 (task files): `task_files` (a task's attachments and kept outputs, with their blobs) and
+`finishing_outcomes` (a run's outcome waiting for its outputs to reach Blob Storage); the step
+lives in `store/_files.py` (`MIGRATION`).
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import logging
 import sqlite3
 
 from ..errors import StoreError
+from . import _files
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _tasks_rebuilt(suffix: str, statuses: tuple[str, ...]) -> tuple[str, ...]:
@@ -111,6 +116,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (task_id, attempt)
         )""",
     ),
+    4: _files.MIGRATION,
 }
 
 
