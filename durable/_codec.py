@@ -114,6 +114,7 @@ def snapshot_from_durable(
         has_callback=task.callback_url is not None,
         plan=plan,
         team=task.team,
+        files=task.files,
     )
 
 

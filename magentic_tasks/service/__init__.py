@@ -5,8 +5,9 @@ map what it returns (a domain result) or raises (a `ServiceError`) to their own 
 one `TaskReader` finds every task (Durable state first, SQLite second, settled, the mirror
 repaired), and each use is a small module of plain functions over it: `_creating` (create and
 submit), `_reading` (status, result), `_listing` (`GET /tasks`), `_cancelling`, `_reviewing` (plan
-review input), `_messages` (the message stream), `_removing` (delete, retention), `_reconciling`
-(the mirror catching up). `_parsing` reads request bodies; `_errors` holds every error.
+review input), `_messages` (the message stream), `_files` (a task's files: the list, a download),
+`_removing` (delete, retention), `_reconciling` (the mirror catching up). `_parsing` reads request
+bodies; `_errors` holds every error.
 """
 
 from ._cancelling import Cancellation
@@ -15,12 +16,15 @@ from ._errors import (
     NOT_FOUND,
     RETRY_AFTER_SECONDS,
     Conflict,
+    FileNotFound,
+    FilesStoreUnavailable,
     InvalidRequest,
     RequestTooLarge,
     ServiceError,
     TaskNotFound,
     Unavailable,
 )
+from ._files import FileDownload
 from ._listing import DEFAULT_LIMIT, MAX_LIMIT, STATUSES, decode_cursor, encode_cursor
 from ._messages import MAX_LIMIT as MESSAGES_MAX_LIMIT
 from ._messages import MAX_WAIT_SECONDS
@@ -41,6 +45,9 @@ __all__ = [
     "Cancellation",
     "Conflict",
     "Created",
+    "FileDownload",
+    "FileNotFound",
+    "FilesStoreUnavailable",
     "InvalidRequest",
     "Orchestrations",
     "RequestTooLarge",

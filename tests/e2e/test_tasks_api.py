@@ -195,7 +195,7 @@ BAD_BODIES: list[tuple[str, bytes | dict[str, Any] | list[Any], int, list[tuple[
         "model_not_allowed",
     ),
     ("invalid UTF-8", b'{"prompt": "caf\xe9"}', 422, [("body",)], "json_invalid"),
-    ("huge body", b'{"prompt": "' + b"x" * 20_000 + b'"}', 413, [("body",)], "too_large"),
+    ("huge body", b'{"prompt": "' + b"x" * 12_500_000 + b'"}', 413, [("body",)], "too_large"),
 ]
 
 
