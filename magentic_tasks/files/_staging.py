@@ -21,7 +21,7 @@ from ..schemas import INPUTS_FOLDER, FileRef, TaskFile
 from ..webhooks import CallbackPolicy
 from ._blobs import BlobStore, FileMissing, FilesUnavailable, fetched_key
 from ._content_types import content_type_for
-from ._fetch import fetch_to_file
+from ._fetch import FetchFailed, fetch_to_file
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,10 @@ async def stage_inputs(
         key = ref.blob or fetched_key(task_id, ref.name)
         present = await asyncio.to_thread(_regular_file, target)
         if not present:
-            await _bring(task_id, ref, key, target, blobs, fetch)
+            try:
+                await _bring(task_id, ref, key, target, blobs, fetch)
+            except FetchFailed as failed:
+                raise FetchFailed(f"the attachment {ref.name}: {failed}", retryable=failed.retryable) from None
         size, sha256 = await asyncio.to_thread(file_digest, target)
         if ref.sha256 is not None and sha256 != ref.sha256:
             await asyncio.to_thread(target.unlink, True)

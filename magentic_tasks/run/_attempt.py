@@ -12,20 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from autogen_core.models import ChatCompletionClient
 
 from ..clock import utc_now
 from ..errors import TaskRunError
+from ..files import FetchFailed, FilesUnavailable
 from ..redaction import Redactor
-from ..schemas import MAX_ERROR_CHARS, STOPPED, MessageView, ResumePoint, RunOutcome, RunPaused, TaskInput, TokenUsage
+from ..schemas import (
+    MAX_ERROR_CHARS,
+    STOPPED,
+    MessageView,
+    ResumePoint,
+    RunOutcome,
+    RunPaused,
+    SkippedFile,
+    TaskFile,
+    TaskInput,
+    TokenUsage,
+)
 from ..settings import Settings
 from ..store import AttemptEnd, Checkpoint, TaskStore, best_effort
 from ..telemetry import record_outcome
 from ..text import storable
+from ._files import FilesRefused, RunFiles, remove_workspace
 from ._metering import AttemptMeter
 from ._progress import ProgressTracker
 from ._review import awaits_review, decided
@@ -88,6 +101,9 @@ async def _attempt(
         # Finished: completed, or failed for good (deadline, budget, ledger); never run a task twice.
         logger.info("task %s already finished; re-delivered activity returns the stored result", task.task_id)
         return _for_durable(done.outcome)
+    pending = await best_effort(store.finishing, task.task_id)
+    if pending is not None:  # the team ran to its end; only its outputs wait for Blob Storage
+        return await _finish_pending(task, settings, store, *pending)
 
     holder = uuid.uuid4().hex
     start = await start_attempt(task, settings, store, holder, utc_now())
@@ -119,18 +135,23 @@ async def _attempt(
             left = max(settings.task_timeout_seconds - resume.elapsed, 0.0)
             start.deadline = utc_now() + timedelta(seconds=left)
             await best_effort(store.set_status, task.task_id, "running", utc_now())
+    files = RunFiles(task, settings, store, workspace)
     try:
         if report is None:
-            report = await run_team(
-                task, settings, recorder.messages, workspace=workspace, redact=redact, client=client, stop=stop,
-                meter=meter, resume=resume, checkpoint=None if attempt is None else recorder.checkpoint,
+            report = await _staged_run(files, meter, lambda text: run_team(
+                task.model_copy(update={"prompt": text}), settings, recorder.messages, workspace=workspace,
+                redact=redact, client=client, stop=stop, meter=meter, resume=resume,
+                checkpoint=None if attempt is None else recorder.checkpoint,
                 time_left=(start.deadline - utc_now()).total_seconds(), slice_seconds=slice_seconds,
                 review_plan=task.review == "plan" and resume is None,
-            )
-    finally:
-        if report is None or not report.paused:
-            # Nothing serves the workspace's files after the run; keep the disk (or share) from filling.
-            await asyncio.to_thread(shutil.rmtree, workspace, True)
+            ))
+    except BaseException:
+        await asyncio.to_thread(remove_workspace, workspace)
+        raise
+    if report.paused or report.retryable:
+        await files.sync()  # the next slice, or the retried attempt, finds the outputs so far
+    if report.retryable and not report.paused:
+        await asyncio.to_thread(remove_workspace, workspace)
     if report.paused and writer is not None and attempt is not None:
         await writer.close()  # the attempt goes on in the next slice
         await best_effort(store.release_checkpoint, task.task_id, attempt, holder)
@@ -155,7 +176,62 @@ async def _attempt(
                 "status": "cancelled", "final_answer": None, "stop_reason": STOPPED,
                 "error": redact(storable(reason))[:MAX_ERROR_CHARS], "finished_at": utc_now(),
             })
+    try:
+        outcome = await _with_outputs(files, outcome)
+    except FilesUnavailable as error:
+        # The result is kept in SQLite first, and the workspace stays: the retried activity stores
+        # the outputs and records this outcome, without running the team again.
+        held_back = attempt is not None and await best_effort(
+            store.save_finishing, task.task_id, attempt, outcome, utc_now())
+        if not held_back:
+            logger.error("task %s: outputs not stored and the result could not be kept for a retry", task.task_id)
+            outcome = outcome.model_copy(update={"files_skipped": [
+                *outcome.files_skipped, SkippedFile(name="...", reason=f"not kept: {error}")]})
+        else:
+            raise TaskRunError(f"the task's outputs could not be stored ({error}); retrying") from None
+    await asyncio.to_thread(remove_workspace, workspace)  # nothing serves the workspace after the run
     held = await best_effort(store.save_outcome, task, outcome, attempt)  # its checkpoints go with it
+    record_outcome(task.model_name, outcome, held)
+    return _for_durable(held or outcome)
+
+
+async def _staged_run(
+    files: RunFiles, meter: AttemptMeter, run: Callable[[str], Awaitable[RunReport]]
+) -> RunReport:
+    """The team's run on the task text once the attachments are in place; a failed report when they
+    cannot be (retryable unless trying again cannot help)."""
+    try:
+        text = await files.prepare()
+    except FilesRefused as refused:
+        return RunReport(status="failed", messages=[_prompt_view(files.task)], usage_by_agent=dict(meter.by_agent),
+                         execution_time=0.0, error=str(refused), stop_reason="error")
+    except (FilesUnavailable, FetchFailed) as error:
+        return RunReport(status="failed", messages=[_prompt_view(files.task)], usage_by_agent=dict(meter.by_agent),
+                         execution_time=0.0, error=f"the task's files: {error}", stop_reason="error", retryable=True)
+    return await run(text)
+
+
+def _prompt_view(task: TaskInput) -> MessageView:
+    return MessageView(source="user", content=storable(task.prompt), type="TextMessage")
+
+
+async def _with_outputs(files: RunFiles, outcome: RunOutcome, *, after_retry: bool = False) -> RunOutcome:
+    kept, skipped = await files.keep(after_retry=after_retry)
+    return outcome.model_copy(update={"files": kept, "files_skipped": [*outcome.files_skipped, *skipped]})
+
+
+async def _finish_pending(
+    task: TaskInput, settings: Settings, store: TaskStore, attempt: int, outcome: RunOutcome
+) -> RunOutcome:
+    """A retried activity whose team had finished: store the outputs, then record the outcome."""
+    workspace = settings.task_workspace_root / task.task_id
+    try:
+        outcome = await _with_outputs(RunFiles(task, settings, store, workspace), outcome, after_retry=True)
+    except FilesUnavailable as error:
+        raise TaskRunError(f"the task's outputs could not be stored ({error}); retrying") from None
+    await asyncio.to_thread(remove_workspace, workspace)
+    held = await best_effort(store.save_outcome, task, outcome, attempt)
+    await best_effort(store.drop_finishing, task.task_id)
     record_outcome(task.model_name, outcome, held)
     return _for_durable(held or outcome)
 
@@ -199,6 +275,19 @@ async def record_failure(
     when it recorded none, `error` as the host reported it), the last transcript, all tokens.
     A task that already has an outcome in SQLite keeps it."""
     store = store or TaskStore.from_settings(settings)
+    pending = await best_effort(store.finishing, task.task_id)
+    if pending is not None:  # the team finished, but its outputs never reached Blob Storage: keep the result
+        attempt, finished = pending
+        rows = await best_effort(store.file_rows, task.task_id) or []
+        kept = [TaskFile(name=r.name, size=r.size, sha256=r.sha256, content_type=r.content_type)
+                for r in rows if r.kind == "output" and r.size is not None and r.sha256 is not None]
+        lost = SkippedFile(name="...", reason="not kept: Blob Storage was unavailable when the run ended")
+        finished = finished.model_copy(update={"files": kept, "files_skipped": [*finished.files_skipped, lost]})
+        held = await best_effort(store.save_outcome, task, finished, attempt)
+        await best_effort(store.drop_finishing, task.task_id)
+        await asyncio.to_thread(remove_workspace, settings.task_workspace_root / task.task_id)
+        record_outcome(task.model_name, finished, held)
+        return _for_durable(held or finished)
     redact = Redactor(settings.secrets())
     last = await best_effort(store.last_attempt, task.task_id)
     recorded = await best_effort(store.attempt_error, task.task_id, last) if last is not None else None

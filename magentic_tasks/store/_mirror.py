@@ -204,9 +204,10 @@ class TaskStore:
         """The task's recorded files, inputs first, each kind by name."""
         return self.db.read(lambda conn: _files.file_rows(conn, task_id))
 
-    def save_finishing(self, task_id: str, attempt: int, outcome: RunOutcome, at: datetime) -> None:
-        """Keep the outcome of a run whose outputs wait for Blob Storage (the first one kept stays)."""
+    def save_finishing(self, task_id: str, attempt: int, outcome: RunOutcome, at: datetime) -> bool:
+        """Keep the outcome of a run whose outputs wait for Blob Storage (the first one kept stays); True."""
         self.db.write(lambda conn: _files.save_finishing(conn, task_id, attempt, outcome, at))
+        return True
 
     def finishing(self, task_id: str) -> tuple[int, RunOutcome] | None:
         """The attempt and outcome of a run waiting for its outputs to be stored; None when there is none."""
