@@ -14,26 +14,29 @@ from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContentSettings
-from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient, LinearRetry
 
 from ._blobs import FileMissing, FilesUnavailable
 from ._connection import BlobConnection, resolve_connection
 
-# The SDK's own retries (azure-core): few and quick, so a caller hears of an outage within seconds.
-CLIENT_OPTIONS: dict[str, Any] = {
-    "retry_total": 3,
-    "retry_backoff_factor": 0.4,
-    "retry_backoff_max": 4,
-    "connection_timeout": 10,
-    "read_timeout": 120,
-}
+# The SDK's own retries: three, a second apart (the storage SDK's default waits 15 s and more), so a
+# caller hears of an outage within seconds.
+RETRIES = 3
+RETRY_SECONDS = 1.0
+CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 120}
+
+
+def client_options(retries: int = RETRIES, seconds: float = RETRY_SECONDS) -> dict[str, Any]:
+    return {**CLIENT_OPTIONS, "retry_policy": LinearRetry(backoff=seconds, random_jitter_range=seconds / 4,
+                                                          retry_total=retries)}
 
 
 class AzureBlobStore:
     """`BlobStore` over one container of an account."""
 
-    def __init__(self, container: ContainerClient, *, credential: Any = None) -> None:
-        self._container = container
+    def __init__(self, service: BlobServiceClient, container: str, *, credential: Any = None) -> None:
+        self._service = service
+        self._container: ContainerClient = service.get_container_client(container)
         self._credential = credential
         self._container_ready = False
 
@@ -41,7 +44,7 @@ class AzureBlobStore:
     def connect(
         cls, connection: BlobConnection, container: str, options: Mapping[str, Any] | None = None
     ) -> AzureBlobStore:
-        kwargs = {**CLIENT_OPTIONS, **(options or {})}
+        kwargs = {**client_options(), **(options or {})}
         credential: Any = None
         if connection.connection_string is not None:
             service = BlobServiceClient.from_connection_string(connection.connection_string, **kwargs)
@@ -54,7 +57,7 @@ class AzureBlobStore:
             else:
                 credential = DefaultAzureCredential(managed_identity_client_id=connection.client_id)
             service = BlobServiceClient(connection.account_url, credential=credential, **kwargs)
-        return cls(service.get_container_client(container), credential=credential)
+        return cls(service, container, credential=credential)
 
     async def upload(self, key: str, data: bytes, *, content_type: str) -> None:
         await self._put(key, data, content_type, len(data))
@@ -127,6 +130,7 @@ class AzureBlobStore:
 
     async def close(self) -> None:
         await self._container.close()
+        await self._service.close()  # the container's pipeline is the service's: this closes the connections
         if self._credential is not None:
             await self._credential.close()
 
