@@ -27,7 +27,8 @@ def find_azurite() -> tuple[Path | None, str]:
     if shutil.which("node") is None:
         return None, "node is not installed (Azurite runs on node; scripts/test.sh installs it from npm)"
     if not AZURITE_BLOB.exists():
-        return None, f"Azurite is not installed in {AZURITE_BLOB.parents[2]} (scripts/test.sh: npm install --prefix .azurite)"
+        return None, (f"Azurite is not installed in {AZURITE_BLOB.parents[2]} "
+                      "(scripts/test.sh runs npm install --prefix .azurite)")
     return AZURITE_BLOB, ""
 
 
