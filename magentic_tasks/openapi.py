@@ -79,7 +79,8 @@ class Operation:
 
 NOT_FOUND = Response("No such task (or not this principal's)", ErrorDetail)
 FILE_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
-             "description": "The file's path as `GET /tasks/{task_id}/files` lists it (`inputs/...` for attachments)"}
+             "description": "The file's path as `GET /tasks/{task_id}/files` lists it (`inputs/...` for attachments); "
+                            "its slashes are path separators (the route's catch-all parameter)"}
 DOWNLOAD_HEADERS = {
     "Content-Disposition": {"description": "`attachment` with the file's name", "schema": {"type": "string"}},
     "X-Content-Type-Options": {"description": "`nosniff`", "schema": {"type": "string"}},
@@ -211,7 +212,7 @@ OPERATIONS: tuple[Operation, ...] = (
         responses={
             200: Response("The file's bytes, as an attachment; its type from its name, `application/octet-stream` "
                           "for anything a browser could run", headers=DOWNLOAD_HEADERS,
-                          content={"*/*": {"schema": {"type": "string", "format": "binary"}}}),
+                          content={"*/*": {}}),  # OpenAPI 3.1: bytes of any type carry no schema
             404: Response("No such task, or no such file of it", ErrorDetail),
             422: BAD_ID, 500: CONFIG_ERROR,
             503: Response("Blob Storage (or the task's state) could not be reached; try again", ErrorDetail,

@@ -38,8 +38,8 @@ def test_every_response_body_refers_to_a_schema_in_the_document() -> None:
         for method, operation in operations.items():
             for code, response in operation["responses"].items():
                 for media_type, media in response.get("content", {}).items():
-                    if media_type == "*/*":  # a download: the file's bytes, of any type
-                        assert media["schema"] == {"type": "string", "format": "binary"}
+                    if media_type == "*/*":  # a download: the file's bytes, of any type, no schema
+                        assert media == {}
                         continue
                     name = media["schema"]["$ref"].rsplit("/", 1)[1]
                     assert name in schemas, f"{method} {path} {code} refers to {name}"

@@ -85,6 +85,10 @@ class Script:
     progress_being_made: bool = True
     in_loop: bool = False
     no_progress_at: frozenset[int] = frozenset()  # progress ledgers (by index) that report no progress
+    # Per progress ledger (by index): (next_speaker, instruction), in place of the two above.
+    turns: tuple[tuple[str, str], ...] = ()
+    # The FileSurfer's answer as a tool call (tool name, JSON arguments) instead of `agent_reply`.
+    file_surfer_tool: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -348,9 +352,16 @@ class ScriptedModelServer:
             return json.dumps(self.ledger(satisfied=ledger_index >= script.rounds_before_satisfied, index=ledger_index))
         return script.agent_reply
 
+    def tool_call(self, kind: CallKind) -> tuple[str, str] | None:
+        """The tool call this call is answered with, if any (the FileSurfer's, when scripted)."""
+        return self.script.file_surfer_tool if kind == "file_surfer" else None
+
     def ledger(self, *, satisfied: bool, index: int = -1) -> dict[str, dict[str, Any]]:
         script = self.script
         progress = script.progress_being_made and index not in script.no_progress_at
+        speaker, instruction = script.next_speaker, script.instruction
+        if 0 <= index < len(script.turns):
+            speaker, instruction = script.turns[index]
         return {
             "is_request_satisfied": {
                 "reason": "The result has been reported." if satisfied else "Nothing has been computed yet.",
@@ -358,8 +369,8 @@ class ScriptedModelServer:
             },
             "is_in_loop": {"reason": "Each step is new.", "answer": script.in_loop},
             "is_progress_being_made": {"reason": "Steps are adding value.", "answer": progress},
-            "next_speaker": {"reason": "The Coder can compute it.", "answer": script.next_speaker},
-            "instruction_or_question": {"reason": "A direct instruction.", "answer": script.instruction},
+            "next_speaker": {"reason": "The Coder can compute it.", "answer": speaker},
+            "instruction_or_question": {"reason": "A direct instruction.", "answer": instruction},
         }
 
 
@@ -424,11 +435,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(faults, record)
             return
         text = server.reply_text(record.kind, ledger_index, faults)
-        usage = Usage(prompt_tokens_for(record.body), completion_tokens_for(text))
+        tool = server.tool_call(record.kind)
+        usage = Usage(prompt_tokens_for(record.body), completion_tokens_for(text if tool is None else tool[1]))
         server._served(record, usage)
         model = _resolved_model(str(record.body.get("model") or record.deployment or "scripted"))
         n = server.calls
-        if record.body.get("stream"):
+        if tool is not None:
+            self._send_json(HTTPStatus.OK, _tool_completion(n, model, tool, usage))
+        elif record.body.get("stream"):
             options = record.body.get("stream_options") or {}
             self._send_stream(n, model, text, usage if options.get("include_usage") else None)
         else:
@@ -538,6 +552,14 @@ def _completion(n: int, model: str, text: str, usage: Usage) -> dict[str, Any]:
         ],
         "usage": _usage_json(usage),
     }
+
+
+def _tool_completion(n: int, model: str, tool: tuple[str, str], usage: Usage) -> dict[str, Any]:
+    body = _completion(n, model, "", usage)
+    call = {"id": f"call_scripted_{n}", "type": "function", "function": {"name": tool[0], "arguments": tool[1]}}
+    body["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [call], "refusal": None}
+    body["choices"][0]["finish_reason"] = "tool_calls"
+    return body
 
 
 def _error_body(message: str, error_type: str, code: str | None) -> dict[str, Any]:
