@@ -22,13 +22,12 @@ from ._connection import BlobConnection, resolve_connection
 # The SDK's own retries: three, a second apart (the storage SDK's default waits 15 s and more), so a
 # caller hears of an outage within seconds.
 RETRIES = 3
-RETRY_SECONDS = 1.0
+RETRY_SECONDS = 1
 CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 120}
 
 
-def client_options(retries: int = RETRIES, seconds: float = RETRY_SECONDS) -> dict[str, Any]:
-    return {**CLIENT_OPTIONS, "retry_policy": LinearRetry(backoff=seconds, random_jitter_range=seconds / 4,
-                                                          retry_total=retries)}
+def client_options(retries: int = RETRIES, seconds: int = RETRY_SECONDS) -> dict[str, Any]:
+    return {**CLIENT_OPTIONS, "retry_policy": LinearRetry(backoff=seconds, random_jitter_range=0, retry_total=retries)}
 
 
 class AzureBlobStore:
