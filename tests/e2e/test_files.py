@@ -98,11 +98,14 @@ def task_body(files: list[dict[str, str]], prompt: str = "Summarise the attached
     return {"prompt": prompt, "use_aoai": False, "agents": ["files", "code"], "files": files}
 
 
+@pytest.mark.parametrize("slice_seconds", [240, 0.001], ids=["one-slice", "every-round-a-slice"])
 async def test_attachments_reach_the_team_and_its_outputs_download_byte_for_byte(
-    start_app: StartApp, azurite: Azurite, https: HttpsFileServer
+    start_app: StartApp, azurite: Azurite, https: HttpsFileServer, slice_seconds: float
 ) -> None:
     container = container_name()
-    app = await start_app(SCRIPT, **files_env(azurite.connection_string, container, https))
+    # Sliced, each slice stages the attachments again (from its workspace, else Blob Storage) and
+    # keeps the outputs so far at its pause.
+    app = await start_app(SCRIPT, SLICE_SECONDS=slice_seconds, **files_env(azurite.connection_string, container, https))
     app.finish_timeout = 60.0
     files = [{"name": "notes.txt", "content": b64(NOTES.encode())}, {"name": "data.bin", "url": https.url("/data.bin")}]
     created = await app.post_task(task_body(files), headers={PRINCIPAL: "alice"})
