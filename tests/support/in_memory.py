@@ -29,7 +29,7 @@ class InMemoryOrchestrations:
         self.snapshots[task.task_id] = TaskSnapshot(
             task_id=task.task_id, status="pending", prompt=task.prompt, use_aoai=task.use_aoai,
             model_name=task.model_name, owner=task.owner, created_at=task.created_at, updated_at=task.created_at,
-            team=task.team,
+            team=task.team, files=task.files,
         )
 
     async def snapshot(self, task_id: str) -> TaskSnapshot | None:
