@@ -90,9 +90,12 @@ def _decoded(text: str, limits: FileLimits, inline_so_far: int, index: int) -> t
         return None, (loc, f"inline content may be at most {cap} bytes a file (FILES_MAX_BYTES, "
                            "FILES_INLINE_MAX_BYTES); attach larger files by url", "file_too_large")
     try:
-        data = base64.b64decode("".join(text.split()), validate=True)
+        data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        return None, (loc, "content must be base64 (standard alphabet, padded)", "base64_invalid")
+        try:  # line breaks (MIME encoders wrap at 76 characters) cost a copy; only then is it made
+            data = base64.b64decode("".join(text.split()), validate=True)
+        except (binascii.Error, ValueError):
+            return None, (loc, "content must be base64 (standard alphabet, padded)", "base64_invalid")
     if len(data) > limits.max_bytes:
         return None, (loc, f"a file may be at most {limits.max_bytes} bytes (FILES_MAX_BYTES)", "file_too_large")
     if inline_so_far + len(data) > limits.inline_max_bytes:
