@@ -221,3 +221,22 @@ async def test_blob_storage_out_of_reach_is_a_503_on_upload_and_download_and_a_r
         assert down.status_code == 503 and down.headers["Retry-After"] == "10"
         switch.on = True
         assert (await download(app, task_id, "answer.txt")).get_body() == b"42"
+
+
+async def test_when_every_retry_finds_storage_out_of_reach_the_result_is_kept_and_says_so(
+    start_app: StartApp, azurite: Azurite
+) -> None:
+    async with TcpSwitch(azurite.port) as switch:
+        app = await start_app(WRITE_ONLY, ACTIVITY_MAX_ATTEMPTS=2,
+                              **files_env(connection_string(switch.port), container_name()))
+        app.finish_timeout = 60.0
+        switch.on = False
+        created = await app.post_task(task_body([], prompt="Write the answer to answer.txt"),
+                                      headers={PRINCIPAL: "alice"})
+        result = await app.run_to_end(as_json(created)["task_id"], headers={PRINCIPAL: "alice"})
+    assert result["status"] == "completed"  # the team's answer, not a failure of storage
+    assert result["result"]["task_result"]["final_answer"]
+    assert result["result"]["files"] == []
+    (skipped,) = result["result"]["files_skipped"]
+    assert "Blob Storage was unavailable" in skipped["reason"]
+    assert [c.name for c in app.host.activity_calls].count("record_failure_activity") == 1
