@@ -240,3 +240,16 @@ async def test_when_every_retry_finds_storage_out_of_reach_the_result_is_kept_an
     (skipped,) = result["result"]["files_skipped"]
     assert "Blob Storage was unavailable" in skipped["reason"]
     assert [c.name for c in app.host.activity_calls].count("record_failure_activity") == 1
+
+
+async def test_a_queued_task_takes_attachments_too(start_app: StartApp, azurite: Azurite) -> None:
+    app = await start_app(WRITE_ONLY, **files_env(azurite.connection_string, container_name()))
+    app.finish_timeout = 60.0
+    message = {"task_id": "queued-files", "prompt": "Use the notes", "use_aoai": False, "agents": ["code"],
+               "files": [{"name": "notes.txt", "content": b64(b"queued notes")}]}
+    await app.host.send_queue_message("magentic-tasks", message)
+    result = await app.run_to_end("queued-files")  # a queued task has no owner
+    assert "inputs/notes.txt (12 bytes, text/plain)" in result["result"]["messages"][0]["content"]
+    got = await app.host.call_http("get_task_file",
+                                   route_params={"task_id": "queued-files", "name": "inputs/notes.txt"})
+    assert got.get_body() == b"queued notes"
