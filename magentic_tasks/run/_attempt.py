@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from autogen_core.models import ChatCompletionClient
 
 from ..clock import utc_now
 from ..errors import TaskRunError
-from ..files import FetchFailed, FilesUnavailable
+from ..files import FilesUnavailable
 from ..redaction import Redactor
 from ..schemas import (
     MAX_ERROR_CHARS,
@@ -30,7 +29,6 @@ from ..schemas import (
     RunOutcome,
     RunPaused,
     SkippedFile,
-    TaskFile,
     TaskInput,
     TokenUsage,
 )
@@ -38,11 +36,11 @@ from ..settings import Settings
 from ..store import AttemptEnd, Checkpoint, TaskStore, best_effort
 from ..telemetry import record_outcome
 from ..text import storable
-from ._files import FilesRefused, RunFiles, remove_workspace
+from ._files import RunFiles, remove_workspace
+from ._finishing import finish_pending, for_durable, record_pending, staged_run, with_outputs
 from ._metering import AttemptMeter
 from ._progress import ProgressTracker
 from ._review import awaits_review, decided
-from ._shaping import without_image_bytes
 from ._start import Start, start_attempt
 from ._stop_signal import StopSignal
 from ._team import task_settings
@@ -100,10 +98,10 @@ async def _attempt(
     if done is not None and done.outcome is not None:
         # Finished: completed, or failed for good (deadline, budget, ledger); never run a task twice.
         logger.info("task %s already finished; re-delivered activity returns the stored result", task.task_id)
-        return _for_durable(done.outcome)
+        return for_durable(done.outcome)
     pending = await best_effort(store.finishing, task.task_id)
     if pending is not None:  # the team ran to its end; only its outputs wait for Blob Storage
-        return await _finish_pending(task, settings, store, *pending)
+        return await finish_pending(task, settings, store, *pending)
 
     holder = uuid.uuid4().hex
     start = await start_attempt(task, settings, store, holder, utc_now())
@@ -138,7 +136,7 @@ async def _attempt(
     files = RunFiles(task, settings, store, workspace)
     try:
         if report is None:
-            report = await _staged_run(files, meter, lambda text: run_team(
+            report = await staged_run(files, meter, lambda text: run_team(
                 task.model_copy(update={"prompt": text}), settings, recorder.messages, workspace=workspace,
                 redact=redact, client=client, stop=stop, meter=meter, resume=resume,
                 checkpoint=None if attempt is None else recorder.checkpoint,
@@ -164,7 +162,7 @@ async def _attempt(
     if report.status == "failed" and report.retryable:
         settled = await best_effort(store.get_task, task.task_id)
         if settled is not None and settled.outcome is not None:
-            return _for_durable(settled.outcome)  # another copy of this activity finished the task
+            return for_durable(settled.outcome)  # another copy of this activity finished the task
         raise TaskRunError(" ".join((report.error or "the team run failed").split()))
 
     usage, attempts = await _usage_of_all_attempts(store, task.task_id, attempt, report.usage_by_agent)
@@ -177,7 +175,7 @@ async def _attempt(
                 "error": redact(storable(reason))[:MAX_ERROR_CHARS], "finished_at": utc_now(),
             })
     try:
-        outcome = await _with_outputs(files, outcome)
+        outcome = await with_outputs(files, outcome)
     except FilesUnavailable as error:
         # The result is kept in SQLite first, and the workspace stays: the retried activity stores
         # the outputs and records this outcome, without running the team again.
@@ -192,48 +190,7 @@ async def _attempt(
     await asyncio.to_thread(remove_workspace, workspace)  # nothing serves the workspace after the run
     held = await best_effort(store.save_outcome, task, outcome, attempt)  # its checkpoints go with it
     record_outcome(task.model_name, outcome, held)
-    return _for_durable(held or outcome)
-
-
-async def _staged_run(
-    files: RunFiles, meter: AttemptMeter, run: Callable[[str], Awaitable[RunReport]]
-) -> RunReport:
-    """The team's run on the task text once the attachments are in place; a failed report when they
-    cannot be (retryable unless trying again cannot help)."""
-    try:
-        text = await files.prepare()
-    except FilesRefused as refused:
-        return RunReport(status="failed", messages=[_prompt_view(files.task)], usage_by_agent=dict(meter.by_agent),
-                         execution_time=0.0, error=str(refused), stop_reason="error")
-    except (FilesUnavailable, FetchFailed) as error:
-        return RunReport(status="failed", messages=[_prompt_view(files.task)], usage_by_agent=dict(meter.by_agent),
-                         execution_time=0.0, error=f"the task's files: {error}", stop_reason="error", retryable=True)
-    return await run(text)
-
-
-def _prompt_view(task: TaskInput) -> MessageView:
-    return MessageView(source="user", content=storable(task.prompt), type="TextMessage")
-
-
-async def _with_outputs(files: RunFiles, outcome: RunOutcome, *, after_retry: bool = False) -> RunOutcome:
-    kept, skipped = await files.keep(after_retry=after_retry)
-    return outcome.model_copy(update={"files": kept, "files_skipped": [*outcome.files_skipped, *skipped]})
-
-
-async def _finish_pending(
-    task: TaskInput, settings: Settings, store: TaskStore, attempt: int, outcome: RunOutcome
-) -> RunOutcome:
-    """A retried activity whose team had finished: store the outputs, then record the outcome."""
-    workspace = settings.task_workspace_root / task.task_id
-    try:
-        outcome = await _with_outputs(RunFiles(task, settings, store, workspace), outcome, after_retry=True)
-    except FilesUnavailable as error:
-        raise TaskRunError(f"the task's outputs could not be stored ({error}); retrying") from None
-    await asyncio.to_thread(remove_workspace, workspace)
-    held = await best_effort(store.save_outcome, task, outcome, attempt)
-    await best_effort(store.drop_finishing, task.task_id)
-    record_outcome(task.model_name, outcome, held)
-    return _for_durable(held or outcome)
+    return for_durable(held or outcome)
 
 
 class AttemptRecorder:
@@ -275,19 +232,9 @@ async def record_failure(
     when it recorded none, `error` as the host reported it), the last transcript, all tokens.
     A task that already has an outcome in SQLite keeps it."""
     store = store or TaskStore.from_settings(settings)
-    pending = await best_effort(store.finishing, task.task_id)
-    if pending is not None:  # the team finished, but its outputs never reached Blob Storage: keep the result
-        attempt, finished = pending
-        rows = await best_effort(store.file_rows, task.task_id) or []
-        kept = [TaskFile(name=r.name, size=r.size, sha256=r.sha256, content_type=r.content_type)
-                for r in rows if r.kind == "output" and r.size is not None and r.sha256 is not None]
-        lost = SkippedFile(name="...", reason="not kept: Blob Storage was unavailable when the run ended")
-        finished = finished.model_copy(update={"files": kept, "files_skipped": [*finished.files_skipped, lost]})
-        held = await best_effort(store.save_outcome, task, finished, attempt)
-        await best_effort(store.drop_finishing, task.task_id)
-        await asyncio.to_thread(remove_workspace, settings.task_workspace_root / task.task_id)
-        record_outcome(task.model_name, finished, held)
-        return _for_durable(held or finished)
+    kept = await record_pending(task, settings, store)
+    if kept is not None:  # the team finished, but its outputs never reached Blob Storage: keep the result
+        return kept
     redact = Redactor(settings.secrets())
     last = await best_effort(store.last_attempt, task.task_id)
     recorded = await best_effort(store.attempt_error, task.task_id, last) if last is not None else None
@@ -309,12 +256,7 @@ async def record_failure(
     )
     held = await best_effort(store.save_outcome, task, outcome, last)
     record_outcome(task.model_name, outcome, held)
-    return _for_durable(held or outcome)
-
-
-def _for_durable(outcome: RunOutcome) -> RunOutcome:
-    """The outcome as Durable state keeps it: every image replaced by a reference."""
-    return outcome.model_copy(update={"messages": without_image_bytes(outcome.messages)})
+    return for_durable(held or outcome)
 
 
 async def _usage_of_all_attempts(
