@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from ..files import Attachment, BlobStore, inline_key
-from ..schemas import FileRef, QueuedTask, TaskCreate, TaskCreated, TaskInput, TaskSnapshot
+from ..schemas import INPUTS_FOLDER, FileRef, QueuedTask, TaskCreate, TaskCreated, TaskInput, TaskSnapshot
 from ..store import best_effort
 from ..telemetry import trace_parent_for_new_task
 from ._errors import InvalidRequest, Unavailable, error_entry
@@ -195,9 +195,9 @@ def _replayed(existing: TaskSnapshot, asked: TaskInput) -> Created:
     """The answer for a key already used: the same task, or `InvalidRequest` if the request differs."""
     same = (existing.prompt, existing.use_aoai, existing.model_name, existing.owner, existing.team) == (
         asked.prompt, asked.use_aoai, asked.model_name, asked.owner, asked.team)
-    if existing.files or asked.files:  # the attachments as named and hashed (where Durable state still has them)
-        same = same and [(f.name, f.sha256, f.url) for f in existing.files] == [
-            (f.name, f.sha256, f.url) for f in asked.files]
+    if existing.files or asked.files:  # the attachments as named, and hashed where given inline
+        same = same and [(f.name, f.sha256 if f.url is None else None) for f in existing.files] == [
+            (f.name, f.sha256 if f.url is None else None) for f in asked.files]
     if not same:
         raise InvalidRequest([error_entry(
             ("header", "Idempotency-Key"),
@@ -210,7 +210,19 @@ def _replayed(existing: TaskSnapshot, asked: TaskInput) -> Created:
 
 async def _existing(reader: TaskReader, task_id: str) -> TaskSnapshot | None:
     durable, _ = await reader.durable_snapshot(task_id)
-    return durable or await best_effort(reader.store.get_task, task_id)
+    if durable is not None:
+        return durable
+    mirrored = await best_effort(reader.store.get_task, task_id)
+    if mirrored is None:
+        return None
+    # A purged history: the attachments as SQLite lists them (a fetched one by its name only).
+    rows = await best_effort(reader.store.file_rows, task_id) or []
+    files = tuple(
+        FileRef(name=row.name.removeprefix(f"{INPUTS_FOLDER}/"), content_type=row.content_type,
+                sha256=None if "/inputs/url/" in row.blob else row.sha256,
+                url="(fetched)" if "/inputs/url/" in row.blob else None)  # compared as given by URL
+        for row in rows if row.kind == "input")
+    return mirrored.model_copy(update={"files": files})
 
 
 async def _exists(reader: TaskReader, task_id: str) -> bool:
