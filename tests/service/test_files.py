@@ -123,15 +123,3 @@ async def test_retention_deletes_a_tasks_blobs_with_its_rows(
     assert left.startswith(f"{keep.body['task_id']}/inputs/")
     assert later.store.file_rows(task_id) == []
 
-
-async def test_a_key_replayed_after_the_history_is_purged_compares_the_attachments_sqlite_lists(
-    make_service: Any, durable: InMemoryOrchestrations
-) -> None:
-    service = make_service()
-    first = await answered(service.create(body(("a.txt", b"a")), owner=None, idempotency_key="k"))
-    await service.mirror_recent()  # SQLite lists the attachment
-    await durable.purge(first.body["task_id"])
-    again = await answered(service.create(body(("a.txt", b"a")), owner=None, idempotency_key="k"))
-    other = await answered(service.create(body(("a.txt", b"b")), owner=None, idempotency_key="k"))
-    assert (again.status_code, again.body["task_id"]) == (202, first.body["task_id"])
-    assert other.status_code == 422
