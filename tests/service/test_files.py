@@ -123,3 +123,19 @@ async def test_retention_deletes_a_tasks_blobs_with_its_rows(
     assert left.startswith(f"{keep.body['task_id']}/inputs/")
     assert later.store.file_rows(task_id) == []
 
+
+
+async def test_after_its_history_is_purged_a_task_still_names_its_attachments_for_a_replay(
+    make_service: Any, durable: InMemoryOrchestrations
+) -> None:
+    from magentic_tasks.service._creating import _existing
+
+    service = make_service()
+    first = await answered(service.create(body(("a.txt", b"a")), owner=None, idempotency_key="k"))
+    task_id = first.body["task_id"]
+    await service.mirror_recent()  # SQLite lists the attachment
+    await durable.purge(task_id)
+    existing = await _existing(service.reader, task_id)
+    assert existing is not None
+    assert [(f.name, f.sha256, f.url) for f in existing.files] == [
+        ("a.txt", "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb", None)]
