@@ -253,3 +253,30 @@ async def test_a_queued_task_takes_attachments_too(start_app: StartApp, azurite:
     got = await app.host.call_http("get_task_file",
                                    route_params={"task_id": "queued-files", "name": "inputs/notes.txt"})
     assert got.get_body() == b"queued notes"
+
+
+MANY = Script(rounds_before_satisfied=1, turns=(("ComputerTerminal", """Run this:
+```python
+import os
+for name, size in (("a.txt", 10), ("b.txt", 10), ("c.txt", 10), ("aa-huge.bin", 5000)):
+    open(name, "w").write("x" * size)
+os.symlink("/etc/passwd", "passwd-link")
+```"""),))
+
+
+async def test_outputs_past_the_limits_and_links_are_listed_as_skipped_not_dropped(
+    start_app: StartApp, azurite: Azurite
+) -> None:
+    app = await start_app(MANY, ARTIFACT_MAX_FILES=2, ARTIFACT_MAX_BYTES=1000,
+                          **files_env(azurite.connection_string, container_name()))
+    app.finish_timeout = 60.0
+    created = await app.post_task(task_body([], prompt="Write files"), headers={PRINCIPAL: "alice"})
+    task_id = as_json(created)["task_id"]
+    result = (await app.run_to_end(task_id, headers={PRINCIPAL: "alice"}))["result"]
+    assert [f["name"] for f in result["files"]] == ["a.txt", "b.txt"]
+    assert {s["name"]: s["reason"].split(" (")[0] for s in result["files_skipped"]} == {
+        "c.txt": "over ARTIFACT_MAX_FILES", "aa-huge.bin": "over ARTIFACT_MAX_BYTES",
+        "passwd-link": "a symbolic link"}
+    listed = as_json(await list_files(app, task_id))
+    assert listed["skipped"] == result["files_skipped"]
+    assert (await download(app, task_id, "passwd-link")).status_code == 404
