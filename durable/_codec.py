@@ -115,6 +115,7 @@ def snapshot_from_durable(
         plan=plan,
         team=task.team,
         request_fingerprint=task.request_fingerprint,
+        files=task.files,
     )
 
 

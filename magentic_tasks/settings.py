@@ -7,11 +7,12 @@ The original FastAPI service's variable names are accepted as aliases.
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .schemas import MODEL_NAME_PATTERN
@@ -200,6 +201,40 @@ class Settings(StartupSettings):
         default=25 * MIB, ge=0, le=4096 * MIB, validation_alias=_alias("WEB_DOWNLOAD_MAX_BYTES")
     )
 
+    # Files in and out (magentic_tasks.files): attachments of POST /tasks and the team's outputs, in Blob
+    # Storage through the connection named here (the Functions conventions: <name> holds a connection
+    # string, or <name>__blobServiceUri / <name>__accountName name the account for the app's identity).
+    task_files_connection: str = Field(
+        default="AzureWebJobsStorage", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+        validation_alias=_alias("TASK_FILES_CONNECTION"),
+    )
+    task_files_container: str = Field(
+        default="task-files", pattern=r"^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$",
+        validation_alias=_alias("TASK_FILES_CONTAINER"),
+    )
+    files_max_count: int = Field(default=20, ge=0, le=200, validation_alias=_alias("FILES_MAX_COUNT"))
+    # The largest attachment, inline or fetched from a URL (the fetch stops there while streaming).
+    files_max_bytes: int = Field(default=25 * MIB, ge=1, le=1024 * MIB, validation_alias=_alias("FILES_MAX_BYTES"))
+    # Inline content of one request, all files together (decoded): the body is read whole into memory.
+    files_inline_max_bytes: int = Field(
+        default=8 * MIB, ge=0, le=64 * MIB, validation_alias=_alias("FILES_INLINE_MAX_BYTES")
+    )
+    # Attachments by URL: https, a host on this list, never a private, loopback or link-local address.
+    files_url_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=_alias("FILES_URL_ALLOWED_HOSTS")
+    )
+    files_url_allow_private_networks: bool = Field(
+        default=False, validation_alias=_alias("FILES_URL_ALLOW_PRIVATE_NETWORKS")
+    )
+    # A PEM bundle of CAs that attachment URLs' certificates may chain to, instead of the system's.
+    files_url_ca_bundle: Path | None = Field(default=None, validation_alias=_alias("FILES_URL_CA_BUNDLE"))
+    # What a run keeps of its workspace (outside inputs/): this many files, and at most this many bytes
+    # in all; the rest is listed as skipped.
+    artifact_max_files: int = Field(default=50, ge=0, le=1000, validation_alias=_alias("ARTIFACT_MAX_FILES"))
+    artifact_max_bytes: int = Field(
+        default=100 * MIB, ge=0, le=10 * 1024 * MIB, validation_alias=_alias("ARTIFACT_MAX_BYTES")
+    )
+
     # Limits.
     max_turns: int = Field(default=20, ge=1, le=200, validation_alias=_alias("MAX_TURNS"))
     max_stalls: int = Field(default=3, ge=1, le=50, validation_alias=_alias("MAX_STALLS"))
@@ -272,23 +307,25 @@ class Settings(StartupSettings):
     def _blank_flag_is_false(cls, value: object) -> object:
         return False if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("allowed_models", "callback_allowed_hosts", mode="before")
+    @field_validator("allowed_models", "callback_allowed_hosts", "files_url_allowed_hosts", mode="before")
     @classmethod
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
 
-    @field_validator("callback_allowed_hosts")
+    @field_validator("callback_allowed_hosts", "files_url_allowed_hosts")
     @classmethod
-    def _host_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _host_names(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         """Compared as callback URLs' hosts are: lower case, ASCII (IDNA), no trailing dot."""
         from .webhooks import host_name  # the HTTP client's URL parser, loaded only when the list is read
 
         try:
             return tuple(host_name(entry) for entry in value)
         except ValueError:
-            raise ValueError("CALLBACK_ALLOWED_HOSTS: every entry must be a host name or *.domain") from None
+            setting = "FILES_URL_ALLOWED_HOSTS" if info.field_name == "files_url_allowed_hosts" else (
+                "CALLBACK_ALLOWED_HOSTS")
+            raise ValueError(f"{setting}: every entry must be a host name or *.domain") from None
 
     @field_validator("webhook_secret")
     @classmethod
@@ -327,7 +364,7 @@ class Settings(StartupSettings):
 
     @field_validator(
         "azure_openai_endpoint", "openai_base_url", "aca_pool_management_endpoint", "website_hostname",
-        "browser_executable_path", "browser_cdp_url", "browser_ws_endpoint", mode="before",
+        "browser_executable_path", "browser_cdp_url", "browser_ws_endpoint", "files_url_ca_bundle", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -401,7 +438,15 @@ class Settings(StartupSettings):
             self.browser_ws_headers,
         )
         values = [key.get_secret_value() for key in keys if key is not None and key.get_secret_value()]
-        return values + [value for value in self.browser_ws_header_values.values() if value]
+        return values + [value for value in self.browser_ws_header_values.values() if value] + self._files_secrets()
+
+    def _files_secrets(self) -> list[str]:
+        """The task files' connection string (as the Functions host reads it: the environment variable
+        TASK_FILES_CONNECTION names) and its account key or SAS, where it holds one."""
+        value = os.environ.get(self.task_files_connection, "")
+        parts = dict(part.split("=", 1) for part in value.split(";") if "=" in part)
+        found = [parts[key] for key in ("AccountKey", "SharedAccessSignature") if parts.get(key)]
+        return [value, *found] if found else []
 
 
 def _header_values(secret: SecretStr) -> dict[str, str]:

@@ -92,47 +92,53 @@ class CallbackRefused(ValueError):
 @dataclass(frozen=True)
 class CallbackPolicy:
     """Which callback URLs are allowed: `allowed_hosts` exactly or as `*.suffix`; `allow_private`
-    (local development and tests only) also admits http and private or loopback addresses."""
+    (local development and tests only) also admits http and private or loopback addresses.
+    `subject` and `hosts_setting` name the field and the setting in refusals (attachment URLs use
+    the same policy, with their own)."""
 
     allowed_hosts: tuple[str, ...] = ()
     allow_private: bool = False
+    subject: str = "callback_url"
+    hosts_setting: str = "CALLBACK_ALLOWED_HOSTS"
 
     def check_url(self, url: str) -> None:
         """Refuse a URL that is malformed, not https, or whose host is not allowed."""
+        subject = self.subject
         if not self.allowed_hosts:
-            raise CallbackRefused("callbacks are not enabled on this server (CALLBACK_ALLOWED_HOSTS is empty)")
-        parts = _parsed(url)  # as the HTTP client will parse it
+            what = "callbacks are" if subject == "callback_url" else f"{subject}s are"
+            raise CallbackRefused(f"{what} not enabled on this server ({self.hosts_setting} is empty)")
+        parts = _parsed(url, subject)  # as the HTTP client will parse it
         if parts.scheme != "https" and not (self.allow_private and parts.scheme == "http"):
-            raise CallbackRefused("callback_url must be an https URL")
+            raise CallbackRefused(f"{subject} must be an https URL")
         if not parts.raw_host or "@" in (parts.raw_authority or ""):
-            raise CallbackRefused("callback_url must name a host, without credentials")
+            raise CallbackRefused(f"{subject} must name a host, without credentials")
         if not 1 <= (parts.port or 0) <= 65535:
-            raise CallbackRefused("callback_url's port must be from 1 to 65535")
+            raise CallbackRefused(f"{subject}'s port must be from 1 to 65535")
         try:
             host = _checked_host(parts.raw_host)
         except ValueError:
-            raise CallbackRefused("callback_url's host is not a valid host name") from None
+            raise CallbackRefused(f"{subject}'s host is not a valid host name") from None
         if not any(host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:]))
                    for allowed in self.allowed_hosts):
-            raise CallbackRefused("callback_url's host is not in CALLBACK_ALLOWED_HOSTS")
+            raise CallbackRefused(f"{subject}'s host is not in {self.hosts_setting}")
         literal = ip_address(host)
         if literal is not None and not self.address_allowed(literal):
-            raise CallbackRefused("callback_url must not point at a private, loopback or link-local address")
+            raise CallbackRefused(f"{subject} must not point at a private, loopback or link-local address")
 
     def address_allowed(self, address: IPAddress) -> bool:
         """Whether a delivery may connect to `address` (the `AddressPolicy` of its session)."""
         return self.allow_private or address.is_global
 
 
-def _parsed(url: str) -> URL:
+def _parsed(url: str, subject: str = "callback_url") -> URL:
     if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
-        raise CallbackRefused("callback_url is not a valid URL (it holds white space or control characters)")
+        raise CallbackRefused(f"{subject} is not a valid URL (it holds white space or control characters)")
     try:
         return URL(url)
     except (ValueError, UnicodeError) as error:
         if "port" in str(error).lower():
-            raise CallbackRefused("callback_url's port must be from 1 to 65535") from None
-        raise CallbackRefused("callback_url is not a valid URL") from None
+            raise CallbackRefused(f"{subject}'s port must be from 1 to 65535") from None
+        raise CallbackRefused(f"{subject} is not a valid URL") from None
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,20 @@ fi
 # --- end of deployment tooling
 
 
+# --- Azurite's blob service for the task-files tests, from npm into .azurite/ (quiet, idempotent).
+# Without node and npm those tests skip and say why.
+AZURITE_VERSION=3.37.0
+if command -v npm >/dev/null 2>&1; then
+  if [ "$(cat .azurite/.version 2>/dev/null)" != "$AZURITE_VERSION" ]; then
+    echo "== installing Azurite $AZURITE_VERSION into .azurite/"
+    npm install --prefix .azurite "azurite@$AZURITE_VERSION" --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$AZURITE_VERSION" > .azurite/.version
+  fi
+else
+  echo "== note: npm is missing: the Azurite tests (tests/files, tests/e2e/test_files.py) will skip"
+fi
+# --- end of Azurite
+
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import uuid
 from datetime import timedelta
 
@@ -20,16 +19,28 @@ from autogen_core.models import ChatCompletionClient
 
 from ..clock import utc_now
 from ..errors import TaskRunError
+from ..files import FilesUnavailable
 from ..redaction import Redactor
-from ..schemas import MAX_ERROR_CHARS, STOPPED, MessageView, ResumePoint, RunOutcome, RunPaused, TaskInput, TokenUsage
+from ..schemas import (
+    MAX_ERROR_CHARS,
+    STOPPED,
+    MessageView,
+    ResumePoint,
+    RunOutcome,
+    RunPaused,
+    SkippedFile,
+    TaskInput,
+    TokenUsage,
+)
 from ..settings import Settings
 from ..store import AttemptEnd, Checkpoint, TaskStore, best_effort
 from ..telemetry import record_outcome
 from ..text import storable
+from ._files import RunFiles, remove_workspace
+from ._finishing import finish_pending, for_durable, record_pending, staged_run, with_outputs
 from ._metering import AttemptMeter
 from ._progress import ProgressTracker
 from ._review import awaits_review, decided, review_taken
-from ._shaping import without_image_bytes
 from ._start import Start, start_attempt
 from ._stop_signal import StopSignal
 from ._team import task_settings
@@ -87,7 +98,10 @@ async def _attempt(
     if done is not None and done.outcome is not None:
         # Finished: completed, or failed for good (deadline, budget, ledger); never run a task twice.
         logger.info("task %s already finished; re-delivered activity returns the stored result", task.task_id)
-        return _for_durable(done.outcome)
+        return for_durable(done.outcome)
+    pending = await best_effort(store.finishing, task.task_id)
+    if pending is not None:  # the team ran to its end; only its outputs wait for Blob Storage
+        return await finish_pending(task, settings, store, *pending)
 
     holder = uuid.uuid4().hex
     start = await start_attempt(task, settings, store, holder, utc_now())
@@ -120,18 +134,23 @@ async def _attempt(
             left = max(settings.task_timeout_seconds - resume.elapsed, 0.0)
             start.deadline = utc_now() + timedelta(seconds=left)
             await best_effort(store.set_status, task.task_id, "running", utc_now())
+    files = RunFiles(task, settings, store, workspace)
     try:
         if report is None:
-            report = await run_team(
-                task, settings, recorder.messages, workspace=workspace, redact=redact, client=client, stop=stop,
-                meter=meter, resume=resume, checkpoint=None if attempt is None else recorder.checkpoint,
+            report = await staged_run(files, meter, lambda text: run_team(
+                task.model_copy(update={"prompt": text}), settings, recorder.messages, workspace=workspace,
+                redact=redact, client=client, stop=stop, meter=meter, resume=resume,
+                checkpoint=None if attempt is None else recorder.checkpoint,
                 time_left=(start.deadline - utc_now()).total_seconds(), slice_seconds=slice_seconds,
                 review_plan=task.review == "plan" and resume is None,
-            )
-    finally:
-        if report is None or not report.paused:
-            # Nothing serves the workspace's files after the run; keep the disk (or share) from filling.
-            await asyncio.to_thread(shutil.rmtree, workspace, True)
+            ))
+    except BaseException:
+        await asyncio.to_thread(remove_workspace, workspace)
+        raise
+    if report.paused or report.retryable:
+        await files.sync()  # the next slice, or the retried attempt, finds the outputs so far
+    if report.retryable and not report.paused:
+        await asyncio.to_thread(remove_workspace, workspace)
     if report.paused and writer is not None and attempt is not None:
         await writer.close()  # the attempt goes on in the next slice
         await best_effort(store.release_checkpoint, task.task_id, attempt, holder)
@@ -148,25 +167,27 @@ async def _attempt(
     if retried:
         settled = await best_effort(store.get_task, task.task_id)
         if settled is not None and settled.outcome is not None:
-            return _for_durable(settled.outcome)  # another copy of this activity finished the task
+            return for_durable(settled.outcome)  # another copy of this activity finished the task
         raise TaskRunError(" ".join((report.error or "the team run failed").split()))
 
     held = None
     try:
-        outcome, held = await _record(task, store, report, attempt, stop, redact)
+        outcome, held = await _record(task, store, report, attempt, stop, redact, files)
     finally:
         if held is None and writer is not None and attempt is not None:  # not recorded: the attempt ends anyway
             await best_effort(store.finish_attempt, task.task_id, attempt, utc_now(), dict(meter.by_agent),
                               report.error)
     record_outcome(task.model_name, outcome, held)
-    return _for_durable(held or outcome)
+    return for_durable(held or outcome)
 
 
 async def _record(
     task: TaskInput, store: TaskStore, report: RunReport, attempt: int | None, stop: StopSignal | None,
-    redact: Redactor,
+    redact: Redactor, files: RunFiles,
 ) -> tuple[RunOutcome, RunOutcome | None]:
-    """The run's final outcome, and the one SQLite holds once it is recorded (the first written wins)."""
+    """The run's final outcome with its outputs kept, and the one SQLite holds once it is recorded
+    (the first written wins). Outputs that Blob Storage cannot take keep the outcome in SQLite for
+    the retried activity (`TaskRunError`), which stores them without running the team again."""
     usage, attempts = await _usage_of_all_attempts(store, task.task_id, attempt, report.usage_by_agent)
     outcome = _outcome(report, usage, attempts, task)  # stamped before the last stop check below
     if report.status == "completed" and stop is not None:
@@ -176,6 +197,18 @@ async def _record(
                 "status": "cancelled", "final_answer": None, "stop_reason": STOPPED,
                 "error": redact(storable(reason))[:MAX_ERROR_CHARS], "finished_at": utc_now(),
             })
+    try:
+        outcome = await with_outputs(files, outcome)
+    except FilesUnavailable as error:
+        held_back = attempt is not None and await best_effort(
+            store.save_finishing, task.task_id, attempt, outcome, utc_now())
+        if not held_back:
+            logger.error("task %s: outputs not stored and the result could not be kept for a retry", task.task_id)
+            outcome = outcome.model_copy(update={"files_skipped": [
+                *outcome.files_skipped, SkippedFile(name="...", reason=f"not kept: {error}")]})
+        else:
+            raise TaskRunError(f"the task's outputs could not be stored ({error}); retrying") from None
+    await asyncio.to_thread(remove_workspace, files.workspace)  # nothing serves the workspace after the run
     held = await best_effort(store.save_outcome, task, outcome, attempt)  # its checkpoints go with it
     if held is not None and attempt is not None and held.stop_reason == STOPPED != outcome.stop_reason:
         # A cancel was recorded first (without this run's transcript): it decided the task, and it
@@ -225,6 +258,9 @@ async def record_failure(
     when it recorded none, `error` as the host reported it), the last transcript, all tokens.
     A task that already has an outcome in SQLite keeps it."""
     store = store or TaskStore.from_settings(settings)
+    kept = await record_pending(task, settings, store)
+    if kept is not None:  # the team finished, but its outputs never reached Blob Storage: keep the result
+        return kept
     redact = Redactor(settings.secrets())
     last = await best_effort(store.last_attempt, task.task_id)
     recorded = await best_effort(store.attempt_error, task.task_id, last) if last is not None else None
@@ -246,12 +282,7 @@ async def record_failure(
     )
     held = await best_effort(store.save_outcome, task, outcome, last)
     record_outcome(task.model_name, outcome, held)
-    return _for_durable(held or outcome)
-
-
-def _for_durable(outcome: RunOutcome) -> RunOutcome:
-    """The outcome as Durable state keeps it: every image replaced by a reference."""
-    return outcome.model_copy(update={"messages": without_image_bytes(outcome.messages)})
+    return for_durable(held or outcome)
 
 
 async def _usage_of_all_attempts(

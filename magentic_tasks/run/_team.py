@@ -40,6 +40,7 @@ from ..resumable import FileSurferState, ResumableMagenticOneGroupChat
 from ..schemas import AGENT_NAMES, AgentName, TaskInput
 from ..settings import Settings
 from ._code_execution import build_code_executor
+from ._files import terminal_home
 from ._metering import MeteredClient, UsageMeter
 
 logger = logging.getLogger(__name__)
@@ -181,7 +182,10 @@ async def build_team(
         web_surfer = await _web_surfer(settings, metered(WEB_SURFER), workspace, resources)
         if web_surfer is not None:
             participants.append(web_surfer)
-    executor: CodeExecutor | None = build_code_executor(settings, workspace / "code") if TERMINAL in wanted else None
+    # The terminal runs code in the workspace itself (the attachments are in inputs/, what it writes is
+    # kept); its wrappers and HOME are beside it, not in it.
+    executor: CodeExecutor | None = (
+        build_code_executor(settings, workspace, scratch=terminal_home(workspace)) if TERMINAL in wanted else None)
     if executor is not None:
         await executor.start()
         resources.push_async_callback(executor.stop)

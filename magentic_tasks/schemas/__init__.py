@@ -20,6 +20,7 @@ from .._lazy import lazy_names
 
 if TYPE_CHECKING:
     from ._errors import ErrorDetail, ValidationErrorItem, ValidationErrors
+    from ._files import INPUTS_FOLDER, FileKind, FileRef, FileUpload, SkippedFile, TaskFile, TaskFilesView
     from ._outcomes import CANCEL_REASON, MAX_ERROR_CHARS, STOPPED, MessageView, RunOutcome, TaskSnapshot, TokenUsage
     from ._progress import CallbackState, TaskProgress
     from ._requests import PlanInput, Prompt, QueuedTask, TaskCreate
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 # Which private module defines each public name.
 _MODULES: dict[str, tuple[str, ...]] = {
     "_errors": ("ErrorDetail", "ValidationErrorItem", "ValidationErrors"),
+    "_files": ("INPUTS_FOLDER", "FileKind", "FileRef", "FileUpload", "SkippedFile", "TaskFile", "TaskFilesView"),
     "_outcomes": ("CANCEL_REASON", "MAX_ERROR_CHARS", "STOPPED", "MessageView", "RunOutcome", "TaskSnapshot",
                   "TokenUsage"),
     "_progress": ("CallbackState", "TaskProgress"),
@@ -74,6 +76,7 @@ __all__ = [
     "AGENT_NAMES",
     "CANCEL_REASON",
     "FINAL_STATUSES",
+    "INPUTS_FOLDER",
     "MAX_ERROR_CHARS",
     "MODEL_NAME_PATTERN",
     "STOPPED",
@@ -81,6 +84,9 @@ __all__ = [
     "AgentName",
     "CallbackState",
     "ErrorDetail",
+    "FileKind",
+    "FileRef",
+    "FileUpload",
     "MessageView",
     "OutcomeStatus",
     "PlanInput",
@@ -91,9 +97,12 @@ __all__ = [
     "ReviewDecision",
     "RunOutcome",
     "RunPaused",
+    "SkippedFile",
     "TaskCancelled",
     "TaskCreate",
     "TaskCreated",
+    "TaskFile",
+    "TaskFilesView",
     "TaskId",
     "TaskInput",
     "TaskInputAccepted",

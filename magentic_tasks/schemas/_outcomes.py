@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from ._files import FileRef, SkippedFile, TaskFile
 from ._team import TeamOptions
 from ._types import OutcomeStatus, TaskStatus, UtcDatetime
 
@@ -56,6 +57,8 @@ class RunOutcome(BaseModel):
     attempts: int = 1
     finished_at: UtcDatetime
     team: TeamOptions | None = None  # the team that ran (None: a task from before per-task options)
+    files: list[TaskFile] = []  # what the run left in its workspace outside inputs/, kept in Blob Storage
+    files_skipped: list[SkippedFile] = []  # what it left and was not kept (limits, names, links)
 
 
 class TaskSnapshot(BaseModel):
@@ -76,3 +79,4 @@ class TaskSnapshot(BaseModel):
     plan: str | None = None  # while awaiting_input: the plan to review (Durable state only)
     team: TeamOptions | None = None  # from Durable state's input, else the outcome's
     request_fingerprint: str | None = None  # the creating request's (Durable state only)
+    files: tuple[FileRef, ...] = ()  # the attachments (known from Durable state's input only)

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ._files import FileUpload
 from ._team import AgentName
 from ._types import MODEL_NAME_PATTERN, TaskId
 
@@ -40,6 +41,9 @@ class TaskCreate(BaseModel):
     max_turns: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
     deadline_seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # Attachments: stored (inline content) or fetched (urls) into the task's workspace under inputs/,
+    # within FILES_MAX_COUNT, FILES_MAX_BYTES and FILES_INLINE_MAX_BYTES (checked by the service).
+    files: list[FileUpload] | None = Field(default=None, max_length=1000)
 
     @field_validator("agents")
     @classmethod

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._files import FileRef
 from ._team import TeamOptions
 from ._types import TaskId, UtcDatetime
 
@@ -75,3 +76,4 @@ class TaskInput(BaseModel):
     review_decision: ReviewDecision | None = None  # the reviewed plan's fate, for the slice after the review
     team: TeamOptions | None = None  # None: created before per-task options (the run takes the settings)
     request_fingerprint: str | None = None  # `TaskCreate.fingerprint()` of the request: Idempotency-Key replays
+    files: tuple[FileRef, ...] = ()  # the attachments: references only, never their bytes

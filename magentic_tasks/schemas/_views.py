@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from ._files import SkippedFile, TaskFile
 from ._outcomes import MessageView, TokenUsage
 from ._progress import CallbackState, TaskProgress
 from ._team import TeamOptions
@@ -50,6 +51,8 @@ class TaskResultBody(BaseModel):
     execution_time: float
     usage_by_agent: dict[str, TokenUsage]
     attempts: int
+    files: list[TaskFile] = []  # the outputs kept (GET /tasks/{id}/files/{name} downloads one)
+    files_skipped: list[SkippedFile] = []  # outputs not kept, and why
 
 
 class TaskResultView(BaseModel):

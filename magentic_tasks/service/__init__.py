@@ -6,8 +6,9 @@ one `TaskReader` finds every task (Durable state first, SQLite second, settled, 
 repaired), and each use is a small module of plain functions over it: `_creating` (create and
 submit), `_reading` (status, result), `_listing` (`GET /tasks`), `_cancelling`, `_announcing` (the
 outcome a terminated task's announcement publishes), `_reviewing` (plan review input), `_messages`
-(the message stream), `_removing` (delete, retention), `_reconciling` (the mirror catching up).
-`_parsing` reads request bodies; `_owners` says who sees a task; `_errors` holds every error.
+(the message stream), `_files` (a task's files: the list, a download), `_removing` (delete,
+retention), `_reconciling` (the mirror catching up). `_parsing` reads request bodies; `_owners` says
+who sees a task; `_errors` holds every error.
 """
 
 from ._announcing import Announcement
@@ -17,12 +18,15 @@ from ._errors import (
     NOT_FOUND,
     RETRY_AFTER_SECONDS,
     Conflict,
+    FileNotFound,
+    FilesStoreUnavailable,
     InvalidRequest,
     RequestTooLarge,
     ServiceError,
     TaskNotFound,
     Unavailable,
 )
+from ._files import FileDownload
 from ._listing import DEFAULT_LIMIT, MAX_LIMIT, STATUSES, decode_cursor, encode_cursor
 from ._messages import MAX_LIMIT as MESSAGES_MAX_LIMIT
 from ._messages import MAX_WAIT_SECONDS
@@ -45,6 +49,9 @@ __all__ = [
     "Conflict",
     "Created",
     "Ending",
+    "FileDownload",
+    "FileNotFound",
+    "FilesStoreUnavailable",
     "InvalidRequest",
     "Orchestrations",
     "RequestTooLarge",

@@ -55,6 +55,8 @@ async def result(reader: TaskReader, task_id: str, owner: str | None) -> TaskRes
             execution_time=outcome.execution_time,
             usage_by_agent=outcome.usage_by_agent,
             attempts=outcome.attempts,
+            files=outcome.files,
+            files_skipped=outcome.files_skipped,
         ),
         prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ..schemas import STOPPED
-from ..store import best_effort
+from ..files import fetched_key
+from ..schemas import INPUTS_FOLDER, STOPPED
+from ..store import FileRow, best_effort
 from ._reader import TaskReader, logger, task_input_of
 
 # How far back `GET /tasks` merges Durable's instances into SQLite's rows; the timer runs well within it.
@@ -46,4 +47,8 @@ async def mirror_recent(reader: TaskReader) -> int:
     added = 0
     for snapshot in snapshots:
         added += bool(await best_effort(reader.store.create_task, task_input_of(snapshot)))
+        if snapshot.files:  # so that deleting it, or retention, finds its attachments once Durable has forgotten it
+            rows = [FileRow("input", f"{INPUTS_FOLDER}/{ref.name}", ref.size, ref.sha256, ref.content_type,
+                            ref.blob or fetched_key(snapshot.task_id, ref.name)) for ref in snapshot.files]
+            await best_effort(reader.store.record_files, snapshot.task_id, rows)
     return added

@@ -8,13 +8,34 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import utc_now
-from ..schemas import TaskInputAccepted, TaskList, TaskMessagesView, TaskNotFinishedView, TaskResultView, TaskStatusView
+from ..files import BlobStore
+from ..schemas import (
+    TaskFilesView,
+    TaskInputAccepted,
+    TaskList,
+    TaskMessagesView,
+    TaskNotFinishedView,
+    TaskResultView,
+    TaskStatusView,
+)
 from ..settings import Settings
 from ..store import TaskStore
-from . import _announcing, _cancelling, _creating, _listing, _messages, _reading, _reconciling, _removing, _reviewing
+from . import (
+    _announcing,
+    _cancelling,
+    _creating,
+    _files,
+    _listing,
+    _messages,
+    _reading,
+    _reconciling,
+    _removing,
+    _reviewing,
+)
 from ._announcing import Announcement
 from ._cancelling import Cancellation
 from ._creating import Created
+from ._files import FileDownload
 from ._orchestrations import Orchestrations
 from ._parsing import max_body_bytes
 from ._reader import TaskReader
@@ -34,8 +55,10 @@ class TaskService:
         *,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        blob_store: Callable[[], BlobStore] | None = None,
     ) -> None:
-        self.reader = TaskReader(settings, orchestrations, store or TaskStore.from_settings(settings), clock)
+        self.reader = TaskReader(settings, orchestrations, store or TaskStore.from_settings(settings), clock,
+                                 blob_store)
         self.new_id = new_id
 
     @property
@@ -78,6 +101,12 @@ class TaskService:
 
     async def announcement(self, task_id: str) -> Announcement:
         return await _announcing.announcement(self.reader, task_id)
+
+    async def files(self, task_id: str, owner: str | None) -> TaskFilesView:
+        return await _files.list_files(self.reader, task_id, owner)
+
+    async def download(self, task_id: str, owner: str | None, name: str) -> FileDownload:
+        return await _files.download(self.reader, task_id, owner, name)
 
     async def delete(self, task_id: str, owner: str | None) -> None:
         await _removing.delete(self.reader, task_id, owner)

@@ -10,8 +10,9 @@ Three layers, no class hierarchy:
   `write(fn)` run `fn(connection)` in one transaction.
 - The SQL is plain functions over a connection, a module per idea: `_tasks` (task rows and
   outcomes), `_transcript` (attempts and the message stream), `_listing` (pages and retention),
-  `_checkpoints` (round checkpoints), `_reviews` (the decision on a plan under review),
-  `_batches` (a run's writes, one transaction per batch) and `_rows` (statements several share).
+  `_checkpoints` (round checkpoints), `_reviews` (the decision on a plan under review), `_files` (a
+  task's files, a run waiting for Blob Storage), `_batches` (a run's writes, one transaction per
+  batch) and `_rows` (statements several of them share).
 - `TaskStore` (`_mirror`) holds a `Database`; each of its methods runs one function in one
   transaction. `best_effort` runs a method off the event loop and turns a store failure into None.
 """
@@ -19,6 +20,7 @@ Three layers, no class hierarchy:
 from ._batches import AttemptEnd, Batch
 from ._checkpoints import Checkpoint
 from ._connection import Database
+from ._files import FileRow
 from ._listing import PageKey, page_key
 from ._mirror import TaskStore, best_effort
 from ._schema import SCHEMA_VERSION
@@ -30,6 +32,7 @@ __all__ = [
     "Batch",
     "Checkpoint",
     "Database",
+    "FileRow",
     "PageKey",
     "TaskStore",
     "best_effort",

@@ -27,10 +27,11 @@ from ..schemas import (
     TokenUsage,
 )
 from ..settings import Settings, SqliteLocking
-from . import _batches, _checkpoints, _listing, _reviews, _rows, _schema, _tasks, _transcript
+from . import _batches, _checkpoints, _files, _listing, _reviews, _rows, _schema, _tasks, _transcript
 from ._batches import Batch
 from ._checkpoints import Checkpoint
 from ._connection import Database
+from ._files import FileRow
 from ._listing import PageKey
 from ._transcript import StreamEntry
 
@@ -209,6 +210,28 @@ class TaskStore:
     def checkpoint_bytes(self, task_id: str) -> int:
         """Size of the task's stored team states."""
         return self.db.read(lambda conn: _checkpoints.checkpoint_bytes(conn, task_id))
+
+    # ---- a task's files -----------------------------------------------------------------------------
+
+    def record_files(self, task_id: str, rows: list[FileRow], replace_outputs: bool = False) -> None:
+        """Record the task's files (with `replace_outputs`, its outputs become exactly `rows`' outputs)."""
+        self.db.write(lambda conn: _files.record_files(conn, task_id, rows, replace_outputs=replace_outputs))
+
+    def file_rows(self, task_id: str) -> list[FileRow]:
+        """The task's recorded files, inputs first, each kind by name."""
+        return self.db.read(lambda conn: _files.file_rows(conn, task_id))
+
+    def save_finishing(self, task_id: str, attempt: int, outcome: RunOutcome, at: datetime) -> bool:
+        """Keep the outcome of a run whose outputs wait for Blob Storage (the first one kept stays); True."""
+        self.db.write(lambda conn: _files.save_finishing(conn, task_id, attempt, outcome, at))
+        return True
+
+    def finishing(self, task_id: str) -> tuple[int, RunOutcome] | None:
+        """The attempt and outcome of a run waiting for its outputs to be stored; None when there is none."""
+        return self.db.read(lambda conn: _files.finishing(conn, task_id))
+
+    def drop_finishing(self, task_id: str) -> None:
+        self.db.write(lambda conn: _files.drop_finishing(conn, task_id))
 
     # ---- a run's batches, and the file ---------------------------------------------------------------
 

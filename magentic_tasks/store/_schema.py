@@ -12,6 +12,10 @@ saved state, its tokens and counters, and which run holds it (`store/_checkpoint
 
 v4: `plan_reviews`, the one decision taken on an attempt's plan under review, first writer wins
 (`store/_reviews.py`).
+
+v5 (task files): `task_files` (a task's attachments and kept outputs, with their blobs) and
+`finishing_outcomes` (a run's outcome waiting for its outputs to reach Blob Storage); the step
+lives in `store/_files.py` (`MIGRATION`).
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import logging
 import sqlite3
 
 from ..errors import StoreError
+from . import _files
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _tasks_rebuilt(suffix: str, statuses: tuple[str, ...]) -> tuple[str, ...]:
@@ -124,6 +129,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (task_id, attempt)
         )""",
     ),
+    5: _files.MIGRATION,
 }
 
 

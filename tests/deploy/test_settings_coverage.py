@@ -52,6 +52,9 @@ DEFAULTED: dict[str, str] = {
     "WEB_BLOCKED_HOSTS": "default empty: only internal addresses are refused",
     "WEB_START_PAGE": "default https://www.bing.com/, autogen's own start page",
     "WEB_DOWNLOAD_MAX_BYTES": "default 25 MiB per download into the task's workspace",
+    "FILES_URL_ALLOWED_HOSTS": "attachments by URL are opt-in: empty refuses every url with a 422",
+    "FILES_URL_ALLOW_PRIVATE_NETWORKS": "development and tests only; default false refuses http and private addresses",
+    "FILES_URL_CA_BUNDLE": "unset: the system's CAs verify attachment URLs; set it only for a private CA",
 }
 
 # Values of the template's parameters used to check its settings through `Settings`.
@@ -59,6 +62,7 @@ PARAMETER_SAMPLES: dict[str, str] = {
     "azureOpenAiEndpoint": "https://oai-example.openai.azure.com/",
     "modelDeploymentName": "gpt-4o",
     "maxTokensPerTask": "200000",
+    "taskFilesContainerName": "task-files",
     "appInsightsConnectionString": (
         "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
         "IngestionEndpoint=https://swedencentral-0.in.applicationinsights.azure.com/"

@@ -112,7 +112,7 @@ async def test_a_status_read_takes_no_transcript_and_a_result_read_does(
         (body(prompt="hi", use_aoai=True), 422, ["body", "use_aoai"]),
         (body(prompt="hi", use_aoai=False, model_name="o1"), 422, ["body", "model_name"]),
         ("\u00e9".encode("latin-1") + b'{"prompt": "hi"}', 422, ["body", 0]),
-        (b"{" + b" " * 700_000 + b"}", 413, ["body"]),
+        (b"{" + b" " * 12_500_000 + b"}", 413, ["body"]),  # past the prompt's and the inline files' worst case
         (b"[" * 5000, 422, ["body"]),
         (b'{"prompt": "hi", "use_aoai": false, "x": ' + b'{"a": ' * 2000 + b"1" + b"}" * 2001, 422, ["body"]),
         (b'{"prompt": "hi", "use_aoai": false, "n": ' + b"9" * 5000 + b"}", 422, ["body"]),

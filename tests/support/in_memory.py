@@ -33,7 +33,7 @@ class InMemoryOrchestrations:
             task_id=task.task_id, status="pending", prompt=task.prompt, use_aoai=task.use_aoai,
             model_name=task.model_name, owner=task.owner, created_at=task.created_at, updated_at=task.created_at,
             team=task.team,
-            has_callback=task.callback_url is not None, request_fingerprint=task.request_fingerprint,
+            has_callback=task.callback_url is not None, request_fingerprint=task.request_fingerprint, files=task.files,
         )
 
     async def snapshot(self, task_id: str) -> TaskSnapshot | None:

@@ -141,6 +141,10 @@ class Script:
     no_progress_at: frozenset[int] = frozenset()  # progress ledgers (by index) that report no progress
     web_surfer: tuple[WebStep, ...] = ()
     per_task: bool = False
+    # Per progress ledger (by index): (next_speaker, instruction), in place of the two above.
+    turns: tuple[tuple[str, str], ...] = ()
+    # The FileSurfer's answer as a tool call (tool name, JSON arguments) instead of `agent_reply`.
+    file_surfer_tool: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -445,9 +449,16 @@ class ScriptedModelServer:
             return json.dumps(self.ledger(satisfied=ledger_index >= script.rounds_before_satisfied, index=ledger_index))
         return script.agent_reply
 
+    def tool_call(self, kind: CallKind) -> tuple[str, str] | None:
+        """The tool call this call is answered with, if any (the FileSurfer's, when scripted)."""
+        return self.script.file_surfer_tool if kind == "file_surfer" else None
+
     def ledger(self, *, satisfied: bool, index: int = -1) -> dict[str, dict[str, Any]]:
         script = self.script
         progress = script.progress_being_made and index not in script.no_progress_at
+        speaker, instruction = script.next_speaker, script.instruction
+        if 0 <= index < len(script.turns):
+            speaker, instruction = script.turns[index]
         return {
             "is_request_satisfied": {
                 "reason": "The result has been reported." if satisfied else "Nothing has been computed yet.",
@@ -455,8 +466,8 @@ class ScriptedModelServer:
             },
             "is_in_loop": {"reason": "Each step is new.", "answer": script.in_loop},
             "is_progress_being_made": {"reason": "Steps are adding value.", "answer": progress},
-            "next_speaker": {"reason": "The Coder can compute it.", "answer": script.next_speaker},
-            "instruction_or_question": {"reason": "A direct instruction.", "answer": script.instruction},
+            "next_speaker": {"reason": "The Coder can compute it.", "answer": speaker},
+            "instruction_or_question": {"reason": "A direct instruction.", "answer": instruction},
         }
 
 
@@ -533,13 +544,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(HTTPStatus.BAD_REQUEST, _error_body(str(error), "invalid_request_error", None))
                 return
         text = step if isinstance(step, str) else server.reply_text(record.kind, ledger_index, faults)
+        tool = server.tool_call(record.kind)  # the FileSurfer's, when scripted
         if call is not None:
             text = ""
-        usage = Usage(prompt_tokens_for(record.body), completion_tokens_for(text or "".join(call or ())))
+        usage = Usage(prompt_tokens_for(record.body),
+                      completion_tokens_for(tool[1] if tool is not None else text or "".join(call or ())))
         server._served(record, usage)
         model = _resolved_model(str(record.body.get("model") or record.deployment or "scripted"))
         n = server.calls
-        if record.body.get("stream"):
+        if tool is not None:
+            self._send_json(HTTPStatus.OK, _tool_completion(n, model, tool, usage))
+        elif record.body.get("stream"):
             options = record.body.get("stream_options") or {}
             self._send_stream(n, model, text, usage if options.get("include_usage") else None, call)
         else:
@@ -664,6 +679,14 @@ def _completion(n: int, model: str, text: str, usage: Usage, call: tuple[str, st
         ],
         "usage": _usage_json(usage),
     }
+
+
+def _tool_completion(n: int, model: str, tool: tuple[str, str], usage: Usage) -> dict[str, Any]:
+    body = _completion(n, model, "", usage)
+    call = {"id": f"call_scripted_{n}", "type": "function", "function": {"name": tool[0], "arguments": tool[1]}}
+    body["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [call], "refusal": None}
+    body["choices"][0]["finish_reason"] = "tool_calls"
+    return body
 
 
 def _error_body(message: str, error_type: str, code: str | None) -> dict[str, Any]:

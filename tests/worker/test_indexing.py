@@ -35,6 +35,8 @@ def expected_functions(auth: str) -> dict[str, tuple[dict[str, Any], ...]]:
         "cancel_task": http("tasks/{task_id}/cancel", "POST", auth),
         "get_task_messages": http("tasks/{task_id}/messages", "GET", auth),
         "submit_task_input": http("tasks/{task_id}/input", "POST", auth),
+        "list_task_files": http("tasks/{task_id}/files", "GET", auth),
+        "get_task_file": http("tasks/{task_id}/files/{*name}", "GET", auth),
         "get_openapi": http("openapi.json", "GET", auth)[1:],  # no durable client
         # The console's static files: anonymous whatever HTTP_AUTH_LEVEL says (starters/console.py).
         "console_page": http("console", "GET", "ANONYMOUS")[1:],
