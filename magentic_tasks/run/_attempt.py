@@ -24,7 +24,6 @@ from ..redaction import Redactor
 from ..schemas import (
     MAX_ERROR_CHARS,
     STOPPED,
-    MessageView,
     ResumePoint,
     RunOutcome,
     RunPaused,
@@ -33,15 +32,16 @@ from ..schemas import (
     TokenUsage,
 )
 from ..settings import Settings
-from ..store import AttemptEnd, Checkpoint, TaskStore, best_effort
+from ..store import AttemptEnd, TaskStore, best_effort
 from ..telemetry import record_outcome
 from ..text import storable
 from ._files import RunFiles, remove_workspace
 from ._finishing import finish_pending, for_durable, record_pending, staged_run, with_outputs
 from ._metering import AttemptMeter
 from ._progress import ProgressTracker
+from ._recorder import AttemptRecorder
 from ._review import awaits_review, decided, review_taken
-from ._start import Start, start_attempt
+from ._start import start_attempt
 from ._stop_signal import StopSignal
 from ._team import task_settings
 from ._team_run import run_team
@@ -219,38 +219,6 @@ async def _record(
     return outcome, held
 
 
-class AttemptRecorder:
-    """Where an attempt's run puts what it produces: its messages go to the transcript writer, and
-    each clean round boundary becomes a checkpoint, in one transaction with the round's messages
-    and usage. Without a writer (the mirror could not begin the attempt) both are dropped."""
-
-    def __init__(
-        self, task_id: str, start: Start, holder: str, meter: AttemptMeter, writer: TranscriptWriter | None
-    ) -> None:
-        self.task_id, self.start, self.holder, self.meter, self.writer = task_id, start, holder, meter, writer
-
-    async def messages(self, views: list[MessageView]) -> None:
-        if self.writer is not None:
-            self.writer.add(views)
-
-    async def checkpoint(self, boundary: RoundBoundary) -> bool:
-        """Save the boundary; whether it was saved. A checkpoint never fails the run: it only loses
-        the chance to resume here."""
-        writer, attempt = self.writer, self.start.attempt
-        assert attempt is not None and writer is not None
-        checkpoint = Checkpoint(
-            task_id=self.task_id, attempt=attempt, round=boundary.rounds, messages=boundary.messages,
-            state=dict(boundary.state), usage_by_agent=_plus(self.start.spent_before, self.meter.by_agent),
-            elapsed=boundary.elapsed, deadline=self.start.deadline, held_by=self.holder, saved_at=utc_now(),
-        )
-        try:
-            return await writer.flush(checkpoint=checkpoint)
-        except Exception:
-            logger.exception("task %s: round %d could not be checkpointed", self.task_id, boundary.rounds)
-            await writer.flush()  # the round's messages, without the checkpoint
-            return False
-
-
 async def record_failure(
     task: TaskInput, error: str, settings: Settings, *, store: TaskStore | None = None
 ) -> RunOutcome:
@@ -321,7 +289,3 @@ def _outcome(report: RunReport, usage: dict[str, TokenUsage], attempts: int, tas
 def _tokens(usage: dict[str, TokenUsage]) -> int:
     total = sum(usage.values(), TokenUsage())
     return total.prompt_tokens + total.completion_tokens
-
-
-def _plus(a: dict[str, TokenUsage], b: dict[str, TokenUsage]) -> dict[str, TokenUsage]:
-    return {agent: a.get(agent, TokenUsage()) + b.get(agent, TokenUsage()) for agent in {*a, *b}}
