@@ -1,7 +1,7 @@
 """Kill-and-resume equivalence for a team with the real WebSurfer (Debian's Chromium, pages on
 127.0.0.1): a run killed right after round k's checkpoint and resumed in a fresh process reopens
 the page the WebSurfer was on (scrolled where it was) and sends exactly the uninterrupted run's
-model requests, and ends with its transcript.
+model requests, and ends with its transcript; the checkpoint holds each screenshot once.
 
 What is compared: every request's kind and body, byte for byte, except that each image in it (the
 WebSurfer's screenshot, and the orchestrator's copies of earlier ones) is replaced by a marker;
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import time
 import uuid
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from magentic_tasks.resumable._images import IMAGES
 from tests.browser.conftest import chromium_pids
 from tests.resumable.run_once import KILLED
 from tests.resumable.test_equivalence import Ran, Scenario, request_log, rows, run_once
@@ -106,6 +108,7 @@ def test_a_web_surfer_run_killed_after_round_k_reopens_its_page_and_sends_the_sa
     with ScriptedModelServer(scenario.script) as server:
         killed = run_once(tmp_path, server, scenario, "--kill-after-round", str(k), QUICK)
         wait_gone(marker)  # the killed worker's browser went with it
+        ((saved,),) = rows(tmp_path / "tasks.db", "SELECT state_json FROM checkpoints")
         before = len(site.requests)
         resumed = run_once(tmp_path, server, scenario, QUICK)
         log = [(kind, without_images(body)) for kind, body in request_log(server, tmp_path)]
@@ -121,3 +124,6 @@ def test_a_web_surfer_run_killed_after_round_k_reopens_its_page_and_sends_the_sa
     assert transcript(resumed.outcome) == transcript(whole.outcome)
     assert resumed.outcome["prompt_tokens"] + resumed.outcome["completion_tokens"] == served
     assert rows(tmp_path / "tasks.db", "SELECT COUNT(*) FROM checkpoints") == [(0,)]
+    # The checkpoint held each of the k screenshots once (autogen's state repeats them per agent buffer).
+    images = json.loads(saved)[IMAGES]
+    assert len(images) == k and all(saved.count(image) == 1 for image in images)
