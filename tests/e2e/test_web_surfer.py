@@ -39,6 +39,7 @@ from tests.browser.conftest import MapResolver
 from tests.e2e.conftest import Harness, StartApp, as_json
 from tests.support.model_server import Script, WebStep, click, scroll_down, type_into, visit
 from tests.support.web_site import (
+    CHROMIUM,
     Site,
     cdp_chromium,
     chromium_missing,
@@ -58,7 +59,7 @@ def chromium() -> str:
     reason = chromium_missing()
     if reason is not None:
         pytest.skip(reason)
-    return os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium")
+    return CHROMIUM
 
 
 @pytest.fixture
@@ -78,9 +79,9 @@ def quick_settle(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def worker_pool() -> AsyncIterator[Callable[[], BrowserPool]]:
-    """The test's worker-process browser pool (what the run activity made on this event loop),
-    closed after the test with its browser."""
+async def browser_pool() -> AsyncIterator[Callable[[], BrowserPool]]:
+    """The process's browser pool as the run activity made it on this event loop; closed after the
+    test, with its browser."""
 
     def current() -> BrowserPool:
         shared = pool_module._shared
@@ -89,6 +90,13 @@ async def worker_pool() -> AsyncIterator[Callable[[], BrowserPool]]:
 
     yield current
     await close_shared_pool()
+
+
+async def close_shared_pool() -> None:
+    shared = pool_module._shared
+    if shared is not None and shared[0] is asyncio.get_running_loop():
+        await shared[1].close()
+        pool_module._shared = None
 
 
 def web_script(*steps: WebStep, rounds: int | None = None) -> Script:
@@ -127,7 +135,7 @@ def assert_no_context_left(pool: BrowserPool) -> None:
 
 
 async def test_a_web_surfer_task_browses_a_local_page_for_real(
-    start_app: StartApp, chromium: str, site: Site, worker_pool: Callable[[], BrowserPool],
+    start_app: StartApp, chromium: str, site: Site, browser_pool: Callable[[], BrowserPool],
 ) -> None:
     script = web_script(visit(site.url("/article")), scroll_down(), type_into("Search the site", "pelican"),
                         click("Next"))
@@ -164,7 +172,7 @@ async def test_a_web_surfer_task_browses_a_local_page_for_real(
     assert result["prompt_tokens"] + result["completion_tokens"] == app.server.served.total
     web_calls = [r for r in app.server.answered if r.kind == "web_surfer"]
     assert len(web_calls) == 4 and all(sent_images(r.body) == 1 for r in web_calls)
-    pool = worker_pool()
+    pool = browser_pool()
     assert_no_context_left(pool)  # the task's context closed with its run; the browser stays
     assert pool.starts == 1
 
@@ -193,15 +201,8 @@ async def test_a_chromium_over_cdp_serves_the_task_behind_the_request_guard(
     assert result["prompt_tokens"] + result["completion_tokens"] == app.server.served.total
 
 
-async def close_shared_pool() -> None:
-    shared = pool_module._shared
-    if shared is not None and shared[0] is asyncio.get_running_loop():
-        await shared[1].close()
-        pool_module._shared = None
-
-
 async def test_refused_addresses_reach_the_agent_as_the_refused_page_and_the_task_completes(
-    start_app: StartApp, chromium: str, site: Site, worker_pool: Callable[[], BrowserPool],
+    start_app: StartApp, chromium: str, site: Site, browser_pool: Callable[[], BrowserPool],
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Test names instead of DNS: site.test and ads.test are this site (127.0.0.1).
@@ -236,11 +237,11 @@ async def test_refused_addresses_reach_the_agent_as_the_refused_page_and_the_tas
     refusals = [r.getMessage() for r in caplog.records if "browser request refused" in r.getMessage()]
     assert any("ads.test is on this server's list of blocked hosts" in text for text in refusals)  # the image
     assert result["result"]["task_result"]["final_answer"] == script.final_answer
-    assert_no_context_left(worker_pool())
+    assert_no_context_left(browser_pool())
 
 
 async def test_two_tasks_at_once_share_the_browser_but_not_their_cookies(
-    start_app: StartApp, chromium: str, site: Site, worker_pool: Callable[[], BrowserPool],
+    start_app: StartApp, chromium: str, site: Site, browser_pool: Callable[[], BrowserPool],
 ) -> None:
     # The site names each visitor; each task sets its cookie, then reads what its context sends back.
     script = web_script(visit(site.url("/set-cookie")), visit(site.url("/show-cookie")))
@@ -251,7 +252,7 @@ async def test_two_tasks_at_once_share_the_browser_but_not_their_cookies(
     second = await app.create_task(prompt="Task two: set and show a cookie.")
 
     await app.host.wait_until(lambda: site.arrived("/set-cookie") == 2, 60, "both tasks setting their cookie")
-    browser = worker_pool()._browser
+    browser = browser_pool()._browser
     assert browser is not None and len(browser.contexts) == 2  # one browser, a context per task
     site.release("/set-cookie")
     await app.host.wait_until(lambda: site.arrived("/show-cookie") == 2, 60, "both tasks showing their cookie")
@@ -266,21 +267,22 @@ async def test_two_tasks_at_once_share_the_browser_but_not_their_cookies(
         assert f"cookie: [task=visitor-{visitor}]" in show_text
         shown.append(visitor)
     assert sorted(shown) == ["1", "2"]
-    assert_no_context_left(worker_pool())
-    assert worker_pool().starts == 1
+    assert_no_context_left(browser_pool())
+    assert browser_pool().starts == 1
 
 
 async def test_a_cancel_a_deadline_and_a_token_budget_each_close_the_tasks_context(
-    start_app: StartApp, chromium: str, site: Site, worker_pool: Callable[[], BrowserPool],
+    start_app: StartApp, chromium: str, site: Site, browser_pool: Callable[[], BrowserPool],
 ) -> None:
-    # The page never loads: each task is stopped while its WebSurfer waits for it.
+    # The page never loads: the cancelled task is stopped while its WebSurfer waits for it; the
+    # deadline and the budget stop the other two wherever they are by then.
     script = web_script(visit(site.url("/slow")))
     app = await start_web(start_app, site, {"BROWSER_EXECUTABLE_PATH": chromium}, script, CANCEL_POLL_SECONDS=0.2)
     site.hold("/slow")
 
     cancelled = await app.create_task(prompt="A task to cancel.")
     await app.host.wait_until(lambda: site.arrived("/slow") == 1, 60, "the WebSurfer loading the page")
-    assert len(worker_pool()._browser.contexts) == 1  # type: ignore[union-attr]
+    assert len(browser_pool()._browser.contexts) == 1  # type: ignore[union-attr]
     asked = time.monotonic()
     response = await app.host.call_http("cancel_task", route_params={"task_id": cancelled})
     assert response.status_code == 202
@@ -289,27 +291,27 @@ async def test_a_cancel_a_deadline_and_a_token_budget_each_close_the_tasks_conte
     assert time.monotonic() - asked < CANCEL_GRACE_SECONDS
     result = as_json(await app.get_result(cancelled))
     assert result["status"] == "cancelled"
-    assert_no_context_left(worker_pool())
+    assert_no_context_left(browser_pool())
 
     body = {"prompt": "A task with a deadline.", "use_aoai": False, "model_name": "gpt-4o", "deadline_seconds": 3}
     timed_out = str(as_json(await app.post_task(body))["task_id"])
     result = await app.run_to_end(timed_out)
     assert result["result"]["task_result"]["stop_reason"] == "timeout"
-    assert_no_context_left(worker_pool())
+    assert_no_context_left(browser_pool())
 
-    # The budget is spent by the orchestrator's first calls: the WebSurfer's own call is refused.
+    # The budget runs out within the first round (a WebSurfer call alone, with its screenshot, is more).
     body = {"prompt": "A task with a budget.", "use_aoai": False, "model_name": "gpt-4o", "max_tokens": 1000}
     served_before = app.server.served.total
     budgeted = str(as_json(await app.post_task(body))["task_id"])
     result = await app.run_to_end(budgeted)
     assert result["result"]["task_result"]["stop_reason"] == "token budget exhausted"
     assert result["prompt_tokens"] + result["completion_tokens"] == app.server.served.total - served_before
-    assert_no_context_left(worker_pool())
-    assert worker_pool().starts == 1
+    assert_no_context_left(browser_pool())
+    assert browser_pool().starts == 1
 
 
 async def test_a_browser_killed_mid_task_fails_that_turn_and_the_next_task_gets_a_new_one(
-    start_app: StartApp, chromium: str, site: Site, worker_pool: Callable[[], BrowserPool],
+    start_app: StartApp, chromium: str, site: Site, browser_pool: Callable[[], BrowserPool],
 ) -> None:
     script = web_script(visit(site.url("/slow")))
     app = await start_web(start_app, site, {"BROWSER_EXECUTABLE_PATH": chromium}, script)
@@ -330,14 +332,15 @@ async def test_a_browser_killed_mid_task_fails_that_turn_and_the_next_task_gets_
     after = await app.run_to_end(await app.create_task(prompt="The next task."))
     assert after["status"] == "completed"
     assert "Hello from /slow" in web_texts(after["result"]["messages"])[0]
-    assert worker_pool().starts == 2  # a new browser for the next task
-    assert_no_context_left(worker_pool())
+    assert browser_pool().starts == 2  # a new browser for the next task
+    assert_no_context_left(browser_pool())
 
 
 async def test_a_task_without_web_among_its_agents_builds_no_web_surfer(start_app: StartApp, site: Site) -> None:
     # No browser is started: an "executable" that is not one would fail the team if it were.
-    app = await start_web(start_app, site, {"BROWSER_EXECUTABLE_PATH": shutil.which("true")},
-                          Script(rounds_before_satisfied=1))
+    not_a_browser = shutil.which("true")
+    assert not_a_browser is not None
+    app = await start_web(start_app, site, {"BROWSER_EXECUTABLE_PATH": not_a_browser}, Script())
     body = {"prompt": "What is 6 * 7?", "use_aoai": False, "model_name": "gpt-4o", "agents": ["code"]}
     result = await app.run_to_end(str(as_json(await app.post_task(body))["task_id"]))
 
@@ -349,7 +352,7 @@ async def test_a_task_without_web_among_its_agents_builds_no_web_surfer(start_ap
 
 
 async def test_without_vision_the_web_surfer_reads_text_and_says_so_once(
-    start_app: StartApp, chromium: str, site: Site, worker_pool: Callable[[], BrowserPool],
+    start_app: StartApp, chromium: str, site: Site, browser_pool: Callable[[], BrowserPool],
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(team_module, "_said", set())  # what this process has said so far
