@@ -48,15 +48,20 @@ export class FilesView {
       if (this.signal.aborted || load !== this.loads) return;
       // 404: no such route (an app without task files), or the task is gone: nothing to show; the
       // task view itself says what a 401, 403 or 422 means.
-      if ([401, 403, 404, 422].includes(error.status)) return void (this.section.hidden = true);
+      if ([401, 403, 404, 422].includes(error.status)) return this.shown("none", false);
       this.section.replaceChildren(el("h3", {}, "Files"),
         el("p", { class: "error" }, `The files could not be listed: ${error.message}`));
-      this.section.hidden = false;
+      this.shown("failed", true);
     }
   }
 
+  /** `state` (listed, none, failed) says what the last load found; the section shows when `visible`. */
+  shown(state, visible) {
+    this.section.dataset.state = state;
+    this.section.hidden = !visible;
+  }
+
   draw({ inputs, outputs, skipped }, final) {
-    this.section.hidden = !(inputs.length || outputs.length || skipped.length);
     this.problem = el("p", { class: "error", role: "alert", hidden: "" });
     this.section.replaceChildren(
       el("h3", {}, "Files"),
@@ -67,6 +72,7 @@ export class FilesView {
         ...skipped.map((file) => el("li", {}, el("code", {}, file.name), `: ${file.reason}`)))] : []),
       this.problem,
     );
+    this.shown("listed", Boolean(inputs.length || outputs.length || skipped.length));
   }
 
   table(caption, files) {
