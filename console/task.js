@@ -75,7 +75,7 @@ export class TaskView {
     );
     this.cancelButton = button("Cancel", () => this.act("POST", "/cancel"));
     this.deleteButton = button("Delete", () => this.confirmDelete());
-    this.confirm = el("span", { class: "confirm", hidden: "" }, "Delete this task and its transcript for good? ",
+    this.confirm = el("span", { class: "confirm", hidden: "" }, "Delete this task, its transcript and its files for good? ",
       button("Confirm delete", () => this.remove()), button("Keep it", () => this.showConfirm(false)));
     this.actions.append(this.cancelButton, this.deleteButton, this.confirm);
     this.fileList = new FilesView(this.files, this.id, this.stop.signal);
