@@ -18,6 +18,7 @@ export class ApiError extends Error {
   constructor(status, detail, retryAfter) {
     super(describe(status, detail));
     this.status = status;
+    this.detail = detail;
     this.retryAfter = Number(retryAfter) || 0;
   }
 }
@@ -51,17 +52,14 @@ async function bodyOf(response) {
   }
 }
 
-/**
- * `method path` on the API; resolves to {status, data} for a 2xx answer, throws ApiError for any
- * other and Unreachable when no answer came. `query` values that are empty are left out.
- */
-export async function call(method, path, { query = {}, body, headers = {}, signal } = {}) {
+/** `method path` on the API: the Response of a 2xx answer; ApiError for any other, Unreachable when none came. */
+async function send(method, path, { query = {}, body, headers = {}, signal, accept = "application/json" } = {}) {
   const url = new URL(path, API_ROOT);
   for (const [name, value] of Object.entries(query)) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, String(value));
   }
   // X-Requested-With: sign-in middleware that honours it answers 401 instead of a login redirect.
-  const sent = { Accept: "application/json", "X-Requested-With": "XMLHttpRequest", ...headers };
+  const sent = { Accept: accept, "X-Requested-With": "XMLHttpRequest", ...headers };
   if (functionKey.get()) sent["x-functions-key"] = functionKey.get();
   if (body !== undefined) sent["Content-Type"] = "application/json";
   let response;
@@ -75,9 +73,31 @@ export async function call(method, path, { query = {}, body, headers = {}, signa
     throw new Unreachable();
   }
   if (response.type === "opaqueredirect") throw new ApiError(302, SIGN_IN_AGAIN); // never followed
-  const data = await bodyOf(response);
-  if (!response.ok) throw new ApiError(response.status, data?.detail, response.headers.get("Retry-After"));
-  return { status: response.status, data };
+  if (!response.ok) {
+    const data = await bodyOf(response);
+    throw new ApiError(response.status, data?.detail, response.headers.get("Retry-After"));
+  }
+  return response;
+}
+
+/**
+ * `method path` on the API; resolves to {status, data} for a 2xx answer, throws ApiError for any
+ * other and Unreachable when no answer came. `query` values that are empty are left out.
+ */
+export async function call(method, path, options = {}) {
+  const response = await send(method, path, options);
+  return { status: response.status, data: await bodyOf(response) };
+}
+
+/** GET `path`'s bytes as a Blob (a task's file), with the same credentials and errors as `call`. */
+export async function fetchBlob(path, { signal } = {}) {
+  const response = await send("GET", path, { signal, accept: "*/*" });
+  try {
+    return await response.blob();
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw new Unreachable(); // the connection broke while the bytes came
+  }
 }
 
 export const taskPath = (id, tail = "") => `tasks/${encodeURIComponent(id)}${tail}`;

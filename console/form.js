@@ -1,13 +1,15 @@
 // The "New task" form, built from FIELDS: one entry per field of the POST /tasks body. When the API
-// takes a new field (attachments), add an entry here: its control, and `value`, which turns the
-// control into the body's value (undefined leaves the field out; it may return a Promise, e.g. to
-// read an attachment's bytes); `group` puts it in a folded section of that name. Nothing else
-// changes. See docs/console.md.
+// takes a new field, add an entry here: its control, and `value`, which turns the control into the
+// body's value (undefined leaves the field out; it may return a Promise, as reading attachments
+// does, and throw an Error whose message says why nothing was sent); `group` puts it in a folded
+// section of that name; `into` adds its list to another field's (URL attachments to `files`);
+// `hint` is a line under it; `once` empties it after a task started. See docs/console.md.
 
 import { call } from "./api.js";
+import { LIMITS, inlineFiles, namingFiles, urlFiles } from "./attachments.js";
 
 export const FIELDS = [
-  { name: "prompt", label: "Prompt", control: "textarea", attrs: { rows: 5, required: "" },
+  { name: "prompt", label: "Prompt", control: "textarea", attrs: { rows: 5, required: "" }, once: true,
     value: (c) => c.value },
   { name: "model_name", label: "Model", control: "input",
     attrs: { placeholder: "the app's default", autocomplete: "off", spellcheck: "false" },
@@ -33,7 +35,14 @@ export const FIELDS = [
     attrs: { type: "number", min: "1", step: "1", inputmode: "numeric" }, value: number },
   { name: "deadline_seconds", group: "Team options", label: "Deadline in seconds (optional)", control: "input",
     attrs: { type: "number", min: "1", step: "any", inputmode: "decimal" }, value: number },
-  // Attachments come here once the API takes them.
+  { name: "files", group: "Attachments", label: "Files to attach", control: "input", attrs: { type: "file", multiple: "" },
+    hint: `The team finds them in its workspace under inputs/. At most ${LIMITS.count} files and ` +
+      `${LIMITS.inlineBytes / 1024 / 1024} MiB in all.`,
+    once: true, value: inlineFiles },
+  { name: "file_urls", into: "files", group: "Attachments", label: "Files to fetch: one URL a line (optional)",
+    control: "textarea", attrs: { rows: 2, placeholder: "https://…", autocomplete: "off", spellcheck: "false" },
+    hint: "The run fetches each (https, up to 25 MiB), from the hosts the app allows.",
+    once: true, value: urlFiles },
 ];
 
 // A number field's value, or undefined (left out of the body) when it is empty.
@@ -72,6 +81,14 @@ export function taskForm(form, { onCreated, onError }) {
     const row = document.createElement("div");
     row.className = `field field-${field.control}`;
     row.append(...(field.control === "checkbox" ? [node, label] : [label, node]));
+    if (field.hint) {
+      const hint = document.createElement("p");
+      hint.className = "hint";
+      hint.id = `${node.id}-hint`;
+      hint.textContent = field.hint;
+      node.setAttribute("aria-describedby", hint.id);
+      row.append(hint);
+    }
     if (field.group && !groups.has(field.group)) {
       const details = document.createElement("details");
       details.className = "field-group";
@@ -92,23 +109,33 @@ export function taskForm(form, { onCreated, onError }) {
   let pending = null; // {json, key} of a submission not known to have been accepted
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const body = {};
-    for (const field of FIELDS) {
-      const value = await field.value(controls.get(field.name));
-      if (value !== undefined) body[field.name] = value;
-    }
-    const json = JSON.stringify(body);
-    if (pending?.json !== json) pending = { json, key: randomKey() };
+    if (start.disabled) return; // still reading the attachments of the last press
     start.disabled = true;
+    let body;
     try {
+      body = await bodyOf(controls);
+      const json = JSON.stringify(body);
+      if (pending?.json !== json) pending = { json, key: randomKey() };
       const { data } = await call("POST", "tasks", { body, headers: { "Idempotency-Key": pending.key } });
       pending = null;
-      controls.get("prompt").value = "";
+      for (const field of FIELDS) if (field.once) controls.get(field.name).value = "";
       onCreated(data);
     } catch (error) {
-      onError(error);
+      onError(namingFiles(error, body?.files));
     } finally {
       start.disabled = false;
     }
   });
+}
+
+/** The POST /tasks body the controls hold; throws when a field cannot be sent as it is. */
+async function bodyOf(controls) {
+  const body = {};
+  for (const field of FIELDS) {
+    const value = await field.value(controls.get(field.name));
+    if (value === undefined) continue;
+    const name = field.into || field.name;
+    body[name] = field.into && body[name] ? [...body[name], ...value] : value;
+  }
+  return body;
 }

@@ -1,7 +1,9 @@
 // One task: status and progress (GET /tasks/{id}), the plan to review while it waits (POST
-// /tasks/{id}/input), cancel and delete, the live transcript, and the result with its tokens and time.
+// /tasks/{id}/input), cancel and delete, the live transcript, the result with its tokens and time,
+// and its files (files.js).
 
 import { call, taskPath } from "./api.js";
+import { FilesView } from "./files.js";
 import { markdown } from "./markdown.js";
 import { follow } from "./transcript.js";
 
@@ -41,13 +43,6 @@ function facts(pairs) {
   return list;
 }
 
-/** Files a task produced: the API has no route for them yet. When it has one (e.g. GET
- * /tasks/{id}/files), list them here: fetch each with `call` (it carries the key), then offer it
- * through an <a download> on a blob: URL. Until then the section stays hidden. */
-function showFiles(section) {
-  section.hidden = true;
-}
-
 export class TaskView {
   /** `root`: the section to draw in; `app`: {notify(text), failed(error), changed(id, status), deleted(id)}. */
   constructor(root, id, app) {
@@ -80,9 +75,10 @@ export class TaskView {
     );
     this.cancelButton = button("Cancel", () => this.act("POST", "/cancel"));
     this.deleteButton = button("Delete", () => this.confirmDelete());
-    this.confirm = el("span", { class: "confirm", hidden: "" }, "Delete this task and its transcript for good? ",
+    this.confirm = el("span", { class: "confirm", hidden: "" }, "Delete this task, its transcript and its files for good? ",
       button("Confirm delete", () => this.remove()), button("Keep it", () => this.showConfirm(false)));
     this.actions.append(this.cancelButton, this.deleteButton, this.confirm);
+    this.fileList = new FilesView(this.files, this.id, this.stop.signal);
     heading.focus();
   }
 
@@ -140,6 +136,9 @@ export class TaskView {
     this.deleteButton.hidden = !FINAL.has(task.status);
     if (changed) {
       this.showReview(task.status === "awaiting_input" ? task.plan ?? "" : null);
+      // Listed when the view opens and at each status: attachments fetched by URL appear once the
+      // run has them, the outputs once the task has ended.
+      this.fileList.load(FINAL.has(task.status));
       this.app.changed(this.id, task.status);
     }
   }
@@ -186,7 +185,6 @@ export class TaskView {
       el("div", { class: "scroll" }, usage),
     );
     this.result.hidden = false;
-    showFiles(this.files, data);
   }
 
   async act(method, tail, body) {

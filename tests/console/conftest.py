@@ -114,9 +114,10 @@ class Watch:
             self.errors.append(message.text)
 
     def elsewhere(self) -> list[str]:
-        """Requests to anywhere but the app (data: URLs are no request)."""
+        """Requests to anywhere but the app (data: URLs are no request; a blob: URL is its origin's)."""
         return [url for url in self.requests
-                if not url.startswith("data:") and "{0.scheme}://{0.netloc}".format(urlsplit(url)) != self.origin]
+                if not url.startswith("data:") and "{0.scheme}://{0.netloc}".format(
+                    urlsplit(url.removeprefix("blob:"))) != self.origin]
 
     def problems(self) -> list[str]:
         return [*self.errors, *(f"dialog {d}" for d in self.dialogs), *(f"request to {u}" for u in self.elsewhere())]
