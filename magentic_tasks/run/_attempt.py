@@ -88,7 +88,21 @@ async def _attempt(
         return _for_durable(done.outcome)
 
     holder = uuid.uuid4().hex
-    start = await start_attempt(task, settings, store, holder, utc_now())
+    store.hold(task.task_id)  # the task's own file stays open while this attempt writes it
+    start: Start | None = None
+    try:
+        start = await start_attempt(task, settings, store, holder, utc_now())
+        return await _go_on(task, settings, store, client, stop, slice_seconds, redact, holder, start)
+    finally:
+        if start is not None and start.marked is not None:  # the row's write (in the background) ends first
+            await start.marked
+        await best_effort(store.release, task.task_id)
+
+
+async def _go_on(
+    task: TaskInput, settings: Settings, store: TaskStore, client: ChatCompletionClient | None,
+    stop: StopSignal | None, slice_seconds: float | None, redact: Redactor, holder: str, start: Start,
+) -> RunOutcome | RunPaused:
     attempt = start.attempt
     meter = AttemptMeter(settings.max_tokens_per_task, start.usage, _tokens(start.spent_before))
     tracker = ProgressTracker(attempt or 0)

@@ -3,6 +3,7 @@ new attempt from the latest checkpoint."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,12 +22,14 @@ class Start:
     resume: Resume | None = None
     usage: dict[str, TokenUsage] = field(default_factory=dict)  # the attempt's own, so far
     spent_before: dict[str, TokenUsage] = field(default_factory=dict)  # the run's, before this attempt
+    marked: asyncio.Future[None] | None = None  # the task's row marked running (awaited before the end)
 
 
 async def start_attempt(task: TaskInput, settings: Settings, store: TaskStore, holder: str, now: datetime) -> Start:
     """The next slice continues its attempt in place when it can claim the checkpoint it was handed
     and that attempt's transcript ends there; otherwise a new attempt begins, resumed from the
-    latest checkpoint (its transcript copied up to it) or from scratch when there is none."""
+    latest checkpoint (its transcript copied up to it) or from scratch when there is none, and the
+    task's row is marked running in the background (the run does not wait for the shared file)."""
     if task.resume is not None:
         point = task.resume
         claimed = await best_effort(store.claim_checkpoint, task.task_id, point.attempt, point.round, holder)
@@ -37,16 +40,15 @@ async def start_attempt(task: TaskInput, settings: Settings, store: TaskStore, h
                 own = recorded.get(claimed.attempt, {})
                 return Start(claimed.attempt, claimed.deadline, _resume(claimed, history), own,
                              _minus(claimed.usage_by_agent, own))
-    latest = await best_effort(store.latest_checkpoint, task.task_id)
-    attempt = await best_effort(store.begin_attempt, task, now)
-    fresh = Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds))
-    if latest is None or attempt is None:
-        return fresh
-    history = (await best_effort(store.messages, task.task_id, latest.attempt) or [])[: latest.messages]
-    if len(history) < latest.messages:  # its transcript is not all there: a resume would leave a gap
-        return fresh
-    await best_effort(store.resume_attempt, task.task_id, latest.attempt, attempt, latest.messages)
-    return Start(attempt, latest.deadline, _resume(latest, history), {}, dict(latest.usage_by_agent))
+    # One transaction of the task's own file; the shared file's row is marked running meanwhile.
+    begun = await best_effort(store.start_attempt, task, now)
+    if begun is None:
+        return Start(None, now + timedelta(seconds=settings.task_timeout_seconds))
+    attempt, latest, history = begun
+    marked = asyncio.ensure_future(best_effort(store.mark_running, task, now))
+    if latest is None:
+        return Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds), marked=marked)
+    return Start(attempt, latest.deadline, _resume(latest, history), {}, dict(latest.usage_by_agent), marked)
 
 
 def _resume(checkpoint: Checkpoint, history: list[MessageView]) -> Resume:

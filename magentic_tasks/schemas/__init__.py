@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._errors import ErrorDetail, ValidationErrorItem, ValidationErrors
-    from ._outcomes import CANCEL_REASON, MAX_ERROR_CHARS, STOPPED, MessageView, RunOutcome, TaskSnapshot, TokenUsage
+    from ._outcomes import (
+        CANCEL_REASON,
+        IMAGE_REF_TYPE,
+        IMAGE_TYPE,
+        MAX_ERROR_CHARS,
+        STOPPED,
+        MessageView,
+        RunOutcome,
+        TaskSnapshot,
+        TokenUsage,
+    )
     from ._progress import CallbackState, TaskProgress
     from ._requests import PlanInput, Prompt, QueuedTask, TaskCreate
     from ._runs import PlanReview, ResumePoint, ReviewDecision, RunPaused, TaskInput
@@ -49,8 +59,8 @@ if TYPE_CHECKING:
 # Which private module defines each public name.
 _MODULES: dict[str, tuple[str, ...]] = {
     "_errors": ("ErrorDetail", "ValidationErrorItem", "ValidationErrors"),
-    "_outcomes": ("CANCEL_REASON", "MAX_ERROR_CHARS", "STOPPED", "MessageView", "RunOutcome", "TaskSnapshot",
-                  "TokenUsage"),
+    "_outcomes": ("CANCEL_REASON", "IMAGE_REF_TYPE", "IMAGE_TYPE", "MAX_ERROR_CHARS", "STOPPED", "MessageView",
+                  "RunOutcome", "TaskSnapshot", "TokenUsage"),
     "_progress": ("CallbackState", "TaskProgress"),
     "_requests": ("PlanInput", "Prompt", "QueuedTask", "TaskCreate"),
     "_runs": ("PlanReview", "ResumePoint", "ReviewDecision", "RunPaused", "TaskInput"),
@@ -82,6 +92,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "CANCEL_REASON",
     "FINAL_STATUSES",
+    "IMAGE_REF_TYPE",
+    "IMAGE_TYPE",
     "MAX_ERROR_CHARS",
     "MODEL_NAME_PATTERN",
     "STOPPED",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..schemas import FINAL_STATUSES
-from ..store import best_effort
+from ..store import best_effort, in_thread
 from ._errors import Conflict, Unavailable
 from ._reader import TaskReader, logger
 
@@ -47,7 +47,7 @@ async def delete(reader: TaskReader, task_id: str, owner: str | None) -> None:
 async def remove(reader: TaskReader, task_id: str) -> None:
     """Durable history, SQLite rows and workspace of a finished task; raises if a store fails."""
     await reader.orchestrations.purge(task_id)
-    await asyncio.to_thread(reader.store.delete_task, task_id)
+    await in_thread(reader.store.delete_task, task_id)
     await asyncio.to_thread(shutil.rmtree, reader.settings.task_workspace_root / task_id, True)
 
 

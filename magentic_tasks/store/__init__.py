@@ -20,9 +20,10 @@ from ._batches import AttemptEnd, Batch
 from ._checkpoints import Checkpoint
 from ._connection import Database
 from ._listing import PageKey, page_key
-from ._mirror import TaskStore, best_effort
+from ._mirror import TaskStore
 from ._schema import SCHEMA_VERSION
 from ._tasks import parse_timestamp
+from ._threads import best_effort, in_thread
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -33,6 +34,7 @@ __all__ = [
     "PageKey",
     "TaskStore",
     "best_effort",
+    "in_thread",
     "page_key",
     "parse_timestamp",
 ]

@@ -20,9 +20,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..clock import iso
-from ..schemas import TokenUsage
-from ._rows import insert_messages, set_attempt_usage, usage_json
+from ..schemas import MessageView, TokenUsage
+from ._rows import insert_messages, read_messages, set_attempt_usage, usage_json
 from ._tasks import parse_timestamp
+from ._transcript import begin_attempt
 
 
 class Checkpoint(BaseModel):
@@ -104,6 +105,20 @@ def resume_attempt(conn: sqlite3.Connection, task_id: str, source: int, attempt:
         (task_id, source, count),
     ).fetchall()
     insert_messages(conn, [(task_id, attempt, r["seq"], r["source"], r["type"], r["content"]) for r in rows])
+
+
+def begin_resumed(
+    conn: sqlite3.Connection, task_id: str, at: datetime
+) -> tuple[int, Checkpoint | None, list[MessageView]]:
+    """A new attempt, resumed from the latest checkpoint when its transcript is all there (the
+    entries up to it copied into the new attempt's); its number, that checkpoint and transcript."""
+    latest = latest_checkpoint(conn, task_id)
+    attempt = begin_attempt(conn, task_id, at)
+    history = [] if latest is None else read_messages(conn, task_id, latest.attempt)[: latest.messages]
+    if latest is None or len(history) < latest.messages:  # a resume would leave a gap: start afresh
+        return attempt, None, []
+    resume_attempt(conn, task_id, latest.attempt, attempt, latest.messages)
+    return attempt, latest, history
 
 
 def checkpoint_bytes(conn: sqlite3.Connection, task_id: str) -> int:

@@ -9,18 +9,30 @@ and sequence; `attempts.progress_json`, the running attempt's progress; the list
 v3 (issue 9): the `awaiting_input` status (plan review; the tasks table rebuilt as in v2, its
 indexes made again) and `checkpoints`, a run's latest round boundary per attempt: the idle team's
 saved state, its tokens and counters, and which run holds it (`store/_checkpoints.py`).
+
+v4 (the mirror scales on a share): a task's attempts, messages, progress, usage and checkpoints
+live in its own file (`TASK_FILE_SCHEMA`, `store/_task_files.py`); the shared file keeps the tasks
+table. Rows that v3 wrote into the shared file stay there and are read in place, and a task run
+before the upgrade goes on writing there: `layout.legacy_until` is when the file became v4 if it
+held any (a task created well after that cannot have any). Code before v4 refuses a v4 file, so
+it never writes transcripts where v4 code does not look.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+from datetime import datetime, timedelta
 
+from ..clock import as_utc
 from ..errors import StoreError
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+# How much later than `legacy_until` a task must have been created to be sure it has no rows in the
+# shared file's transcript tables: instances' clocks differ, and a task is created on one.
+LEGACY_MARGIN = timedelta(hours=1)
 
 
 def _tasks_rebuilt(suffix: str, statuses: tuple[str, ...]) -> tuple[str, ...]:
@@ -111,7 +123,42 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (task_id, attempt)
         )""",
     ),
+    4: (
+        "CREATE TABLE layout (legacy_until TEXT)",
+        """INSERT INTO layout (legacy_until) SELECT datetime('now') WHERE EXISTS (SELECT 1 FROM attempts)
+               OR EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM checkpoints)""",
+    ),
 }
+
+# A task's own file: the v3 tables of a run, without the foreign keys to the tasks table (which is
+# in the shared file). `PRAGMA user_version` is its version, set in the transaction that creates it,
+# so a file left empty by a crash reads as no file at all.
+TASK_FILE_VERSION = 1
+TASK_FILE_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE attempts (
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        usage_json TEXT,
+        error TEXT,
+        progress_json TEXT,
+        PRIMARY KEY (task_id, attempt)
+    )""",
+    """CREATE TABLE messages (
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        type TEXT NOT NULL,
+        content TEXT NOT NULL,
+        position INTEGER,
+        PRIMARY KEY (task_id, attempt, seq)
+    )""",
+    "CREATE UNIQUE INDEX messages_by_position ON messages(task_id, position)",
+    _MIGRATIONS[3][-1],  # checkpoints
+    f"PRAGMA user_version = {TASK_FILE_VERSION}",
+)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -122,8 +169,32 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the schema up to date; run with foreign keys off (a table rebuild drops a parent table)."""
+def schema_state(conn: sqlite3.Connection) -> tuple[int, datetime | None]:
+    """The shared file's schema version, and (from v4) until when it was written with transcripts in it."""
+    version = schema_version(conn)
+    if version < 4:
+        return version, None
+    row = conn.execute("SELECT MAX(legacy_until) FROM layout").fetchone()
+    return version, None if row[0] is None else as_utc(datetime.fromisoformat(row[0]))
+
+
+def task_file_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def create_task_file(conn: sqlite3.Connection) -> None:
+    """Make an empty task file's tables (in the caller's write transaction); a newer one is refused."""
+    version = task_file_version(conn)
+    if version > TASK_FILE_VERSION:
+        raise StoreError(f"task file schema v{version} is newer than this code (v{TASK_FILE_VERSION})")
+    if version == 0:
+        for statement in TASK_FILE_SCHEMA:
+            conn.execute(statement)
+
+
+def migrate(conn: sqlite3.Connection) -> tuple[int, datetime | None]:
+    """Bring the schema up to date; run with foreign keys off (a table rebuild drops a parent table).
+    The state after (`schema_state`)."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     current = schema_version(conn)
     if current > SCHEMA_VERSION:
@@ -138,6 +209,7 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
     if current < SCHEMA_VERSION:
         logger.info("task database migrated to schema v%d (from v%d)", SCHEMA_VERSION, current)
+    return schema_state(conn)
 
 
 def integrity_check(conn: sqlite3.Connection) -> str:

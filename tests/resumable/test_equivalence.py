@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from magentic_tasks.store import TaskStore
 from tests.resumable.run_once import KILLED, TASK_ID
 from tests.support.model_server import Faults, Script, ScriptedModelServer
 
@@ -120,9 +121,10 @@ def test_a_run_killed_after_round_k_resumes_to_the_same_requests_and_transcript(
     if name == "stall":  # the orchestrator did gather facts and plan again, before or after the kill
         assert [kind for kind, _ in log].count("plan_update") == 1
     db = tmp_path / "tasks.db"
-    assert rows(db, "SELECT COUNT(*) FROM checkpoints") == [(0,)]  # a finished run is never resumed
+    own = TaskStore(db).task_file(TASK_ID)  # the run's checkpoints and transcript are in the task's own file
+    assert rows(own, "SELECT COUNT(*) FROM checkpoints") == [(0,)]  # a finished run is never resumed
     # The stream: the resumed attempt restated the transcript up to the checkpoint, once, in order.
-    positions = rows(db, "SELECT position FROM messages ORDER BY position")
+    positions = rows(own, "SELECT position FROM messages ORDER BY position")
     assert [p for (p,) in positions] == list(range(len(positions)))
     final = rows(db, f"SELECT final_attempt FROM tasks WHERE task_id = '{TASK_ID}'")
     assert final == [(2,)]

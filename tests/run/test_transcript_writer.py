@@ -1,7 +1,7 @@
 """An attempt's mirror writes, batched: one transaction per round or per flush interval, nothing lost.
 
-The store is real SQLite; a `CountingStore` counts write transactions (every `write` of its
-`Database`) and remembers each batch it committed, with the moment it did.
+The store is real SQLite; a `CountingStore` counts write transactions (of the shared file and of
+the task's own) and remembers each batch it committed, with the moment it did.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -21,46 +21,48 @@ from magentic_tasks.errors import StoreError
 from magentic_tasks.run import ProgressTracker, TranscriptWriter, UsageMeter, execute_task
 from magentic_tasks.schemas import MessageView, TaskInput, TokenUsage
 from magentic_tasks.settings import Settings
-from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, Database, TaskStore
+from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, TaskStore
 from tests.run.test_attempt import TASK, scripted_client
 
 T = TypeVar("T")
 
 
-class CountingDatabase(Database):
-    """Names each committed write transaction after the store operation under way."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.writes: list[str] = []  # the name of each committed write operation, in order
-        self.operation = "other"
-
-    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        result = super().write(fn)
-        self.writes.append(self.operation)
-        return result
-
-
 class CountingStore(TaskStore):
-    """`first_batch`, when given, runs in the first batch's write before anything is written: it may
-    raise (the write fails) or sleep (the share is slow)."""
+    """Names each committed write transaction: "batch" (the transcript writer's), "own" (another of
+    the task's own file) or "shared" (the file every instance shares). `first_batch`, when given,
+    runs in the first batch's write before anything is written: it may raise (the write fails) or
+    sleep (the share is slow)."""
 
     def __init__(self, path: Path, *, first_batch: Callable[[], None] | None = None) -> None:
         super().__init__(path)
-        self.db = self.counting = CountingDatabase(path)
-        self.writes = self.counting.writes
+        self.writes: list[str] = []
         self.batches: list[tuple[float, Batch]] = []
         self.first_batch = first_batch
+        self.in_batch = False
+        shared_write, own_write = self.db.write, self.files.write
+
+        def counted_shared(fn: Callable[[sqlite3.Connection], T]) -> T:
+            result = shared_write(fn)
+            self.writes.append("shared")
+            return result
+
+        def counted_own(task_id: str, fn: Callable[[sqlite3.Connection], T], created_at: Any = None) -> T:
+            result = own_write(task_id, fn, created_at)
+            self.writes.append("batch" if self.in_batch else "own")
+            return result
+
+        self.db.write = counted_shared  # type: ignore[method-assign]
+        self.files.write = counted_own  # type: ignore[method-assign]
 
     def write_batch(self, batch: Batch) -> int:
         first, self.first_batch = self.first_batch, None
         if first is not None:
             first()
-        self.counting.operation = "batch"
+        self.in_batch = True
         try:
             stored = super().write_batch(batch)
         finally:
-            self.counting.operation = "other"
+            self.in_batch = False
         self.batches.append((time.monotonic(), batch))
         return stored
 
@@ -174,7 +176,9 @@ async def test_a_run_writes_a_batch_per_round_and_a_constant_number_of_other_tra
     assert rounds >= 1
     # Per round one batch (with its checkpoint), per second at most one more, and the attempt's last.
     assert len(store.batches) <= rounds + 1 + math.ceil(elapsed / settings.mirror_flush_seconds)
-    assert [w for w in store.writes if w != "batch"] == ["other", "other"]  # begin the attempt; the outcome
+    # The shared file: the task's row marked running, its outcome. Its own file: the attempt begun;
+    # the outcome's transcript kept (nothing to add) and its checkpoints dropped.
+    assert sorted(w for w in store.writes if w != "batch") == ["own", "own", "own", "shared", "shared"]
     assert [m.content for m in store.messages(task.task_id, 1)] == [m.content for m in outcome.messages]
 
 

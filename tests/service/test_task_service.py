@@ -326,7 +326,7 @@ async def test_unreachable_durable_state_falls_back_to_sqlite(
     await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
     await answered(service.create(body(prompt="not run yet", use_aoai=False), owner=None))
     store = service.store
-    store.begin_attempt(durable.started["task-1"], NOW)  # its run has begun, and wrote its row
+    store.mark_running(durable.started["task-1"], NOW)  # its run has begun, and wrote its row
     durable.unreachable = True
     assert (await answered(service.status("task-1", None))).body["status"] == "running"
     assert (await answered(service.status("task-2", None))).status_code == 503  # only Durable knew of it
