@@ -154,3 +154,29 @@ def test_progress_is_written_with_its_messages_and_counts_every_attempts_tokens(
 
     assert store.task_progress(task.task_id) == TaskProgress(
         attempt=retry, rounds=1, last_speaker="Coder", messages=3, prompt_tokens=70, completion_tokens=7)
+
+
+def test_a_page_ends_where_another_attempts_messages_interleave_so_following_it_skips_nothing(
+    tmp_path: Path,
+) -> None:
+    """Two copies of the run activity streaming at once interleave their rows in the task's stream.
+    A page is one attempt's run of them: following `next_after` visits every position once."""
+    store = TaskStore(tmp_path / "tasks.db")
+    task = make_task()
+    first, second = store.begin_attempt(task, T0), store.begin_attempt(task, T0)
+    for seq in range(3):  # positions 0, 2, 4 are the first copy's; 1, 3, 5 the second's
+        store.append_messages(task.task_id, first, seq, [MessageView(source="a", content=f"a{seq}", type="T")])
+        store.append_messages(task.task_id, second, seq, [MessageView(source="b", content=f"b{seq}", type="T")])
+
+    seen: list[tuple[int, int, str]] = []
+    after = 0
+    for _ in range(10):
+        page, complete = store.stream_page(task.task_id, after, 10)
+        assert page and len({attempt for _, attempt, _ in page}) == 1
+        seen += [(pos, attempt, m.content) for pos, attempt, m in page]
+        after = page[-1][0] + 1  # next_after
+        if complete:
+            break
+    assert seen == [(0, first, "a0"), (1, second, "b0"), (2, first, "a1"), (3, second, "b1"), (4, first, "a2"),
+                    (5, second, "b2")]
+    assert store.stream_page(task.task_id, 6, 10) == ([], True)
