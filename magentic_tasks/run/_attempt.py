@@ -30,7 +30,7 @@ from ._metering import AttemptMeter
 from ._progress import ProgressTracker
 from ._review import awaits_review, decided
 from ._shaping import without_image_bytes
-from ._start import Start, start_attempt
+from ._start import Start, first_attempt, start_attempt
 from ._stop_signal import StopSignal
 from ._team_run import run_team
 from ._transcript_writer import TranscriptWriter
@@ -81,17 +81,18 @@ async def _attempt(
     stop: StopSignal | None, slice_seconds: float | None,
 ) -> RunOutcome | RunPaused:
     redact = Redactor(settings.secrets())
-    done = await best_effort(store.get_task, task.task_id)
-    if done is not None and done.outcome is not None:
-        # Finished: completed, or failed for good (deadline, budget, ledger); never run a task twice.
-        logger.info("task %s already finished; re-delivered activity returns the stored result", task.task_id)
-        return _for_durable(done.outcome)
-
     holder = uuid.uuid4().hex
     store.hold(task.task_id)  # the task's own file stays open while this attempt writes it
     start: Start | None = None
     try:
-        start = await start_attempt(task, settings, store, holder, utc_now())
+        start = await first_attempt(task, settings, store, utc_now())
+        if start is None:  # the task has run before, or has an outcome
+            done = await best_effort(store.get_task, task.task_id)
+            if done is not None and done.outcome is not None:
+                # Finished: completed, or failed for good (deadline, budget, ledger); never run a task twice.
+                logger.info("task %s already finished; re-delivered activity returns the stored result", task.task_id)
+                return _for_durable(done.outcome)
+            start = await start_attempt(task, settings, store, holder, utc_now())
         return await _go_on(task, settings, store, client, stop, slice_seconds, redact, holder, start)
     finally:
         if start is not None and start.marked is not None:  # the row's write (in the background) ends first
@@ -150,9 +151,10 @@ async def _go_on(
             await best_effort(store.set_status, task.task_id, "awaiting_input", utc_now())
         slices = task.resume.slices + 1 if task.resume is not None else 2
         return RunPaused(resume=ResumePoint(attempt=attempt, round=report.rounds, slices=slices), review=report.review)
-    if writer is not None:
-        await writer.close(AttemptEnd(utc_now(), report.error))
-    if report.status == "failed" and report.retryable:
+    retry = report.status == "failed" and report.retryable
+    # The last batch: the attempt's end, and unless it is to be retried its checkpoints dropped (the task is final).
+    streamed = writer is not None and await writer.close(AttemptEnd(utc_now(), report.error, final=not retry))
+    if retry:
         settled = await best_effort(store.get_task, task.task_id)
         if settled is not None and settled.outcome is not None:
             return _for_durable(settled.outcome)  # another copy of this activity finished the task
@@ -167,7 +169,7 @@ async def _go_on(
                 "status": "cancelled", "final_answer": None, "stop_reason": STOPPED,
                 "error": redact(storable(reason))[:MAX_ERROR_CHARS], "finished_at": utc_now(),
             })
-    held = await best_effort(store.save_outcome, task, outcome, attempt)  # its checkpoints go with it
+    held = await best_effort(store.save_outcome, task, outcome, attempt, streamed)
     record_outcome(task.model_name, outcome, held)
     return _for_durable(held or outcome)
 

@@ -25,6 +25,19 @@ class Start:
     marked: asyncio.Future[None] | None = None  # the task's row marked running (awaited before the end)
 
 
+async def first_attempt(task: TaskInput, settings: Settings, store: TaskStore, now: datetime) -> Start | None:
+    """The task's first attempt, when the task has written nothing yet (no file of its own: it has
+    not run, and no outcome was recorded for it), begun in the one transaction that makes its file,
+    without a read of the shared file; None otherwise (`start_attempt`, once no outcome is found)."""
+    if task.resume is not None:
+        return None
+    attempt = await best_effort(store.begin_first_attempt, task, now)
+    if attempt is None:
+        return None
+    marked = asyncio.ensure_future(best_effort(store.mark_running, task, now))
+    return Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds), marked=marked)
+
+
 async def start_attempt(task: TaskInput, settings: Settings, store: TaskStore, holder: str, now: datetime) -> Start:
     """The next slice continues its attempt in place when it can claim the checkpoint it was handed
     and that attempt's transcript ends there; otherwise a new attempt begins, resumed from the

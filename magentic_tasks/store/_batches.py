@@ -15,16 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..schemas import MessageView, TaskProgress, TokenUsage
-from ._checkpoints import Checkpoint, upsert_checkpoint
+from ._checkpoints import Checkpoint, drop_checkpoints, upsert_checkpoint
 from ._rows import end_attempt, insert_messages, message_rows, set_attempt_progress, set_attempt_usage
 
 
 @dataclass(frozen=True)
 class AttemptEnd:
-    """The attempt ends with the batch: when, and the error it failed with (None if it did not)."""
+    """The attempt ends with the batch: when, the error it failed with (None if it did not), and
+    whether it ends the task (`final`: the task's checkpoints go, it is never resumed)."""
 
     at: datetime
     error: str | None = None
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,5 +52,7 @@ def write_batch(conn: sqlite3.Connection, batch: Batch) -> None:
         upsert_checkpoint(conn, batch.checkpoint)
     if batch.end is not None:
         end_attempt(conn, batch.task_id, batch.attempt, batch.end.at, batch.usage, batch.end.error)
+        if batch.end.final:
+            drop_checkpoints(conn, batch.task_id)
     else:
         set_attempt_usage(conn, batch.task_id, batch.attempt, batch.usage)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -40,9 +41,13 @@ class Checkpoint(BaseModel):
 
 
 def upsert_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> int:
-    """Replace the attempt's checkpoint with this one; the saved state's size in bytes."""
+    """Replace the attempt's checkpoint with this one; the saved state's size in bytes (as JSON).
+
+    The state is stored compressed (zlib: a team's state is a few KB of JSON, about a fifth of that
+    compressed), so that the row fits its page: on a share every page written costs round trips."""
     # ASCII: a lone surrogate in a message (which SQLite cannot encode) survives as its JSON escape.
     state_json = json.dumps(checkpoint.state, separators=(",", ":"))
+    state = zlib.compress(state_json.encode(), 6)
     conn.execute(
         """INSERT INTO checkpoints (task_id, attempt, round, messages, state_json, usage_json, elapsed,
                                     deadline, held_by, saved_at)
@@ -51,7 +56,7 @@ def upsert_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> int:
                messages = excluded.messages, state_json = excluded.state_json,
                usage_json = excluded.usage_json, elapsed = excluded.elapsed, deadline = excluded.deadline,
                held_by = excluded.held_by, saved_at = excluded.saved_at""",
-        (checkpoint.task_id, checkpoint.attempt, checkpoint.round, checkpoint.messages, state_json,
+        (checkpoint.task_id, checkpoint.attempt, checkpoint.round, checkpoint.messages, state,
          usage_json(checkpoint.usage_by_agent), checkpoint.elapsed, iso(checkpoint.deadline), checkpoint.held_by,
          iso(checkpoint.saved_at)),
     )
@@ -63,6 +68,11 @@ def save_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint, attempt_us
     size = upsert_checkpoint(conn, checkpoint)
     set_attempt_usage(conn, checkpoint.task_id, checkpoint.attempt, attempt_usage)
     return size
+
+
+def drop_checkpoints(conn: sqlite3.Connection, task_id: str) -> None:
+    """The task is final: it never resumes."""
+    conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,))
 
 
 def release_checkpoint(conn: sqlite3.Connection, task_id: str, attempt: int, holder: str) -> bool:
@@ -129,10 +139,15 @@ def checkpoint_bytes(conn: sqlite3.Connection, task_id: str) -> int:
     return int(size)
 
 
+def _state_text(stored: bytes | str) -> str | bytes:
+    """A checkpoint's state as JSON: compressed (since schema v4), or as text (written before)."""
+    return zlib.decompress(stored) if isinstance(stored, bytes) else stored
+
+
 def _checkpoint(row: sqlite3.Row) -> Checkpoint:
     return Checkpoint(
         task_id=row["task_id"], attempt=row["attempt"], round=row["round"], messages=row["messages"],
-        state=json.loads(row["state_json"]),
+        state=json.loads(_state_text(row["state_json"])),
         usage_by_agent={a: TokenUsage.model_validate(u) for a, u in json.loads(row["usage_json"]).items()},
         elapsed=row["elapsed"], deadline=parse_timestamp(row["deadline"]), held_by=row["held_by"],
         saved_at=parse_timestamp(row["saved_at"]),

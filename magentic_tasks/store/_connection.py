@@ -61,7 +61,8 @@ class Database:
 
     `schema=False`: the caller's functions keep the schema (a task's own file). `create=False`: a
     read of a missing file raises `FileMissing` instead of creating it; a write creates it and its
-    folder. `keep_open`: the connection stays open between transactions (see `hold`)."""
+    folder. `keep_open`: the connection stays open between transactions (see `hold`), and with
+    `watch_path` (one stat per transaction) is dropped once the path names another file or none."""
 
     def __init__(
         self,
@@ -74,6 +75,7 @@ class Database:
         schema: bool = True,
         create: bool = True,
         keep_open: bool = True,
+        watch_path: bool = True,
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         self.locking = locking
@@ -89,6 +91,7 @@ class Database:
         self._conn_inode = 0
         self._conn_lock = threading.Lock()
         self._holds = 1 if keep_open else 0
+        self._watch_path = watch_path
 
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`fn`'s result, run in a read transaction (`BEGIN`), retried while the file is locked."""
@@ -195,6 +198,8 @@ class Database:
         """The open connection if the path still names its file, else a new one (creating the file
         and its folder only when allowed)."""
         if self._conn is not None:
+            if not self._watch_path:
+                return self._conn
             try:
                 if os.stat(self.path).st_ino == self._conn_inode:
                     return self._conn

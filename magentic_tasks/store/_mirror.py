@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..schemas import (
-    STOPPED,
     MessageView,
     RunOutcome,
     TaskInput,
@@ -27,12 +26,12 @@ from ..schemas import (
     TokenUsage,
 )
 from ..settings import Settings, SqliteLocking
-from . import _batches, _checkpoints, _listing, _rows, _schema, _tasks, _transcript
+from . import _batches, _checkpoints, _listing, _outcomes, _rows, _schema, _tasks, _transcript
 from ._batches import Batch
 from ._checkpoints import Checkpoint
 from ._connection import Database
 from ._listing import PageKey
-from ._task_files import TaskFiles
+from ._task_files import NotFresh, TaskFiles
 from ._transcript import StreamEntry
 
 logger = logging.getLogger(__name__)
@@ -105,36 +104,14 @@ class TaskStore:
         """An attempt began: the task's row (made if it is missing) says running unless it is final."""
         self.db.write(lambda conn: _tasks.mark_running(conn, task, at))
 
-    def save_outcome(self, task: TaskInput, outcome: RunOutcome, attempt: int | None) -> RunOutcome:
+    def save_outcome(
+        self, task: TaskInput, outcome: RunOutcome, attempt: int | None, streamed: bool = False
+    ) -> RunOutcome:
         """Record the task's final state unless it has one: the first outcome written wins, and the
         outcome SQLite holds afterwards (this one or the earlier) is returned, transcript included.
-
-        Three transactions, in an order a crash between any two cannot spoil: the transcript goes
-        to the task's file first (a result copied from Durable state has none there; the read path
-        and the reconcile timer record a missing outcome again), then the outcome row, then the
-        task's file drops its checkpoints and gives the held outcome's transcript."""
-        number, task_id = attempt or 0, task.task_id
-        keep = bool(outcome.messages)
-        if number == 0 and keep and outcome.stop_reason != STOPPED:  # copied from Durable state
-            if self._has_outcome(task_id):
-                keep = False  # it will lose: its copy of the transcript is not needed
-            else:  # the run's own transcript, when that is the one streamed here
-                number = self.files.read(
-                    task_id, lambda conn: _transcript.streamed_attempt(conn, task_id, outcome.messages)) or 0
-                keep = number == 0
-        if keep:
-            self.files.write(
-                task_id, lambda conn: _transcript.keep_transcript(conn, task_id, number, outcome.messages),
-                task.created_at,
-            )
-        held, final_attempt = self.db.write(lambda conn: _tasks.record_outcome(conn, task, outcome, number))
-        held.messages = self.files.write(
-            task_id, lambda conn: _transcript.close_transcript(conn, task_id, final_attempt), task.created_at
-        )
-        return held
-
-    def _has_outcome(self, task_id: str) -> bool:
-        return self.db.read(lambda conn: _tasks.held_outcome(conn, task_id))[0] is not None
+        `streamed`: the attempt's last batch stored its whole transcript and dropped its checkpoints.
+        Up to three transactions, the shared file's in the middle (`_outcomes`)."""
+        return _outcomes.save_outcome(self.db, self.files, task, outcome, attempt, streamed)
 
     # ---- attempts and the message stream (the task's own file) ----------------------------------------
 
@@ -142,6 +119,15 @@ class TaskStore:
         """Record a new run of the team; its number. The task's row is `mark_running`'s."""
         return self.files.write(task.task_id, lambda conn: _transcript.begin_attempt(conn, task.task_id, at),
                                 task.created_at)
+
+    def begin_first_attempt(self, task: TaskInput, at: datetime) -> int | None:
+        """Begin the task's first attempt in the transaction that makes its file: its number; None
+        when the task has a file already (it has run, or has an outcome: ask `get_task` first)."""
+        try:
+            return self.files.write(task.task_id, lambda conn: _transcript.begin_attempt(conn, task.task_id, at),
+                                    task.created_at, fresh=True)
+        except NotFresh:
+            return None
 
     def start_attempt(self, task: TaskInput, at: datetime) -> tuple[int, Checkpoint | None, list[MessageView]]:
         """Begin an attempt resumed from the latest checkpoint whose transcript is whole (copied into

@@ -131,8 +131,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 # A task's own file: the v3 tables of a run, without the foreign keys to the tasks table (which is
-# in the shared file). `PRAGMA user_version` is its version, set in the transaction that creates it,
-# so a file left empty by a crash reads as no file at all.
+# in the shared file), its checkpoints' states compressed (`_checkpoints`). `PRAGMA user_version`
+# is its version, set in the transaction that creates it, so a file left empty by a crash reads as
+# no file at all.
 TASK_FILE_VERSION = 1
 TASK_FILE_SCHEMA: tuple[str, ...] = (
     """CREATE TABLE attempts (
@@ -145,17 +146,18 @@ TASK_FILE_SCHEMA: tuple[str, ...] = (
         progress_json TEXT,
         PRIMARY KEY (task_id, attempt)
     )""",
+    # The stream position is the rowid: a batch of messages touches the table's last page and one
+    # index page (on a share, every page a transaction changes costs four file calls).
     """CREATE TABLE messages (
+        position INTEGER PRIMARY KEY,
         task_id TEXT NOT NULL,
         attempt INTEGER NOT NULL,
         seq INTEGER NOT NULL,
         source TEXT NOT NULL,
         type TEXT NOT NULL,
         content TEXT NOT NULL,
-        position INTEGER,
-        PRIMARY KEY (task_id, attempt, seq)
+        UNIQUE (task_id, attempt, seq)
     )""",
-    "CREATE UNIQUE INDEX messages_by_position ON messages(task_id, position)",
     _MIGRATIONS[3][-1],  # checkpoints
     f"PRAGMA user_version = {TASK_FILE_VERSION}",
 )

@@ -39,6 +39,10 @@ class _NoFile(Exception):
     """The task's file has no tables yet."""
 
 
+class NotFresh(Exception):
+    """The task has a file already (or rows in the shared file): it has run, or has an outcome."""
+
+
 class TaskFiles:
     """The per-task files beside `shared`, opened with its locking, timeouts and retries."""
 
@@ -66,12 +70,16 @@ class TaskFiles:
                 return _on_empty_tables(fn)
         return self.shared.read(fn)
 
-    def write(self, task_id: str, fn: Callable[[sqlite3.Connection], T], created_at: datetime | None = None) -> T:
-        """`fn` in a write transaction on the task's tables, making its file first if need be."""
+    def write(
+        self, task_id: str, fn: Callable[[sqlite3.Connection], T], created_at: datetime | None = None, *,
+        fresh: bool = False,
+    ) -> T:
+        """`fn` in a write transaction on the task's tables, making its file first if need be;
+        `fresh`: only in the transaction that makes the file, else `NotFresh`."""
         in_shared = self._in_shared.get(task_id)
         if in_shared is None and self._legacy_possible(task_id, created_at):
             try:
-                result = self._database(task_id).write(lambda conn: _with_tables(conn, fn))
+                result = self._database(task_id).write(lambda conn: _with_tables(conn, fn, fresh=fresh))
             except _NoFile:  # a task run before v4, or one about to write its first row
                 in_shared = self.shared.read(lambda conn: _has_rows(conn, task_id))
                 self._in_shared[task_id] = in_shared
@@ -79,8 +87,10 @@ class TaskFiles:
                 self._in_shared[task_id] = False
                 return result
         if in_shared:
+            if fresh:
+                raise NotFresh()
             return self.shared.write(fn)
-        return self._database(task_id).write(lambda conn: _with_tables(conn, fn, create=True))
+        return self._database(task_id).write(lambda conn: _with_tables(conn, fn, create=True, fresh=fresh))
 
     def hold(self, task_id: str) -> None:
         """Keep the task's file open between transactions (while its run writes it) until `release`."""
@@ -118,7 +128,7 @@ class TaskFiles:
             database = self._databases.pop(task_id, None) or Database(
                 self.path(task_id), locking=self.shared.locking, busy_timeout_ms=self.shared.busy_timeout_ms,
                 lock_retries=self.shared.lock_retries, stale_lock_seconds=self.shared.stale_lock_seconds,
-                schema=False, create=False, keep_open=False,
+                schema=False, create=False, keep_open=False, watch_path=False,
             )
             self._databases[task_id] = database
             while len(self._databases) > _KNOWN:
@@ -134,11 +144,15 @@ class TaskFiles:
         return until is not None and (created_at is None or created_at <= until + LEGACY_MARGIN)
 
 
-def _with_tables(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], *, create: bool = False) -> T:
+def _with_tables(
+    conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], *, create: bool = False, fresh: bool = False
+) -> T:
     if task_file_version(conn) == 0:
         if not create:
             raise _NoFile()
         create_task_file(conn)
+    elif fresh:
+        raise NotFresh()
     return fn(conn)
 
 

@@ -123,7 +123,7 @@ def streamed_attempt(conn: sqlite3.Connection, task_id: str, messages: Sequence[
 
 def close_transcript(conn: sqlite3.Connection, task_id: str, attempt: int | None) -> list[MessageView]:
     """The task is final: its round checkpoints go (it never resumes); the transcript of `attempt`."""
-    conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,))
+    conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,))  # as _checkpoints.drop_checkpoints
     return read_messages(conn, task_id, attempt)
 
 

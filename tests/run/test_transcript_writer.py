@@ -46,8 +46,8 @@ class CountingStore(TaskStore):
             self.writes.append("shared")
             return result
 
-        def counted_own(task_id: str, fn: Callable[[sqlite3.Connection], T], created_at: Any = None) -> T:
-            result = own_write(task_id, fn, created_at)
+        def counted_own(task_id: str, fn: Callable[[sqlite3.Connection], T], *args: Any, **kwargs: Any) -> T:
+            result = own_write(task_id, fn, *args, **kwargs)
             self.writes.append("batch" if self.in_batch else "own")
             return result
 
@@ -176,9 +176,10 @@ async def test_a_run_writes_a_batch_per_round_and_a_constant_number_of_other_tra
     assert rounds >= 1
     # Per round one batch (with its checkpoint), per second at most one more, and the attempt's last.
     assert len(store.batches) <= rounds + 1 + math.ceil(elapsed / settings.mirror_flush_seconds)
-    # The shared file: the task's row marked running, its outcome. Its own file: the attempt begun;
-    # the outcome's transcript kept (nothing to add) and its checkpoints dropped.
-    assert sorted(w for w in store.writes if w != "batch") == ["own", "own", "own", "shared", "shared"]
+    # The shared file: the task's row marked running, its outcome. Its own file: made with the first
+    # attempt; the last batch ends the attempt and drops the checkpoints.
+    assert sorted(w for w in store.writes if w != "batch") == ["own", "shared", "shared"]
+    assert store.latest_checkpoint(task.task_id) is None
     assert [m.content for m in store.messages(task.task_id, 1)] == [m.content for m in outcome.messages]
 
 
