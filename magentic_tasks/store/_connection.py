@@ -210,11 +210,12 @@ class Database:
         try:
             conn = self._open(create)
         except sqlite3.OperationalError as error:
-            if "unable to open" not in str(error) or self.path.exists():
+            if "unable to open" not in str(error):
                 raise
-            if not create:
+            if not create and not self.path.exists():
                 raise FileMissing(f"task database {self.path.name} does not exist") from None
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if create:  # its folder may be missing; or another process was making it meanwhile
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._open(create)
         self._conn, self._conn_inode = conn, os.stat(self.path).st_ino
         return conn

@@ -79,6 +79,8 @@ class TaskFiles:
         in_shared = self._in_shared.get(task_id)
         if in_shared is None and self._legacy_possible(task_id, created_at):
             try:
+                if not self.path(task_id).exists():
+                    raise _NoFile()
                 result = self._database(task_id).write(lambda conn: _with_tables(conn, fn, fresh=fresh))
             except _NoFile:  # a task run before v4, or one about to write its first row
                 in_shared = self.shared.read(lambda conn: _has_rows(conn, task_id))
