@@ -16,7 +16,7 @@ Three layers, no class hierarchy:
   transaction. `best_effort` runs a method off the event loop and turns a store failure into None.
 """
 
-from ._batches import AttemptEnd, Batch
+from ._batches import AttemptEnd, Batch, progress_mark
 from ._checkpoints import Checkpoint
 from ._connection import Database
 from ._listing import PageKey, page_key
@@ -37,4 +37,5 @@ __all__ = [
     "in_thread",
     "page_key",
     "parse_timestamp",
+    "progress_mark",
 ]

@@ -41,7 +41,8 @@ class Checkpoint(BaseModel):
 
 
 def upsert_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> int:
-    """Replace the attempt's checkpoint with this one; the saved state's size in bytes (as JSON).
+    """Replace the attempt's checkpoint with this one unless it has a later round's (batches may land
+    out of order); the saved state's size in bytes (as JSON).
 
     The state is stored compressed (zlib: a team's state is a few KB of JSON, about a fifth of that
     compressed), so that the row fits its page: on a share every page written costs round trips."""
@@ -55,7 +56,8 @@ def upsert_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> int:
            ON CONFLICT (task_id, attempt) DO UPDATE SET round = excluded.round,
                messages = excluded.messages, state_json = excluded.state_json,
                usage_json = excluded.usage_json, elapsed = excluded.elapsed, deadline = excluded.deadline,
-               held_by = excluded.held_by, saved_at = excluded.saved_at""",
+               held_by = excluded.held_by, saved_at = excluded.saved_at
+           WHERE excluded.round >= checkpoints.round""",
         (checkpoint.task_id, checkpoint.attempt, checkpoint.round, checkpoint.messages, state,
          usage_json(checkpoint.usage_by_agent), checkpoint.elapsed, iso(checkpoint.deadline), checkpoint.held_by,
          iso(checkpoint.saved_at)),

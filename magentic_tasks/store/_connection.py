@@ -23,7 +23,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -106,6 +106,16 @@ class Database:
         result: T = self._group.run(fn, write=True)
         return result
 
+    def submit(self, fn: Callable[[sqlite3.Connection], object]) -> Work:
+        """Queue `fn` for a write transaction now, without waiting (nor any file call once the schema
+        is checked): works run in the order they are submitted; `wait` for its result."""
+        self.ensure_schema()
+        return self._group.submit(fn, write=True)
+
+    def wait(self, work: Work) -> object:
+        """A submitted work's result, once its transaction has committed (this call may run it)."""
+        return self._group.wait(work)
+
     def hold(self) -> None:
         """Keep the connection open between transactions until as many `release` calls."""
         with self._conn_lock:
@@ -119,14 +129,15 @@ class Database:
 
     # ---- a batch of works in one transaction ----------------------------------------------------------
 
-    def _run_batch(self, works: Sequence[Work]) -> None:
-        """Every work's result or error, from one committed transaction (tried again while locked)."""
+    def _run_batch(self, works: list[Work], late: Callable[[bool], list[Work]]) -> None:
+        """Every work's result or error, from one committed transaction (tried again while locked);
+        the works `late` gives once the transaction holds the file's lock go in it too."""
         write = any(work.write for work in works)
         delay = 0.05
         for attempt in range(self.lock_retries + 1):
             try:
                 with self._conn_lock:
-                    outcomes = self._transaction(works, write)
+                    outcomes = self._transaction(works, write, late)
                 for work, (result, error) in zip(works, outcomes, strict=True):
                     work.result, work.error = result, error
                 return
@@ -144,11 +155,14 @@ class Database:
             except (sqlite3.DatabaseError, OSError) as error:
                 raise self._store_error(error) from error
 
-    def _transaction(self, works: Sequence[Work], write: bool) -> list[tuple[object, BaseException | None]]:
+    def _transaction(
+        self, works: list[Work], write: bool, late: Callable[[bool], list[Work]]
+    ) -> list[tuple[object, BaseException | None]]:
         conn = self._connection(write)
         healthy = False  # the connection may serve the next transaction
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            works.extend(late(write))  # queued while the lock was taken (round trips, on a share)
             try:
                 outcomes = [self._one(conn, work, alone=len(works) == 1) for work in works]
                 conn.execute("COMMIT")

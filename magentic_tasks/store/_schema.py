@@ -124,6 +124,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
     ),
     4: (
+        "ALTER TABLE attempts ADD COLUMN batch INTEGER",
         "CREATE TABLE layout (legacy_until TEXT)",
         """INSERT INTO layout (legacy_until) SELECT datetime('now') WHERE EXISTS (SELECT 1 FROM attempts)
                OR EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM checkpoints)""",
@@ -144,6 +145,7 @@ TASK_FILE_SCHEMA: tuple[str, ...] = (
         usage_json TEXT,
         error TEXT,
         progress_json TEXT,
+        batch INTEGER,
         PRIMARY KEY (task_id, attempt)
     )""",
     # The stream position is the rowid: a batch of messages touches the table's last page and one

@@ -20,8 +20,8 @@ import pytest
 from magentic_tasks.errors import StoreError
 from magentic_tasks.run import ProgressTracker, TranscriptWriter, UsageMeter, execute_task
 from magentic_tasks.schemas import MessageView, TaskInput, TokenUsage
-from magentic_tasks.settings import Settings
-from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, TaskStore
+from magentic_tasks.settings import Settings, SqliteLocking
+from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, TaskStore, progress_mark
 from tests.run.test_attempt import TASK, scripted_client
 
 T = TypeVar("T")
@@ -33,8 +33,10 @@ class CountingStore(TaskStore):
     runs in the first batch's write before anything is written: it may raise (the write fails) or
     sleep (the share is slow)."""
 
-    def __init__(self, path: Path, *, first_batch: Callable[[], None] | None = None) -> None:
-        super().__init__(path)
+    def __init__(
+        self, path: Path, *, first_batch: Callable[[], None] | None = None, locking: SqliteLocking = "default"
+    ) -> None:
+        super().__init__(path, locking=locking)
         self.writes: list[str] = []
         self.batches: list[tuple[float, Batch]] = []
         self.first_batch = first_batch
@@ -65,6 +67,12 @@ class CountingStore(TaskStore):
             self.in_batch = False
         self.batches.append((time.monotonic(), batch))
         return stored
+
+
+def until(condition: Callable[[], bool]) -> None:
+    """Wait (in a thread) for another thread's state."""
+    while not condition():
+        time.sleep(0.01)
 
 
 def mirror_down() -> None:
@@ -214,3 +222,57 @@ async def test_a_defect_in_a_background_batch_is_logged_and_its_messages_go_with
     ]
     assert await writer.close(AttemptEnd(datetime(2026, 11, 28, tzinfo=UTC)))
     assert stored(store) == ["a"]
+
+
+async def test_a_round_boundary_while_a_timed_batch_takes_the_lock_joins_its_transaction(tmp_path: Path) -> None:
+    """On a share a batch waits round trips (or another instance) for the file's lock; the round's
+    checkpoint, handed over meanwhile, is committed with it: the run waits for one write, not two."""
+    store = CountingStore(tmp_path / "tasks.db", locking="dotfile")
+    store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
+    store.hold(TASK.task_id)
+    own = store.files._database(TASK.task_id)
+    transactions: list[int] = []
+    run_batch = own._group._run_batch
+
+    def counted(works: list[Any], late: Any) -> None:
+        run_batch(works, late)
+        transactions.append(len(works))
+
+    own._group._run_batch = counted
+    lock = store.task_file(TASK.task_id).with_name(store.task_file(TASK.task_id).name + ".lock")
+    lock.mkdir()  # the file's lock is taken: the timed batch waits for it
+    writer = writer_for(store, flush_seconds=30)
+    writer.add(views("instruction"))
+    timed = asyncio.ensure_future(writer.flush())
+    await asyncio.to_thread(until, lambda: own._group._busy)  # the timed batch leads, and waits for the lock
+    writer.add(views("answer"))
+    boundary = asyncio.ensure_future(writer.flush(checkpoint=Checkpoint(
+        task_id=TASK.task_id, attempt=1, round=1, messages=2, state={}, usage_by_agent={}, elapsed=1.0,
+        deadline=datetime(2026, 11, 29, tzinfo=UTC), saved_at=datetime(2026, 11, 28, tzinfo=UTC))))
+    await asyncio.to_thread(until, lambda: len(own._group._queue) == 1)  # handed over while the first waits
+    lock.rmdir()
+
+    assert await timed and await boundary
+    assert transactions == [2]
+    assert stored(store) == ["instruction", "answer"] and store.latest_checkpoint(TASK.task_id) is not None
+    store.release(TASK.task_id)
+
+
+def test_batches_that_land_out_of_order_keep_the_newest_usage_and_never_leave_a_gap(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path / "tasks.db")
+    store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
+
+    def batch(first: int, contents: list[str], tokens: int, entries: int | None = None) -> Batch:
+        end = first + len(contents) if entries is None else entries
+        return Batch(task_id=TASK.task_id, attempt=1, first_seq=first, messages=views(*contents), progress=None,
+                     usage={"Coder": TokenUsage(prompt_tokens=tokens)}, number=progress_mark(end, tokens))
+
+    with pytest.raises(StoreError, match="only 0 stored before it"):
+        store.write_batch(batch(1, ["b"], 20))  # its entry 0 is not stored yet
+    store.write_batch(batch(2, [], 30, entries=2))  # usage alone, made after both
+    store.write_batch(batch(0, ["a"], 10))  # the oldest lands last
+    assert stored(store) == ["a"]
+    assert store.attempt_usage(TASK.task_id) == {1: {"Coder": TokenUsage(prompt_tokens=30)}}
+    store.write_batch(batch(0, ["a", "b"], 40))  # everything from the stored entries on, again
+    assert stored(store) == ["a", "b"]
+    assert store.attempt_usage(TASK.task_id) == {1: {"Coder": TokenUsage(prompt_tokens=40)}}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from magentic_tasks.errors import StoreError
 from magentic_tasks.store import Database
+from magentic_tasks.store._group import Work
 
 WRITERS = 8
 
@@ -22,9 +23,9 @@ class CountingDatabase(Database):
         super().__init__(path, locking="dotfile")
         self.transactions: list[int] = []
 
-    def _run_batch(self, works: Sequence[object]) -> None:  # type: ignore[override]
-        self.transactions.append(len(works))
-        super()._run_batch(works)  # type: ignore[arg-type]
+    def _run_batch(self, works: list[Work], late: Callable[[bool], list[Work]]) -> None:
+        super()._run_batch(works, late)
+        self.transactions.append(len(works))  # with those that joined it late
 
 
 def table(conn: sqlite3.Connection) -> None:
@@ -120,3 +121,25 @@ def test_a_lone_work_that_fails_rolls_its_transaction_back(tmp_path: Path) -> No
     with pytest.raises(RuntimeError, match="stop"):
         db.write(half)
     assert db.read(lambda conn: conn.execute("SELECT COUNT(*) FROM t").fetchone()[0]) == 0
+
+
+def test_works_queued_while_the_transaction_waits_for_the_files_lock_join_it(tmp_path: Path) -> None:
+    """On a share, taking the lock costs round trips (and another instance may hold it): what is
+    queued meanwhile goes in the same transaction, in the order it was submitted."""
+    db = CountingDatabase(tmp_path / "tasks.db")
+    db.write(table)
+    db.transactions.clear()
+    lock = db.path.with_name("tasks.db.lock")
+    lock.mkdir()  # another instance holds the file
+    first = threading.Thread(target=db.write, args=(lambda conn: conn.execute("INSERT INTO t VALUES (1)"),))
+    first.start()
+    while not db._group._busy:  # the first write leads, and waits for the lock
+        threading.Event().wait(0.01)
+    later = [db.submit(lambda conn, n=n: conn.execute("INSERT INTO t VALUES (?)", (n,))) for n in (2, 3)]
+    lock.rmdir()
+    first.join(10)
+    for work in later:
+        db.wait(work)
+
+    assert db.transactions == [3]
+    assert db.read(lambda conn: [n for (n,) in conn.execute("SELECT n FROM t ORDER BY rowid")]) == [1, 2, 3]
