@@ -121,6 +121,8 @@ def _waits() -> dict[str, float]:
                 return await original(*args, **kwargs)
             finally:
                 waited[key] += time.perf_counter() - began
+                if os.environ.get("MIRROR_SHARE_TRACE"):
+                    print(f"{key} {name} {time.perf_counter() - began:.2f}", file=sys.stderr)
 
         def calling(*args: Any, **kwargs: Any) -> Any:
             began = time.perf_counter()
@@ -128,6 +130,8 @@ def _waits() -> dict[str, float]:
                 return original(*args, **kwargs)
             finally:
                 waited[key] += time.perf_counter() - began
+                if os.environ.get("MIRROR_SHARE_TRACE"):
+                    print(f"{key} {name} {time.perf_counter() - began:.2f}", file=sys.stderr)
 
         setattr(owner, name, calling if blocking else waiting)
 
@@ -188,9 +192,12 @@ def instance(folder: str, tasks: int, rounds: int, latency: float, flush: float,
         await asyncio.gather(*(one(n, settings_of, durations, digests) for n in range(count)))
         return time.perf_counter() - started
 
-    # Warm up (imports, the team's first build) on a file of this instance's own.
+    # Warm up (imports, the team's first build) on a file of this instance's own; then check the
+    # shared file's schema, as an instance has done once it has run any task.
     asyncio.run(all_tasks(1, settings_for(root / f"warm-{index}" / "tasks.db"), [], []))
     _count_transactions()
+    store_module.TaskStore.from_settings(settings_for(root / "run" / "tasks.db")("http://127.0.0.1:9")).task_exists(
+        "warm-up")
     lags = _lags()
     waited = _waits()
     _Counting.counts.clear()

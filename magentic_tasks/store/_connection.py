@@ -27,31 +27,19 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import quote
 
 from ..errors import StoreError
 from ..settings import SqliteLocking
 from ._group import GroupCommit, Work
 from ._schema import SCHEMA_VERSION, migrate, schema_state
+from ._transaction import Locked, break_stale_lock, is_lock_error, open_connection, run_works, store_error
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_LOCKED_MARKERS = ("database is locked", "database is busy", "database table is locked")
-
-
 class FileMissing(StoreError):
     """A file that may not be created here (a read of a task's own file) does not exist."""
-
-
-def _is_lock_error(error: sqlite3.OperationalError) -> bool:
-    text = str(error).lower()
-    return any(marker in text for marker in _LOCKED_MARKERS)
-
-
-class _Locked(Exception):
-    """A work met a lock mid-transaction: the whole batch is rolled back and tried again."""
 
 
 class Database:
@@ -84,6 +72,7 @@ class Database:
         self.stale_lock_seconds = stale_lock_seconds
         self.create = create
         self.legacy_until: datetime | None = None  # the shared file held transcripts until then (v3's layout)
+        self.after_migration: Callable[[], None] | None = None  # called once this store has migrated the file
         self._schema_ready = not schema
         self._schema_lock = threading.Lock()
         self._group = GroupCommit(self._run_batch)
@@ -141,11 +130,11 @@ class Database:
                 for work, (result, error) in zip(works, outcomes, strict=True):
                     work.result, work.error = result, error
                 return
-            except (_Locked, sqlite3.OperationalError) as error:
-                if isinstance(error, sqlite3.OperationalError) and not _is_lock_error(error):
+            except (Locked, sqlite3.OperationalError) as error:
+                if isinstance(error, sqlite3.OperationalError) and not is_lock_error(error):
                     raise self._store_error(error) from error
                 if attempt == self.lock_retries:
-                    cause = error.__cause__ if isinstance(error, _Locked) else error
+                    cause = error.__cause__ if isinstance(error, Locked) else error
                     raise StoreError(f"task database {self.path.name}: {cause}") from cause
                 self._break_stale_dotfile_lock()
                 time.sleep(delay * (1 + random.random()))
@@ -161,50 +150,15 @@ class Database:
         conn = self._connection(write)
         healthy = False  # the connection may serve the next transaction
         try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            works.extend(late(write))  # queued while the lock was taken (round trips, on a share)
-            try:
-                outcomes = [self._one(conn, work, alone=len(works) == 1) for work in works]
-                conn.execute("COMMIT")
-            except _Failed as failed:  # the only work failed: its transaction goes with it
-                conn.execute("ROLLBACK")
-                outcomes = [(None, failed.failure)]
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            outcomes = run_works(conn, works, write, late, self._store_error)
             healthy = True
             return outcomes
-        except (_Locked, sqlite3.OperationalError) as error:
-            healthy = isinstance(error, _Locked) or _is_lock_error(error)
+        except (Locked, sqlite3.OperationalError) as error:
+            healthy = isinstance(error, Locked) or is_lock_error(error)
             raise
         finally:
             if not healthy or self._holds == 0:
                 self._drop()
-
-    def _one(self, conn: sqlite3.Connection, work: Work, *, alone: bool) -> tuple[object, BaseException | None]:
-        """Run one work; its own failure is rolled back (to its savepoint) and kept for its caller."""
-        if not alone:
-            conn.execute("SAVEPOINT work")
-        try:
-            result = work.fn(conn)
-        except sqlite3.OperationalError as error:
-            if _is_lock_error(error):
-                raise _Locked() from error
-            failure: BaseException = self._store_error(error)
-        except sqlite3.DatabaseError as error:
-            failure = self._store_error(error)
-        except Exception as error:
-            failure = error
-        else:
-            if not alone:
-                conn.execute("RELEASE work")
-            return result, None
-        if alone:
-            raise _Failed(failure)
-        conn.execute("ROLLBACK TO work")
-        conn.execute("RELEASE work")
-        return None, failure
 
     # ---- the connection ------------------------------------------------------------------------------
 
@@ -235,25 +189,8 @@ class Database:
         return conn
 
     def _open(self, create: bool, *, foreign_keys: bool = True, settle_journal: bool = False) -> sqlite3.Connection:
-        """A new connection. `settle_journal` (once per store, with the schema check) puts the file in
-        the DELETE journal mode: the mode belongs to the file, so ordinary connections skip it."""
-        options = ["vfs=unix-dotfile"] if self.locking == "dotfile" else []
-        if not create:
-            options.append("mode=rw")
-        uri = f"file:{quote(str(self.path))}" + ("?" + "&".join(options) if options else "")
-        conn = sqlite3.connect(
-            uri, uri=True, timeout=self.busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            if settle_journal:
-                conn.execute("PRAGMA journal_mode = DELETE")
-            conn.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return open_connection(self.path, self.locking, self.busy_timeout_ms, create=create,
+                               foreign_keys=foreign_keys, settle_journal=settle_journal)
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -261,25 +198,11 @@ class Database:
             self._conn = None
 
     def _store_error(self, error: BaseException) -> StoreError:
-        text = error.strerror if isinstance(error, OSError) and error.strerror else error
-        return StoreError(f"task database {self.path.name}: {text}")
+        return store_error(self.path, error)
 
     def _break_stale_dotfile_lock(self) -> None:
-        """Remove a dot-file lock left by a process that died holding it.
-
-        The `unix-dotfile` VFS locks by creating the directory `<db>.lock`; a Function instance
-        killed mid-transaction leaves it behind, and every later connection would see "locked"
-        for ever. No transaction here lasts anywhere near `stale_lock_seconds`."""
-        if self.locking != "dotfile":
-            return
-        lock = self.path.with_name(self.path.name + ".lock")
-        try:
-            age = time.time() - lock.stat().st_mtime
-            if age > self.stale_lock_seconds:
-                lock.rmdir()
-                logger.warning("removed a stale SQLite lock %s (%.0f s old)", lock, age)
-        except OSError:
-            pass  # no lock, or another process removed it first
+        if self.locking == "dotfile":
+            break_stale_lock(self.path, self.stale_lock_seconds)
 
     # ---- the schema (the shared file) ----------------------------------------------------------------
 
@@ -298,6 +221,8 @@ class Database:
                     # Foreign keys off for the connection (a transaction cannot switch them): a
                     # migration may rebuild a table others reference; it checks them before commit.
                     _, self.legacy_until = self._alone(migrate, write=True, foreign_keys=False)
+                    if version < SCHEMA_VERSION and self.after_migration is not None:
+                        self.after_migration()
                 self._schema_ready = True
 
     def _alone(
@@ -321,7 +246,7 @@ class Database:
                 finally:
                     conn.close()
             except sqlite3.OperationalError as error:
-                if not _is_lock_error(error) or attempt == self.lock_retries:
+                if not is_lock_error(error) or attempt == self.lock_retries:
                     raise self._store_error(error) from error
                 self._break_stale_dotfile_lock()
                 time.sleep(delay * (1 + random.random()))
@@ -329,11 +254,3 @@ class Database:
             except (sqlite3.DatabaseError, OSError) as error:
                 raise self._store_error(error) from error
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-class _Failed(Exception):
-    """A work alone in its transaction failed: roll the transaction back, then report its failure."""
-
-    def __init__(self, failure: BaseException) -> None:
-        super().__init__(str(failure))
-        self.failure = failure

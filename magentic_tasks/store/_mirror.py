@@ -58,6 +58,7 @@ class TaskStore:
             stale_lock_seconds=stale_lock_seconds,
         )
         self.files = TaskFiles(self.db)
+        self.db.after_migration = self.files.make_folders
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TaskStore:

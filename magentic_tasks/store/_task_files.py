@@ -17,6 +17,7 @@ their own transaction (`create_task_file`), so a file is never seen half made.
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import sqlite3
 import threading
@@ -31,6 +32,8 @@ from ._connection import Database, FileMissing
 from ._schema import LEGACY_MARGIN, TASK_FILE_SCHEMA, create_task_file, task_file_version
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 _KNOWN = 4096  # tasks whose file this process remembers (the objects hold no file open)
 
@@ -53,6 +56,15 @@ class TaskFiles:
         self._databases: OrderedDict[str, Database] = OrderedDict()
         self._held: dict[str, tuple[Database, int]] = {}
         self._in_shared: dict[str, bool] = {}  # legacy tasks (True) and tasks known to have none (False)
+
+    def make_folders(self) -> None:
+        """Make the 256 folders at once (with the schema): on a share, making a folder holds its
+        parent's lock for a round trip, and tasks starting together would queue on `tasks/`."""
+        try:
+            for shard in range(256):
+                (self.root / f"{shard:02x}").mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # each is made with its first task's file otherwise
+            logger.warning("task files' folders not made: %s", error)
 
     def path(self, task_id: str) -> Path:
         digest = hashlib.sha256(task_id.encode()).hexdigest()

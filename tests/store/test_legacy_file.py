@@ -89,7 +89,7 @@ def test_a_v3_file_is_migrated_on_first_open_and_its_tasks_are_read_in_place(tmp
     assert store.attempt_usage("done")[1]["Coder"].prompt_tokens == 5
     progress = store.task_progress("paused")
     assert progress is not None and progress.messages == 3
-    assert not (tmp_path / "tasks").exists()  # reading made no file of its own for any of them
+    assert list((tmp_path / "tasks").glob("*/*")) == []  # reading made no file of its own for any of them
 
 
 def test_tasks_in_flight_at_the_upgrade_go_on_in_the_shared_file_and_new_tasks_get_their_own(tmp_path: Path) -> None:
