@@ -141,6 +141,9 @@ def _waits() -> dict[str, float]:
     timed(attempt.AttemptRecorder, "checkpoint", "rounds", blocking=False)
     timed(attempt, "_usage_of_all_attempts", "end", blocking=False)
     timed(store, "save_outcome", "end", blocking=True)
+    if hasattr(importlib.import_module("magentic_tasks.run._transcript_writer").TranscriptWriter, "close"):
+        timed(importlib.import_module("magentic_tasks.run._transcript_writer").TranscriptWriter, "close", "end",
+              blocking=False)
     return waited
 
 

@@ -148,8 +148,9 @@ TASK_FILE_SCHEMA: tuple[str, ...] = (
         batch INTEGER,
         PRIMARY KEY (task_id, attempt)
     )""",
-    # The stream position is the rowid: a batch of messages touches the table's last page and one
-    # index page (on a share, every page a transaction changes costs four file calls).
+    # The stream position is the rowid, and the only key: a batch of messages touches the table's
+    # last page alone (on a share, every page a transaction changes costs four file calls); a task's
+    # few hundred messages are scanned for a seq (`insert_messages`).
     """CREATE TABLE messages (
         position INTEGER PRIMARY KEY,
         task_id TEXT NOT NULL,
@@ -157,8 +158,7 @@ TASK_FILE_SCHEMA: tuple[str, ...] = (
         seq INTEGER NOT NULL,
         source TEXT NOT NULL,
         type TEXT NOT NULL,
-        content TEXT NOT NULL,
-        UNIQUE (task_id, attempt, seq)
+        content TEXT NOT NULL
     )""",
     _MIGRATIONS[3][-1],  # checkpoints
     f"PRAGMA user_version = {TASK_FILE_VERSION}",
