@@ -139,7 +139,11 @@ def _unmount_when_orphaned(parent: int, mountpoint: str) -> None:
     while os.getppid() == parent:
         time.sleep(1)
     unmount = shutil.which("fusermount") or shutil.which("fusermount3") or "fusermount"
-    subprocess.run([unmount, "-u", mountpoint], check=False, capture_output=True)
+    for _ in range(60):  # the benchmark's own processes may still hold files open for a while
+        if subprocess.run([unmount, "-u", mountpoint], check=False, capture_output=True).returncode == 0:
+            return
+        time.sleep(1)
+    subprocess.run([unmount, "-uz", mountpoint], check=False, capture_output=True)
 
 
 def round_trips(mountpoint: Path) -> int:

@@ -13,7 +13,8 @@ the file calls per task; the load average; and whether every task's transcript, 
 (as returned and as read back from the mirror) are identical, across tasks and across runs.
 
 `--code PATH` measures another checkout's code with the same harness (`git worktree add /tmp/before
-<rev>`). Every figure comes from wrapping `sqlite3.connect` and the transcript writer, so it works
+<rev>`); `--one-file` this code with every transcript in the shared file (a design measured and
+dropped). Every figure comes from wrapping `sqlite3.connect` and the transcript writer, so it works
 for any version of the store.
 
     python benchmarks/mirror_share.py                                    # 0, 2, 5, 14 ms; 32 tasks
@@ -77,6 +78,18 @@ def _count_transactions() -> None:
         return conn
 
     sqlite3.connect = counting  # type: ignore[assignment]
+    # The writes the code hands to the shared file (a transaction may carry several: group commit).
+    database = importlib.import_module("magentic_tasks.store").Database
+    for name in ("write", "submit"):
+        if hasattr(database, name):
+            original = getattr(database, name)
+
+            def handed(self: Any, fn: Any, _original: Any = original) -> Any:
+                if self.path.name == "tasks.db":
+                    _Counting.counts["shared writes handed"] += 1
+                return _original(self, fn)
+
+            setattr(database, name, handed)
 
 
 def _lags() -> list[float]:
@@ -156,8 +169,34 @@ def _digest(outcome: Any) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def instance(folder: str, tasks: int, rounds: int, latency: float, flush: float, index: int) -> dict[str, Any]:
+def _one_file() -> None:
+    """Every task's transcript in the shared file, as before per-task files (the rest of this code:
+    group commit, kept connections, batches): the layout this change measured and dropped."""
+    files = importlib.import_module("magentic_tasks.store._task_files").TaskFiles
+    files._legacy_possible = lambda self, task_id, created_at: True
+    original = files.write
+
+    def in_shared(self: Any, task_id: str, *args: Any, **kwargs: Any) -> Any:
+        self._in_shared[task_id] = True
+        return original(self, task_id, *args, **kwargs)
+
+    files.write = in_shared
+    files.read = lambda self, task_id, fn: self.shared.read(fn)
+    store = importlib.import_module("magentic_tasks.store").TaskStore
+    start = store.start_attempt
+
+    def with_its_row(self: Any, task: Any, at: Any) -> Any:  # the transcript's rows need the task's row first
+        self.mark_running(task, at)
+        return start(self, task, at)
+
+    store.start_attempt = with_its_row
+
+
+def instance(folder: str, tasks: int, rounds: int, latency: float, flush: float, index: int,
+             one_file: bool = False) -> dict[str, Any]:
     """One instance's share of the load, run once the barrier lets every instance go."""
+    if one_file:
+        _one_file()
     run = importlib.import_module("magentic_tasks.run")
     schemas = importlib.import_module("magentic_tasks.schemas")
     settings_module = importlib.import_module("magentic_tasks.settings")
@@ -165,6 +204,7 @@ def instance(folder: str, tasks: int, rounds: int, latency: float, flush: float,
     from tests.support.model_server import Faults, Script, ScriptedModelServer
 
     root = Path(folder)
+    ran: list[tuple[str, Any, Any]] = []
 
     async def one(n: int, settings_of: Any, durations: list[float], digests: list[str]) -> None:
         # A server per task: the script counts ledgers over a server's lifetime.
@@ -175,13 +215,7 @@ def instance(folder: str, tasks: int, rounds: int, latency: float, flush: float,
             began = time.perf_counter()
             outcome = await run.execute_task(task, settings)
             durations.append(time.perf_counter() - began)
-            try:
-                stored = await asyncio.to_thread(store_module.TaskStore.from_settings(settings).get_task, task.task_id)
-                mirrored = "no result in the mirror" if stored is None or stored.outcome is None else _digest(
-                    stored.outcome)
-            except Exception as error:  # a figure to print, not a failure of the harness
-                mirrored = f"mirror unreadable ({type(error).__name__})"
-            digests.append(f"{_digest(outcome) if outcome.status == 'completed' else outcome.status}/{mirrored}")
+            ran.append((task.task_id, settings, outcome))
 
     def settings_for(db: Path) -> Any:
         return lambda url: settings_module.Settings(
@@ -208,7 +242,16 @@ def instance(folder: str, tasks: int, rounds: int, latency: float, flush: float,
     digests: list[str] = []
     _start.wait(timeout=600)
     wall = asyncio.run(all_tasks(tasks, settings_for(root / "run" / "tasks.db"), durations, digests))
-    return {"wall": wall, "durations": durations, "digests": digests, "lags": lags, "counts": dict(_Counting.counts),
+    counts = dict(_Counting.counts)
+    for task_id, settings, outcome in ran:  # read back once every task has finished (not counted)
+        try:
+            stored = store_module.TaskStore.from_settings(settings).get_task(task_id)
+            held = None if stored is None else stored.outcome
+            mirrored = "no result in the mirror" if held is None else _digest(held)
+        except Exception as error:  # a figure to print, not a failure of the harness
+            mirrored = f"mirror unreadable ({type(error).__name__})"
+        digests.append(f"{_digest(outcome) if outcome.status == 'completed' else outcome.status}/{mirrored}")
+    return {"wall": wall, "durations": durations, "digests": digests, "lags": lags, "counts": counts,
             "waited": waited}
 
 
@@ -232,7 +275,7 @@ def measure(args: argparse.Namespace, rtt_ms: float) -> dict[str, Any]:
     with share(rtt_ms) as (folder, kind), ProcessPoolExecutor(
         args.processes, mp_context=ctx, initializer=_init, initargs=(barrier, str(args.code))
     ) as pool:
-        futures = [pool.submit(instance, str(folder), n, args.rounds, args.latency, args.flush, i)
+        futures = [pool.submit(instance, str(folder), n, args.rounds, args.latency, args.flush, i, args.one_file)
                    for i, n in enumerate(shares)]
         barrier.wait(timeout=600)  # every instance warmed up
         calls_before = latency_fs.round_trips(folder) if rtt_ms else 0
@@ -266,6 +309,7 @@ def main() -> None:
     parser.add_argument("--flush", type=float, default=1.0, help="MIRROR_FLUSH_SECONDS (default 1)")
     parser.add_argument("--timeout", type=float, default=900, help="give up after this many seconds per run")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose code to measure")
+    parser.add_argument("--one-file", action="store_true", help="transcripts in the shared file (a dropped design)")
     args = parser.parse_args()
     args.code = args.code.resolve()
     sys.path[:0] = [str(args.code), str(ROOT)]  # what the instances send back may name the code's classes
@@ -277,12 +321,12 @@ def main() -> None:
     for run in runs:
         ratio = (f" ({run['wall'] / local['wall']:.2f}x / {run['median'] / local['median']:.2f}x local)"
                  if local is not None and run is not local else "")
-        counts = run["counts"]
+        count = {key: f"{value:.1f}" for key, value in run["counts"].items()}
         print(f"{run['kind']:>22}: all in {run['wall']:6.2f} s, median task {run['median']:6.2f} s{ratio}; "
-              f"per task: tasks.db {counts.get('shared write', 0):.1f} write / {counts.get('shared read', 0):.1f} "
-              f"read tx, own files {counts.get('task write', 0):.1f} write / {counts.get('task read', 0):.1f} read "
-              f"tx, {run['calls']:.0f} file calls; follower lag max {run['lag_max']:.2f} s, p95 "
-              f"{run['lag_p95']:.2f} s; load {run['load']:.1f}")
+              f"per task: tasks.db {count.get('shared writes handed', '0')} writes in "
+              f"{count.get('shared write', '0')} write tx and {count.get('shared read', '0')} read tx, own files "
+              f"{count.get('task write', '0')} write / {count.get('task read', '0')} read tx, {run['calls']:.0f} file "
+              f"calls; follower lag max {run['lag_max']:.2f} s, p95 {run['lag_p95']:.2f} s; load {run['load']:.1f}")
         waited = run["waited"]
         print(f"{'':>24}the run waited on the mirror per task: start {waited['start']:.2f} s, round boundaries "
               f"{waited['rounds']:.2f} s, end {waited['end']:.2f} s")
