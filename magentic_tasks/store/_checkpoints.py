@@ -2,8 +2,9 @@
 
 A checkpoint holds the idle team's saved state (`save_state()`, JSON), the attempt's token usage at
 that boundary, the chain-wide round and transcript counts, the time the run has used and its
-deadline. It lives on the shared mount beside the transcript it matches (one write transaction
-for both), so a retry on any instance can read it; Durable state carries only (attempt, round).
+deadline. It lives in the task's own file on the shared mount, beside the transcript it matches
+(one write transaction for both), so a retry on any instance can read it; Durable state carries
+only (attempt, round).
 
 `held_by` says which execution may continue the attempt in place: the one that wrote the
 checkpoint holds it; a slice that ends releases it, and the next slice claims it. A checkpoint
