@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
@@ -33,9 +34,9 @@ if str(ROOT) not in sys.path:
 
 from magentic_tasks.redaction import Redactor  # noqa: E402
 from magentic_tasks.run import RoundBoundary, execute_slice, execute_task, run_team  # noqa: E402  # noqa: E402
-from magentic_tasks.schemas import MessageView, RunPaused, TaskInput, TokenUsage  # noqa: E402
+from magentic_tasks.schemas import MessageView, RunPaused, TaskInput  # noqa: E402
 from magentic_tasks.settings import Settings  # noqa: E402
-from magentic_tasks.store import Checkpoint, TaskStore  # noqa: E402
+from magentic_tasks.store import Batch, Checkpoint, TaskStore  # noqa: E402
 from tests.support.model_server import Script, ScriptedModelServer  # noqa: E402
 
 PROMPT = "What is 6 * 7?"
@@ -60,10 +61,13 @@ class Recording(TaskStore):
         self.server = server
         self.rounds: list[tuple[int, int, int]] = []  # (bytes, calls, tokens) per checkpoint
 
-    def save_checkpoint(self, checkpoint: Checkpoint, attempt_usage: dict[str, TokenUsage]) -> int:
-        size = super().save_checkpoint(checkpoint, attempt_usage)
-        self.rounds.append((size, self.server.calls, self.server.served.total))
-        return size
+    def write_batch(self, batch: Batch) -> int:
+        """Runs save a round's checkpoint in the batch that carries the round's messages."""
+        written = super().write_batch(batch)
+        if batch.checkpoint is not None:
+            size = len(json.dumps(batch.checkpoint.state, separators=(",", ":")).encode())
+            self.rounds.append((size, self.server.calls, self.server.served.total))
+        return written
 
 
 async def recorded_run(rounds: int, folder: Path) -> tuple[Recording, int, int]:

@@ -3,7 +3,8 @@
 On an Azure Files (SMB) mount every open, lock-file create/remove, read, write and fsync is a
 network round trip. This passthrough of a local folder sleeps `rtt` seconds in each such call
 (fsync twice: the server flushes too), so SQLite's dot-file locking and journal pay what they
-would pay on a share. Needs /dev/fuse, `fusermount` (Debian: fuse3) and fusepy (requirements-bench.txt).
+would pay on a share. Needs /dev/fuse, FUSE 2's library `libfuse.so.2` (fusepy loads it; Debian:
+libfuse2, which fuse3 does not install), `fusermount` (Debian: fuse3) and fusepy (requirements-bench.txt).
 
     python benchmarks/latency_fs.py BACKING MOUNTPOINT --rtt-ms 2    # foreground, until unmounted
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes.util
 import errno
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -28,16 +31,32 @@ COUNTER = ".round-trips"
 _STAT_FIELDS = ("st_atime", "st_ctime", "st_gid", "st_mode", "st_mtime", "st_nlink", "st_size", "st_uid")
 
 
+FUSE_DEVICE = Path("/dev/fuse")
+
+
+def libfuse2() -> str | None:
+    """Where FUSE 2's library is (fusepy's own lookup: `FUSE_LIBRARY_PATH`, else `libfuse.so.2`), or None."""
+    return os.environ.get("FUSE_LIBRARY_PATH") or ctypes.util.find_library("fuse")
+
+
 def available() -> str | None:
-    """Why a share-like mount cannot be made here, or None when it can."""
-    if not Path("/dev/fuse").exists():
-        return "no /dev/fuse"
+    """Why a share-like mount cannot be made here (everything that is missing), or None when it can."""
+    missing = []
+    if not FUSE_DEVICE.exists():
+        missing.append(f"no {FUSE_DEVICE}")
+    if libfuse2() is None:
+        missing.append("no libfuse.so.2, the FUSE 2 library fusepy loads (fuse3 does not install it; "
+                       "Debian: apt-get install libfuse2)")
     if shutil.which("fusermount") is None and shutil.which("fusermount3") is None:
-        return "no fusermount (Debian: apt-get install fuse3)"
+        missing.append("no fusermount (Debian: apt-get install fuse3)")
+    if importlib.util.find_spec("fuse") is None:
+        missing.append("no fusepy (pip install -r requirements-bench.txt)")
+    if missing:
+        return "; ".join(missing)
     try:
         import fuse  # type: ignore[import-untyped]  # noqa: F401
-    except (ImportError, OSError) as error:
-        return f"fusepy unavailable ({error}; pip install -r requirements-bench.txt)"
+    except OSError as error:
+        return f"fusepy cannot load libfuse ({error})"
     return None
 
 

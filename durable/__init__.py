@@ -13,6 +13,8 @@ which never imports it.
 from ._client import DurableOrchestrations
 from ._codec import custom_status, snapshot_from_durable, transcript_in_history
 from ._names import (
+    ANNOUNCE_ORCHESTRATOR,
+    ANNOUNCEMENT_ACTIVITY,
     CALLBACK_ORCHESTRATOR,
     DELIVER_CALLBACK_ACTIVITY,
     FAILURE_ACTIVITY,
@@ -20,11 +22,14 @@ from ._names import (
     RUN_ACTIVITY,
     START_CALLBACK_ACTIVITY,
     TASK_ORCHESTRATOR,
+    announcement_instance_id,
     callback_instance_id,
     publish_activity,
 )
 
 __all__ = [
+    "ANNOUNCEMENT_ACTIVITY",
+    "ANNOUNCE_ORCHESTRATOR",
     "CALLBACK_ORCHESTRATOR",
     "DELIVER_CALLBACK_ACTIVITY",
     "FAILURE_ACTIVITY",
@@ -33,6 +38,7 @@ __all__ = [
     "START_CALLBACK_ACTIVITY",
     "TASK_ORCHESTRATOR",
     "DurableOrchestrations",
+    "announcement_instance_id",
     "callback_instance_id",
     "custom_status",
     "publish_activity",

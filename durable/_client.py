@@ -1,13 +1,15 @@
 """The service's `Orchestrations` over the SDK's `DurableOrchestrationClient`: the one place that
-calls the Durable Functions host on a task's behalf (start, read, raise input, terminate, purge,
-query), and the run activity's stop check."""
+calls the Durable Functions host on a task's behalf (start, read, raise input, terminate, announce,
+purge, query), and the run activity's stop check."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import azure.durable_functions as df
@@ -17,13 +19,18 @@ from magentic_tasks.schemas import MessageView, PlanInput, TaskInput, TaskSnapsh
 
 from ._codec import snapshot_from_durable, transcript_in_history
 from ._names import (
+    ANNOUNCE_ORCHESTRATOR,
     CALLBACK_ORCHESTRATOR,
     FAILURE_ACTIVITY,
     PLAN_INPUT_EVENT,
     RUN_ACTIVITY,
     TASK_ORCHESTRATOR,
+    announcement_instance_id,
     callback_instance_id,
 )
+
+if TYPE_CHECKING:  # the service is loaded on first use, not when the worker indexes the app
+    from magentic_tasks.service import Ending
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +46,8 @@ class DurableOrchestrations:
     page_size = 100
     max_pages = 200
     budget_seconds = 120.0
+    # How long a cancel or a purge waits for a termination to be carried out (a purge then gives up: 503).
+    stop_wait_seconds = 5.0
 
     def __init__(self, client: df.DurableOrchestrationClient) -> None:
         self.client = client
@@ -71,12 +80,70 @@ class DurableOrchestrations:
         return transcript_in_history(events, (RUN_ACTIVITY, FAILURE_ACTIVITY))
 
     async def terminate(self, task_id: str, reason: str) -> None:
+        """Terminate the task's orchestration, and wait (`stop_wait_seconds` at most) for the host to
+        carry it out (a real host does so asynchronously), so that reads right after say so."""
         await self.client.terminate(task_id, reason)
+        with contextlib.suppress(RuntimeError):  # still on its way: the caller goes on without it
+            await self._until_ended(task_id)
 
-    async def purge(self, task_id: str) -> None:
-        """Remove the task's history and its callback delivery's (nothing to do for either that is missing)."""
+    async def purge(self, task_id: str, *, stop_deliveries: bool = True) -> bool:
+        """Remove the histories of the task's helpers (its callback delivery), then the task's own
+        (nothing to do for one that is missing); whether they were removed. The host purges no running
+        instance: a helper still running is terminated first when `stop_deliveries`, else nothing is
+        removed (False). Raises when the host refuses; the task's own history is then still there."""
+        # The announcement first: it may start the delivery.
+        helpers = [announcement_instance_id(task_id), callback_instance_id(task_id)]
+        if not stop_deliveries:
+            for helper in helpers:
+                if _running(await self.client.get_status(helper, show_input=False)):
+                    return False
+        for helper in helpers:
+            if _running(await self.client.get_status(helper, show_input=False)):
+                await self.client.terminate(helper, f"task {task_id} was deleted")
+                await self._until_ended(helper)
+        for helper in helpers:
+            await self.client.purge_instance_history(helper)
         await self.client.purge_instance_history(task_id)
-        await self.client.purge_instance_history(callback_instance_id(task_id))
+        return True
+
+    async def _until_ended(self, instance_id: str) -> None:
+        """Wait (`stop_wait_seconds` at most) for a termination the host has accepted to take effect: a
+        real host carries it out asynchronously, through the instance's control queue."""
+        deadline = time.monotonic() + self.stop_wait_seconds
+        while _running(await self.client.get_status(instance_id, show_input=False)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"instance {instance_id} is still being terminated")
+            await asyncio.sleep(0.2)
+
+    async def ending(self, task_id: str) -> tuple[Ending, TaskInput | None]:
+        """How the task's orchestration stands (`Ending`), and its input."""
+        status = await self.client.get_status(task_id, show_input=True)
+        task = _task_input(status.input_) if status and status.runtime_status is not None else None
+        if task is None:
+            return "missing", None
+        if _running(status):
+            return "running", task
+        return ("completed" if status.runtime_status == df.OrchestrationRuntimeStatus.Completed else "terminated"), task
+
+    async def announce(self, task_id: str) -> bool:
+        """Start the announcement of a task whose orchestration ends without announcing its outcome
+        (terminated, or crashed), once: its instance id is fixed, and a task whose orchestration
+        completed announced itself. Whether this call started it."""
+        ending, _ = await self.ending(task_id)
+        if ending in ("completed", "missing"):
+            return False
+        instance_id = announcement_instance_id(task_id)
+        if (await self.client.get_status(instance_id, show_input=False)).runtime_status is not None:
+            return False
+        try:
+            await self.client.start_new(ANNOUNCE_ORCHESTRATOR, instance_id=instance_id, client_input=task_id)
+        except Exception:
+            # A concurrent call started it first (the host refuses a second running instance).
+            if (await self.client.get_status(instance_id, show_input=False)).runtime_status is not None:
+                return False
+            raise
+        logger.info("task %s: its announcement started", task_id)
+        return True
 
     async def start_callback_delivery(self, task_id: str, delivery: dict[str, Any]) -> str:
         """Start the task's callback orchestration once (a re-delivered call finds it started)."""
@@ -178,6 +245,24 @@ class DurableOrchestrations:
                     break
         logger.warning("instance query stopped after %d instances; the rest is read on the next run", len(items))
         return items, False
+
+
+def _task_input(value: Any) -> TaskInput | None:
+    """The task's input; None for an instance this service did not start."""
+    try:
+        return TaskInput.model_validate_json(value) if isinstance(value, str) else TaskInput.model_validate(value)
+    except ValueError:
+        return None
+
+
+def _running(status: df.DurableOrchestrationStatus) -> bool:
+    return status.runtime_status in _RUNNING
+
+
+_RUNNING = frozenset({
+    df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
+    df.OrchestrationRuntimeStatus.ContinuedAsNew, df.OrchestrationRuntimeStatus.Suspended,
+})
 
 
 def _time(value: Any) -> datetime | None:

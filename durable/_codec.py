@@ -113,6 +113,9 @@ def snapshot_from_durable(
         outcome=outcome,
         has_callback=task.callback_url is not None,
         plan=plan,
+        team=task.team,
+        request_fingerprint=task.request_fingerprint,
+        files=task.files,
     )
 
 

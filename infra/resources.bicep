@@ -92,6 +92,7 @@ module app 'modules/function.bicep' = {
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     filesStorageName: storage.outputs.filesStorageName
     tasksShareName: storage.outputs.tasksShareName
+    taskFilesContainerName: storage.outputs.taskFilesContainerName
     appInsightsConnectionString: monitoring.outputs.connectionString
     azureOpenAiEndpoint: createOpenAi ? openAi.outputs.endpoint : azureOpenAiEndpoint
     modelDeploymentName: modelDeploymentName

@@ -1,7 +1,8 @@
 """Completion events: one CloudEvents 1.0 event per task that reaches a final state.
 
-The event says what happened and where to read the result, never the transcript or anything the
-caller sent (prompt, callback URL): sinks are shared with other consumers. Its id is derived from
+The event says what happened and where to read the result, never the transcript, the model's words
+or anything the caller sent (prompt, callback URL): sinks are shared with other consumers. Why the
+run ended is a fixed `stop_code` (magentic_tasks/stop_codes.py), not the stop reason's text. Its id is derived from
 the task and its outcome, so every retry of a publish carries the same id and consumers can
 de-duplicate.
 """
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .clock import iso
 from .schemas import RunOutcome
+from .stop_codes import StopCode, stop_code
 
 SPEC_VERSION = "1.0"
 EVENT_SOURCE = "/magentic-tasks"
@@ -33,7 +35,7 @@ class CompletionData(BaseModel):
 
     task_id: str
     status: Literal["completed", "failed", "cancelled"]
-    stop_reason: str | None
+    stop_code: StopCode
     prompt_tokens: int
     completion_tokens: int
     execution_time: float
@@ -52,7 +54,7 @@ def completion_event(task_id: str, outcome: RunOutcome, *, base_url: str = "") -
     data = CompletionData(
         task_id=task_id,
         status=outcome.status,
-        stop_reason=outcome.stop_reason,
+        stop_code=stop_code(outcome.status, outcome.stop_reason),
         prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens,
         execution_time=outcome.execution_time,

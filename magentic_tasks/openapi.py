@@ -23,6 +23,7 @@ from .schemas import (
     TaskCancelled,
     TaskCreate,
     TaskCreated,
+    TaskFilesView,
     TaskInputAccepted,
     TaskList,
     TaskMessagesView,
@@ -50,7 +51,7 @@ IDEMPOTENCY_KEY = {
     "in": "header",
     "required": False,
     "description": "The same key from the same owner returns the same task (for as long as the task exists); "
-    "reused with a different body, it is a 422.",
+    "reused with a request that differs in any field, it is a 422.",
     "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
 }
 REPLAYED = {"Idempotent-Replayed": {"description": "`true` when an earlier request with this key created the task",
@@ -62,6 +63,7 @@ class Response:
     description: str
     body: type[BaseModel] | None = None
     headers: dict[str, Any] = field(default_factory=dict)
+    content: dict[str, Any] | None = None  # a body that is not one of the models (a file's bytes)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,13 @@ class Operation:
 
 
 NOT_FOUND = Response("No such task (or not this principal's)", ErrorDetail)
+FILE_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "The file's path as `GET /tasks/{task_id}/files` lists it (`inputs/...` for attachments); "
+                            "its slashes are path separators (the route's catch-all parameter)"}
+DOWNLOAD_HEADERS = {
+    "Content-Disposition": {"description": "`attachment` with the file's name", "schema": {"type": "string"}},
+    "X-Content-Type-Options": {"description": "`nosniff`", "schema": {"type": "string"}},
+}
 BAD_ID = Response("The id cannot be a task id", ValidationErrors)
 UNAVAILABLE = Response("Task state is unavailable; try again later", ErrorDetail, RETRY_AFTER)
 CONFIG_ERROR = Response("The server's settings are invalid", ErrorDetail)
@@ -182,10 +191,34 @@ OPERATIONS: tuple[Operation, ...] = (
             202: Response("Handed to the waiting task: approve and revise go on running (revise with the given "
                           "plan), reject ends the task cancelled", TaskInputAccepted),
             404: NOT_FOUND,
-            409: Response("The task is not awaiting input; the detail says its status", ErrorDetail),
+            409: Response("The task is not awaiting input, or another decision was already taken on its plan "
+                          "(another input, or the review's expiry); the detail says its status or that decision",
+                          ErrorDetail),
             413: Response("The body is larger than the longest plan could need", ValidationErrors),
             422: Response("The id or the body is invalid", ValidationErrors),
             500: CONFIG_ERROR, 503: UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "get", "/tasks/{task_id}/files", "list_task_files", "A task's attachments and outputs",
+        parameters=(TASK_ID, PRINCIPAL),
+        responses={
+            200: Response("Attachments (`inputs/...`), the outputs kept (final once the task is), and what was "
+                          "not kept", TaskFilesView),
+            404: NOT_FOUND, 422: BAD_ID, 500: CONFIG_ERROR, 503: UNAVAILABLE,
+        },
+    ),
+    Operation(
+        "get", "/tasks/{task_id}/files/{name}", "get_task_file", "Download one of a task's files",
+        parameters=(TASK_ID, FILE_NAME, PRINCIPAL),
+        responses={
+            200: Response("The file's bytes, as an attachment; its type from its name, `application/octet-stream` "
+                          "for anything a browser could run", headers=DOWNLOAD_HEADERS,
+                          content={"*/*": {}}),  # OpenAPI 3.1: bytes of any type carry no schema
+            404: Response("No such task, or no such file of it", ErrorDetail),
+            422: BAD_ID, 500: CONFIG_ERROR,
+            503: Response("Blob Storage (or the task's state) could not be reached; try again", ErrorDetail,
+                          RETRY_AFTER),
         },
     ),
     Operation(
@@ -219,6 +252,7 @@ def openapi_document() -> dict[str, Any]:
                 str(code): {
                     "description": response.description,
                     **({"content": _content(response.body)} if response.body else {}),
+                    **({"content": response.content} if response.content else {}),
                     **({"headers": response.headers} if response.headers else {}),
                 }
                 for code, response in sorted(op.responses.items())

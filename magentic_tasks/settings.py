@@ -7,11 +7,12 @@ The original FastAPI service's variable names are accepted as aliases.
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .schemas import MODEL_NAME_PATTERN
@@ -19,6 +20,8 @@ from .schemas import MODEL_NAME_PATTERN
 CodeExecutorKind = Literal["none", "local", "docker", "aca"]
 SqliteLocking = Literal["default", "dotfile"]
 HttpAuthLevel = Literal["function", "anonymous"]
+
+MIB = 1024 * 1024
 
 # host.json's functionTimeout, in seconds; a slice of a run (SLICE_SECONDS) must stay below it.
 FUNCTION_TIMEOUT_SECONDS = 600
@@ -32,10 +35,11 @@ def _alias(*names: str) -> Any:
 
 class StartupSettings(BaseSettings):
     """The settings the worker reads when it loads the app: which functions exist (the optional
-    starters, one event publisher per sink), how the HTTP functions authenticate, and whether prompts
-    are logged. A few fields, so reading them is cheap; `Settings` holds them and everything else."""
+    starters, one event publisher per sink, the console), how the HTTP functions authenticate, and
+    whether prompts are logged. A few fields, so reading them is cheap; `Settings` holds them and everything else."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    # Errors name the setting, never its value (some are secrets).
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True, hide_input_in_errors=True)
 
     # Optional starters, each registered only when its service is configured (read at indexing).
     service_bus_namespace: str | None = Field(
@@ -60,6 +64,8 @@ class StartupSettings(BaseSettings):
 
     # HTTP access, read once when the worker indexes the functions.
     http_auth_level: HttpAuthLevel = Field(default="function", validation_alias=_alias("HTTP_AUTH_LEVEL"))
+    # The browser console's static files (GET /console): registered unless this is false.
+    console_enabled: bool = Field(default=True, validation_alias=_alias("CONSOLE_ENABLED"))
 
     # Logging: autogen's prompt-carrying loggers are quiet at INFO unless this is on.
     log_prompts: bool = Field(default=False, validation_alias=_alias("LOG_PROMPTS"))
@@ -81,6 +87,11 @@ class StartupSettings(BaseSettings):
     @classmethod
     def _auth_level_any_case(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("console_enabled", mode="before")
+    @classmethod
+    def _blank_console_is_on(cls, value: object) -> object:
+        return True if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
         "service_bus_namespace", "service_bus_connection_string", "events_queue", "events_event_grid_topic",
@@ -110,9 +121,12 @@ class StartupSettings(BaseSettings):
 class Settings(StartupSettings):
     """Everything the service reads from its environment.
 
-    Its validators are built on first use (`defer_build`): loading the app reads `StartupSettings` only."""
+    Its validators are built on first use (`defer_build`): loading the app reads `StartupSettings` only.
+    Its validation errors never quote the input: a value may be a secret."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True, defer_build=True)
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, frozen=True, defer_build=True, hide_input_in_errors=True
+    )
 
     # Model providers.
     azure_openai_endpoint: str | None = Field(
@@ -155,7 +169,71 @@ class Settings(StartupSettings):
     aca_pool_management_endpoint: str | None = Field(
         default=None, validation_alias=_alias("ACA_POOL_MANAGEMENT_ENDPOINT")
     )
-    enable_web_surfer: bool = Field(default=False, validation_alias=_alias("ENABLE_WEB_SURFER"))
+    # `auto` (None, the default), `true` or `false`: magentic_tasks.browser.web_surfer_decision() says
+    # whether the WebSurfer runs, and why (auto: a browser is configured or playwright has one).
+    enable_web_surfer: bool | None = Field(default=None, validation_alias=_alias("ENABLE_WEB_SURFER"))
+
+    # The WebSurfer's browser: at most one of a local executable, a Chromium reached over CDP, or a
+    # Playwright server (none: the Chromium that `playwright install chromium` put in place).
+    browser_executable_path: Path | None = Field(default=None, validation_alias=_alias("BROWSER_EXECUTABLE_PATH"))
+    browser_cdp_url: str | None = Field(
+        default=None, pattern=r"^(https?|wss?)://\S+$", validation_alias=_alias("BROWSER_CDP_URL")
+    )
+    browser_ws_endpoint: str | None = Field(
+        default=None, pattern=r"^wss?://\S+$", validation_alias=_alias("BROWSER_WS_ENDPOINT")
+    )
+    # A JSON object of header names to values for the Playwright server (a token, usually): a secret.
+    browser_ws_headers: SecretStr | None = Field(default=None, validation_alias=_alias("BROWSER_WS_HEADERS"))
+    # Where the browser may go: every address is refused that is not public (loopback, private,
+    # link-local, CGNAT, unspecified...) unless its host is allowed here; blocked hosts are refused too.
+    web_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=_alias("WEB_ALLOWED_HOSTS")
+    )
+    web_blocked_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=_alias("WEB_BLOCKED_HOSTS")
+    )
+    web_start_page: str = Field(
+        default="https://www.bing.com/", pattern=r"^(https?://\S+|about:blank)$",
+        validation_alias=_alias("WEB_START_PAGE"),
+    )
+    # The largest file a download may write into the task's workspace; 0 turns downloads off.
+    web_download_max_bytes: int = Field(
+        default=25 * MIB, ge=0, le=4096 * MIB, validation_alias=_alias("WEB_DOWNLOAD_MAX_BYTES")
+    )
+
+    # Files in and out (magentic_tasks.files): attachments of POST /tasks and the team's outputs, in Blob
+    # Storage through the connection named here (the Functions conventions: <name> holds a connection
+    # string, or <name>__blobServiceUri / <name>__accountName name the account for the app's identity).
+    task_files_connection: str = Field(
+        default="AzureWebJobsStorage", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+        validation_alias=_alias("TASK_FILES_CONNECTION"),
+    )
+    task_files_container: str = Field(
+        default="task-files", pattern=r"^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$",
+        validation_alias=_alias("TASK_FILES_CONTAINER"),
+    )
+    files_max_count: int = Field(default=20, ge=0, le=200, validation_alias=_alias("FILES_MAX_COUNT"))
+    # The largest attachment, inline or fetched from a URL (the fetch stops there while streaming).
+    files_max_bytes: int = Field(default=25 * MIB, ge=1, le=1024 * MIB, validation_alias=_alias("FILES_MAX_BYTES"))
+    # Inline content of one request, all files together (decoded): the body is read whole into memory.
+    files_inline_max_bytes: int = Field(
+        default=8 * MIB, ge=0, le=64 * MIB, validation_alias=_alias("FILES_INLINE_MAX_BYTES")
+    )
+    # Attachments by URL: https, a host on this list, never a private, loopback or link-local address.
+    files_url_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=_alias("FILES_URL_ALLOWED_HOSTS")
+    )
+    files_url_allow_private_networks: bool = Field(
+        default=False, validation_alias=_alias("FILES_URL_ALLOW_PRIVATE_NETWORKS")
+    )
+    # A PEM bundle of CAs that attachment URLs' certificates may chain to, instead of the system's.
+    files_url_ca_bundle: Path | None = Field(default=None, validation_alias=_alias("FILES_URL_CA_BUNDLE"))
+    # What a run keeps of its workspace (outside inputs/): this many files, and at most this many bytes
+    # in all; the rest is listed as skipped.
+    artifact_max_files: int = Field(default=50, ge=0, le=1000, validation_alias=_alias("ARTIFACT_MAX_FILES"))
+    artifact_max_bytes: int = Field(
+        default=100 * MIB, ge=0, le=10 * 1024 * MIB, validation_alias=_alias("ARTIFACT_MAX_BYTES")
+    )
 
     # Limits.
     max_turns: int = Field(default=20, ge=1, le=200, validation_alias=_alias("MAX_TURNS"))
@@ -229,21 +307,70 @@ class Settings(StartupSettings):
     def _blank_flag_is_false(cls, value: object) -> object:
         return False if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("allowed_models", "callback_allowed_hosts", mode="before")
+    @field_validator("allowed_models", "callback_allowed_hosts", "files_url_allowed_hosts", mode="before")
     @classmethod
     def _split_models(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
 
+    @field_validator("callback_allowed_hosts", "files_url_allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        """Compared as callback URLs' hosts are: lower case, ASCII (IDNA), no trailing dot."""
+        from .webhooks import host_name  # the HTTP client's URL parser, loaded only when the list is read
+
+        try:
+            return tuple(host_name(entry) for entry in value)
+        except ValueError:
+            setting = "FILES_URL_ALLOWED_HOSTS" if info.field_name == "files_url_allowed_hosts" else (
+                "CALLBACK_ALLOWED_HOSTS")
+            raise ValueError(f"{setting}: every entry must be a host name or *.domain") from None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        from .webhooks import secret_key
+
+        if value is not None:
+            try:
+                secret_key(value.get_secret_value())
+            except ValueError as invalid:
+                raise ValueError(f"WEBHOOK_SECRET: {invalid}") from None
+        return value
+
+    @field_validator("web_allowed_hosts", "web_blocked_hosts", mode="before")
+    @classmethod
+    def _host_patterns(cls, value: object) -> object:
+        from .hostnames import normalise_host_pattern
+
+        if isinstance(value, str):
+            value = [name for name in value.split(",") if name.strip()]
+        if isinstance(value, list | tuple):
+            return tuple(normalise_host_pattern(str(name)) for name in value)
+        return value
+
+    @field_validator("enable_web_surfer", mode="before")
+    @classmethod
+    def _auto_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "auto") else value
+
+    @field_validator("browser_ws_headers", mode="after")
+    @classmethod
+    def _headers_json(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _header_values(value)  # the error never quotes the value: it is a secret
+        return value
+
     @field_validator(
-        "azure_openai_endpoint", "openai_base_url", "aca_pool_management_endpoint", "website_hostname", mode="before"
+        "azure_openai_endpoint", "openai_base_url", "aca_pool_management_endpoint", "website_hostname",
+        "browser_executable_path", "browser_cdp_url", "browser_ws_endpoint", "files_url_ca_bundle", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("azure_openai_api_key", "openai_api_key", "webhook_secret", mode="before")
+    @field_validator("azure_openai_api_key", "openai_api_key", "webhook_secret", "browser_ws_headers", mode="before")
     @classmethod
     def _blank_key_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -264,6 +391,15 @@ class Settings(StartupSettings):
     def _aca_needs_endpoint(self) -> Settings:
         if self.code_executor == "aca" and not self.aca_pool_management_endpoint:
             raise ValueError("CODE_EXECUTOR=aca needs ACA_POOL_MANAGEMENT_ENDPOINT")
+        return self
+
+    @model_validator(mode="after")
+    def _one_browser(self) -> Settings:
+        routes = [self.browser_executable_path, self.browser_cdp_url, self.browser_ws_endpoint]
+        if sum(route is not None for route in routes) > 1:
+            raise ValueError("set at most one of BROWSER_EXECUTABLE_PATH, BROWSER_CDP_URL and BROWSER_WS_ENDPOINT")
+        if self.browser_ws_headers is not None and self.browser_ws_endpoint is None:
+            raise ValueError("BROWSER_WS_HEADERS is only used with BROWSER_WS_ENDPOINT")
         return self
 
     @property
@@ -290,10 +426,38 @@ class Settings(StartupSettings):
     def model_allowed(self, model_name: str) -> bool:
         return not self.allowed_models or model_name in self.allowed_models
 
+    @property
+    def browser_ws_header_values(self) -> dict[str, str]:
+        """BROWSER_WS_HEADERS as a dict (empty when unset): secret values, never to be logged."""
+        return _header_values(self.browser_ws_headers) if self.browser_ws_headers is not None else {}
+
     def secrets(self) -> list[str]:
         """The secret values this service holds, for scrubbing them out of text."""
-        keys = (self.azure_openai_api_key, self.openai_api_key, self.service_bus_connection_string, self.webhook_secret)
-        return [key.get_secret_value() for key in keys if key is not None and key.get_secret_value()]
+        keys = (
+            self.azure_openai_api_key, self.openai_api_key, self.service_bus_connection_string, self.webhook_secret,
+            self.browser_ws_headers,
+        )
+        values = [key.get_secret_value() for key in keys if key is not None and key.get_secret_value()]
+        return values + [value for value in self.browser_ws_header_values.values() if value] + self._files_secrets()
+
+    def _files_secrets(self) -> list[str]:
+        """The task files' connection string (as the Functions host reads it: the environment variable
+        TASK_FILES_CONNECTION names) and its account key or SAS, where it holds one."""
+        value = os.environ.get(self.task_files_connection, "")
+        parts = dict(part.split("=", 1) for part in value.split(";") if "=" in part)
+        found = [parts[key] for key in ("AccountKey", "SharedAccessSignature") if parts.get(key)]
+        return [value, *found] if found else []
+
+
+def _header_values(secret: SecretStr) -> dict[str, str]:
+    """A JSON object of strings, or a ValueError that does not quote it."""
+    try:
+        headers = json.loads(secret.get_secret_value())
+    except ValueError:
+        raise ValueError("BROWSER_WS_HEADERS must be a JSON object of header names to strings") from None
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ValueError("BROWSER_WS_HEADERS must be a JSON object of header names to strings")
+    return {str(name): value for name, value in headers.items()}
 
 
 @lru_cache(maxsize=1)

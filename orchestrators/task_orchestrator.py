@@ -12,14 +12,14 @@ the transcript, once (the read path reads it from there when SQLite lacks the ta
 
 Deterministic by construction: no clock, ids, settings or I/O; everything it needs arrives in its
 input (`TaskInput`, retry policy included). A run that fails every attempt ends as a `failed`
-result, recorded by an activity, never as a crashed instance. A final outcome is then published
-to the configured event sinks and, if the task has a `callback_url`, handed to the callback
-orchestration (orchestrators/callbacks.py).
+result, recorded by an activity, never as a crashed instance. A final outcome is then announced
+(orchestrators/announcements.py): published to the configured event sinks and, if the task has a
+`callback_url`, handed to the callback orchestration (orchestrators/callbacks.py). A terminated
+orchestration announces nothing: its task's announcement orchestration does.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Generator
 from datetime import timedelta
@@ -27,17 +27,10 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from durable import (
-    FAILURE_ACTIVITY,
-    PLAN_INPUT_EVENT,
-    RUN_ACTIVITY,
-    START_CALLBACK_ACTIVITY,
-    TASK_ORCHESTRATOR,
-    custom_status,
-    publish_activity,
-)
-from magentic_tasks.events import completion_event
+from durable import FAILURE_ACTIVITY, PLAN_INPUT_EVENT, RUN_ACTIVITY, TASK_ORCHESTRATOR, custom_status
 from magentic_tasks.schemas import MAX_ERROR_CHARS, PlanInput, ReviewDecision, RunOutcome, RunPaused, TaskInput
+
+from .announcements import announce
 
 bp = df.Blueprint()
 
@@ -107,24 +100,6 @@ def json_value(value: Any) -> Any:
         except ValueError:
             return value
     return value
-
-
-def announce(
-    context: df.DurableOrchestrationContext, task: TaskInput, outcome: RunOutcome, retry: df.RetryOptions
-) -> Generator[Any, Any, None]:
-    """Publish the completion event to every configured sink (retried; a sink that keeps failing
-    does not change the task's outcome) and start the delivery of its callback, if it has one."""
-    if not task.event_sinks and task.callback_url is None:
-        return
-    event = completion_event(task.task_id, outcome, base_url=task.result_base_url)
-    for sink in task.event_sinks:
-        with contextlib.suppress(Exception):  # the task is final either way; the host logged the failure
-            yield context.call_activity_with_retry(publish_activity(sink), retry, event)
-    if task.callback_url is not None:
-        delivery = {"task_id": task.task_id, "url": task.callback_url, "event": event,
-                    "retry_seconds": task.callback_retry_seconds}
-        with contextlib.suppress(Exception):
-            yield context.call_activity_with_retry(START_CALLBACK_ACTIVITY, retry, delivery)
 
 
 def failure_reason(error: BaseException) -> str:

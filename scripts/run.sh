@@ -81,7 +81,8 @@ mkdir -p .data
 if command -v azurite >/dev/null 2>&1; then
   if ! (exec 3<>/dev/tcp/127.0.0.1/10000) 2>/dev/null; then
     mkdir -p .data/azurite
-    azurite --silent --disableTelemetry --location .data/azurite --debug .data/azurite/debug.log &
+    # --skipApiVersionCheck: the pinned azure-storage-blob may speak a newer API version than Azurite knows.
+    azurite --silent --disableTelemetry --skipApiVersionCheck --location .data/azurite --debug .data/azurite/debug.log &
     trap 'kill $! 2>/dev/null || true' EXIT
     sleep 2
   fi

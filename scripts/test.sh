@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Sets up everything on a fresh machine, then runs ruff, mypy (strict, on the app), the import
-# contracts (import-linter), the real-worker tier (tests/worker) on every other supported Python
-# this machine has, and the whole pytest suite.
+# Sets up everything on a fresh machine (Debian's chromium too, as root), then runs ruff, mypy
+# (strict, on the app), the import contracts (import-linter), the real-worker tier (tests/worker) on
+# every other supported Python this machine has, and the whole pytest suite.
 # Extra arguments go to pytest (and then only that run happens, on the primary Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +58,22 @@ if ! is_supported "$primary"; then
 fi
 setup_venv .venv "$PYTHON"
 
+# --- Browser (tests/browser, tests/console, the WebSurfer tier): Debian's chromium at /usr/bin/chromium, installed
+# with apt-get when it is missing and this runs as root; otherwise the browser tests skip, saying
+# why. Playwright comes from the requirements and drives this chromium: `playwright install`
+# (a browser download) is never run.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing Debian's chromium (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+  else
+    echo "== note: /usr/bin/chromium is missing and this is not root: the browser tests will skip"
+  fi
+fi
+# --- end of browser
+
 # --- Deployment tooling (tests/deploy): checkov + pycep-parser in their own .venv-deploy, so their
 # ~95 pinned dependencies never meet the app's pins. The tests call .venv-deploy/bin/... directly.
 if [ ! -x .venv-deploy/bin/python ]; then
@@ -71,6 +87,21 @@ if [ "$(cat "$deploy_stamp" 2>/dev/null)" != "$deploy_want" ]; then
   echo "$deploy_want" > "$deploy_stamp"
 fi
 # --- end of deployment tooling
+
+
+# --- Azurite's blob service for the task-files tests, from npm into .azurite/ (quiet, idempotent).
+# Without node and npm those tests skip and say why.
+AZURITE_VERSION=3.37.0
+if command -v npm >/dev/null 2>&1; then
+  if [ "$(cat .azurite/.version 2>/dev/null)" != "$AZURITE_VERSION" ]; then
+    echo "== installing Azurite $AZURITE_VERSION into .azurite/"
+    npm install --prefix .azurite "azurite@$AZURITE_VERSION" --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$AZURITE_VERSION" > .azurite/.version
+  fi
+else
+  echo "== note: npm is missing: the Azurite tests (tests/files, tests/e2e/test_files.py) will skip"
+fi
+# --- end of Azurite
 
 echo "== ruff"
 .venv/bin/ruff check .

@@ -1,4 +1,5 @@
-"""The service's domain results and errors as HTTP answers: status code, JSON body, headers.
+"""The service's domain results and errors as HTTP answers: status code, JSON body (or, for a file
+download, its bytes and content type), headers.
 
 Plain values, no Azure types: `http_api.to_http` turns an `HttpAnswer` into the Functions
 response. Imported on the first request (with the service), not when the worker indexes the app.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
@@ -18,6 +20,8 @@ from magentic_tasks.service import (
     Cancellation,
     Conflict,
     Created,
+    FileDownload,
+    FileNotFound,
     InvalidRequest,
     RequestTooLarge,
     ServiceError,
@@ -29,8 +33,22 @@ from magentic_tasks.service import (
 @dataclass
 class HttpAnswer:
     status_code: int
-    body: Any  # JSON-ready; None for no body
+    body: Any  # JSON-ready; None for no body (or for `raw` bytes)
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # a body that is not JSON: a file's bytes, served as `mimetype`
+    mimetype: str = "application/json"
+
+
+def download_headers(name: str) -> dict[str, str]:
+    """A download is never shown in place: an attachment, named (RFC 6266/5987), not sniffed."""
+    base = name.rsplit("/", 1)[-1]
+    fallback = "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\;' else "_" for ch in base)
+    return {
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(base, safe='')}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox",
+        "Cache-Control": "private, no-store",
+    }
 
 
 def _retry_after(seconds: int = RETRY_AFTER_SECONDS) -> dict[str, str]:
@@ -41,6 +59,8 @@ def answer_for(result: object) -> HttpAnswer:
     """What a successful call of the service answers."""
     if result is None:  # deleted
         return HttpAnswer(204, None)
+    if isinstance(result, FileDownload):
+        return HttpAnswer(200, None, download_headers(result.name), raw=result.data, mimetype=result.content_type)
     if isinstance(result, Created):
         headers = {"Location": f"/tasks/{result.task.task_id}", **_retry_after()}
         if result.replayed:
@@ -66,7 +86,7 @@ def answer_for_error(error: ServiceError) -> HttpAnswer:
         return HttpAnswer(413, {"detail": error.detail})
     if isinstance(error, InvalidRequest):
         return HttpAnswer(422, {"detail": error.detail})
-    if isinstance(error, TaskNotFound):
+    if isinstance(error, TaskNotFound | FileNotFound):
         return HttpAnswer(404, {"detail": error.detail})
     if isinstance(error, Conflict):
         retry = _retry_after(error.retry_after_seconds) if error.retry_after_seconds else {}

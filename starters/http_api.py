@@ -60,6 +60,9 @@ def service_for(client: df.DurableOrchestrationClient) -> TaskService | HttpAnsw
 
 
 def to_http(answer: HttpAnswer) -> func.HttpResponse:
+    if answer.raw is not None:
+        return func.HttpResponse(answer.raw, status_code=answer.status_code, headers=answer.headers,
+                                 mimetype=answer.mimetype)
     if answer.body is None:
         return func.HttpResponse(status_code=answer.status_code, headers=answer.headers)
     return func.HttpResponse(
@@ -149,6 +152,18 @@ async def get_task_messages(req: func.HttpRequest, client: df.DurableOrchestrati
     )
 
 
+async def list_task_files(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await answer(req, client, lambda service, req, owner: answered(service.files(task_id_of(req), owner)))
+
+
+async def get_task_file(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    def download(service: TaskService, req: func.HttpRequest, owner: str | None) -> Awaitable[HttpAnswer]:
+        name = str(req.route_params.get("name", ""))
+        return answered(service.download(task_id_of(req), owner, name))
+
+    return await answer(req, client, download)
+
+
 def get_openapi(req: func.HttpRequest) -> func.HttpResponse:
     # Imported on first use: only this route needs the module, and building its tables costs every load.
     from magentic_tasks.openapi import openapi_document
@@ -169,4 +184,6 @@ _register(delete_task, "tasks/{task_id}", "DELETE")
 _register(cancel_task, "tasks/{task_id}/cancel", "POST")
 _register(get_task_messages, "tasks/{task_id}/messages", "GET")
 _register(submit_task_input, "tasks/{task_id}/input", "POST")
+_register(list_task_files, "tasks/{task_id}/files", "GET")
+_register(get_task_file, "tasks/{task_id}/files/{*name}", "GET")
 bp.route(route="openapi.json", methods=["GET"], auth_level=AUTH_LEVEL)(get_openapi)

@@ -17,7 +17,7 @@ bp = df.Blueprint()
 
 
 async def enqueue_task(msg: func.QueueMessage, client: df.DurableOrchestrationClient) -> None:
-    await submit_message(client, msg.get_body(), source="storage-queue", message_id=msg.id or "")
+    await submit_message(client, msg.get_body(), source="storage-queue", message_id=msg.id)
 
 
 bp.queue_trigger(arg_name="msg", queue_name=QUEUE_NAME, connection="AzureWebJobsStorage")(

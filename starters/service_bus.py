@@ -18,7 +18,7 @@ CONNECTION = "ServiceBusConnection"
 
 
 async def start_from_service_bus(msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient) -> None:
-    await submit_message(client, msg.get_body(), source="service-bus", message_id=msg.message_id or "")
+    await submit_message(client, msg.get_body(), source="service-bus", message_id=msg.message_id)
 
 
 def blueprint(queue_name: str) -> df.Blueprint:

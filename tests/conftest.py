@@ -10,6 +10,7 @@ import pytest
 from magentic_tasks.settings import Settings
 
 if TYPE_CHECKING:  # the server imports autogen; only tests that use it pay for that
+    from tests.support.azurite import Azurite
     from tests.support.model_server import Faults, Script, ScriptedModelServer
 
 # ---- Scripted model server (tests/support/model_server.py) ----------------------------------
@@ -67,3 +68,19 @@ def start_model_server(clean_model_env: None) -> Iterator[Callable[..., Scripted
 def model_server(start_model_server: Callable[..., ScriptedModelServer]) -> ScriptedModelServer:
     """A scripted model server with the default script and no faults."""
     return start_model_server()
+
+
+# ---- Azurite's blob service (tests/support/azurite.py) -----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """Azurite's blob service for the whole session (skips, saying why, without node or the package)."""
+    from tests.support.azurite import Azurite, find_azurite
+
+    launcher, why = find_azurite()
+    if launcher is None:
+        pytest.skip(why)
+    server = Azurite.start(launcher, tmp_path_factory.mktemp("azurite"))
+    yield server
+    server.stop()

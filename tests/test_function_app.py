@@ -15,6 +15,8 @@ from magentic_tasks.openapi import OPERATIONS
 from magentic_tasks.settings import FUNCTION_TIMEOUT_SECONDS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# The console's static files (starters/console.py): anonymous by design, not part of the API.
+CONSOLE = {"console_page": ("console", "anonymous"), "console_asset": ("console/{*asset}", "anonymous")}
 
 
 @functools.cache
@@ -45,7 +47,11 @@ def test_the_host_finds_every_function_with_its_trigger() -> None:
         "cancel_task": "httpTrigger",
         "get_task_messages": "httpTrigger",
         "submit_task_input": "httpTrigger",
+        "list_task_files": "httpTrigger",
+        "get_task_file": "httpTrigger",
         "get_openapi": "httpTrigger",
+        "console_page": "httpTrigger",
+        "console_asset": "httpTrigger",
         "apply_retention": "timerTrigger",
         "enqueue_task": "queueTrigger",
         "reconcile_mirror": "timerTrigger",
@@ -55,15 +61,31 @@ def test_the_host_finds_every_function_with_its_trigger() -> None:
         "callback_orchestrator": "orchestrationTrigger",
         "start_callback_delivery_activity": "activityTrigger",
         "deliver_callback_activity": "activityTrigger",
+        "announce_orchestrator": "orchestrationTrigger",
+        "announcement_activity": "activityTrigger",
     }
 
 
 def test_routes_are_the_original_services_and_need_a_function_key() -> None:
-    found = functions()
-    routes = {(f["route"], tuple(f["methods"] or ())) for f in found.values() if f["trigger"] == "httpTrigger"}
+    api = {name: f for name, f in functions().items() if f["trigger"] == "httpTrigger" and name not in CONSOLE}
+    routes = {(f["route"], tuple(f["methods"] or ())) for f in api.values()}
     assert {("tasks", ("POST",)), ("tasks/{task_id}", ("GET",)), ("tasks/{task_id}/result", ("GET",))} <= routes
-    assert routes == {(op.path.lstrip("/"), (op.method.upper(),)) for op in OPERATIONS}
-    assert {str(f["auth"]).lower() for f in found.values() if f["trigger"] == "httpTrigger"} == {"function"}
+    # A catch-all route parameter ({*name}: a file's path) is a plain path parameter in the OpenAPI document.
+    assert {(route.replace("{*", "{"), methods) for route, methods in routes} == {
+        (op.path.lstrip("/"), (op.method.upper(),)) for op in OPERATIONS}
+    assert {str(f["auth"]).lower() for f in api.values()} == {"function"}
+
+
+def test_the_console_serves_static_files_anonymously_and_can_be_switched_off() -> None:
+    """Its files hold no data (the API calls they make need the key); `CONSOLE_ENABLED=false`
+    leaves the functions out at indexing."""
+    found = functions()
+    assert {name: (found[name]["route"], found[name]["auth"], found[name]["methods"]) for name in CONSOLE} == {
+        name: (route, auth, ["GET"]) for name, (route, auth) in CONSOLE.items()
+    }
+    code = "import function_app; print(sorted(f.get_function_name() for f in function_app.app.get_functions()))"
+    names = load_the_app(code, CONSOLE_ENABLED="false").stdout
+    assert "create_task" in names and not any(name in names for name in CONSOLE)
 
 
 def test_importing_the_app_does_not_import_autogen() -> None:
@@ -128,7 +150,8 @@ def test_an_invalid_setting_that_cannot_change_the_functions_is_reported_by_the_
         "import function_app, starters.http_api as http\n"
         "fns = function_app.app.get_functions()\n"
         "print(len(fns), {str(f.get_trigger().get_dict_repr().get('authLevel')) for f in fns "
-        "if f.get_trigger().get_dict_repr()['type'] == 'httpTrigger'})\n"
+        "if f.get_trigger().get_dict_repr()['type'] == 'httpTrigger' "
+        "and not f.get_function_name().startswith('console_')})\n"
         "answer = http.service_for(None)\n"
         "print(answer.status_code, answer.body)"
     )

@@ -12,6 +12,7 @@ param hostStorageName string
 param deploymentContainerUrl string
 param filesStorageName string
 param tasksShareName string
+param taskFilesContainerName string
 param appInsightsConnectionString string
 param azureOpenAiEndpoint string
 param modelDeploymentName string
@@ -90,6 +91,14 @@ var taskSettings = {
   ACTIVITY_FIRST_RETRY_SECONDS: '5'
   CANCEL_POLL_SECONDS: '2'
   MIRROR_FLUSH_SECONDS: '1'
+  // Attachments and outputs: the host's account by identity (AzureWebJobsStorage__*), its own container.
+  TASK_FILES_CONNECTION: 'AzureWebJobsStorage'
+  TASK_FILES_CONTAINER: taskFilesContainerName
+  FILES_MAX_COUNT: '20'
+  FILES_MAX_BYTES: '26214400'
+  FILES_INLINE_MAX_BYTES: '8388608'
+  ARTIFACT_MAX_FILES: '50'
+  ARTIFACT_MAX_BYTES: '104857600'
 }
 
 // Only with the Durable Task Scheduler backend (host.json storageProvider azureManaged).

@@ -1,6 +1,7 @@
 // Two storage accounts, because they need opposite key policies:
-// - host: AzureWebJobsStorage (Durable's queues, tables and blobs, the queue trigger) and the
-//   deployment container. Shared keys are off; the app's identity has data roles only.
+// - host: AzureWebJobsStorage (Durable's queues, tables and blobs, the queue trigger), the
+//   deployment container and the task-files container (attachments and outputs, TASK_FILES_CONTAINER).
+//   Shared keys are off; the app's identity has data roles only.
 // - files: the Azure Files share mounted at /mounts/tasks for the SQLite mirror (TASKS_DB_PATH).
 //   Flex Consumption mounts shares over SMB with the account key only, so this account must
 //   allow shared keys; it holds nothing but that share.
@@ -9,6 +10,9 @@ param tags object
 param token string
 param principalId string
 param deploymentContainerName string
+
+@description('The container of the tasks\' attachments and outputs (TASK_FILES_CONTAINER).')
+param taskFilesContainerName string = 'task-files'
 
 @description('Quota of the tasks share, in GiB.')
 param tasksShareQuotaGiB int = 100
@@ -52,6 +56,26 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   parent: blobs
   name: deploymentContainerName
   properties: { publicAccess: 'None' }
+}
+
+// Task files: one prefix per task; the app reads, writes and deletes them by identity.
+resource taskFilesContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobs
+  name: taskFilesContainerName
+  properties: { publicAccess: 'None' }
+}
+
+var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+
+// Granted on the container itself, so the app keeps its files if the account-wide roles are narrowed.
+resource taskFilesRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(taskFilesContainer.id, principalId, storageBlobDataContributor)
+  scope: taskFilesContainer
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+  }
 }
 
 // The roles the Functions host and Durable's Azure Storage backend need on AzureWebJobsStorage.
@@ -117,3 +141,4 @@ output hostStorageName string = host.name
 output deploymentContainerUrl string = '${host.properties.primaryEndpoints.blob}${deploymentContainer.name}'
 output filesStorageName string = files.name
 output tasksShareName string = tasksShare.name
+output taskFilesContainerName string = taskFilesContainer.name

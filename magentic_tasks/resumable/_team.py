@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from autogen_agentchat.base import TerminationCondition
@@ -13,6 +13,7 @@ from autogen_agentchat.teams._group_chat._events import GroupChatTermination
 from autogen_core import Component
 from pydantic import BaseModel
 
+from ._images import pack_images, unpack_images
 from ._orchestrator import ResumableOrchestrator
 
 # The stop reason of a `run_stream()` that ended because an agent finished its turn.
@@ -53,7 +54,7 @@ class RoundEnd(TerminationCondition, Component[RoundEndConfig]):
 
 class ResumableMagenticOneGroupChat(MagenticOneGroupChat):
     """`MagenticOneGroupChat` (autogen-agentchat 0.7.5) with `ResumableOrchestrator` as its manager,
-    kept as `orchestrator` once the first run has built it."""
+    kept as `orchestrator` once the first run has built it; its saved state keeps each image once."""
 
     orchestrator: ResumableOrchestrator | None = None
 
@@ -85,3 +86,10 @@ class ResumableMagenticOneGroupChat(MagenticOneGroupChat):
     def __init__(self, *args: Any, review_plan: bool = False, **kwargs: Any) -> None:
         self.review_plan = review_plan  # the orchestrator is built lazily, at the first run
         super().__init__(*args, termination_condition=RoundEnd(), **kwargs)
+
+    async def save_state(self) -> Mapping[str, Any]:
+        """The team's state with each image saved once (`_images`)."""
+        return pack_images(await super().save_state())
+
+    async def load_state(self, state: Mapping[str, Any]) -> None:
+        await super().load_state(unpack_images(state))

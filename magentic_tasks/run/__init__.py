@@ -4,8 +4,9 @@ Imported by the activities (on a worker thread, on their first call) and the CLI
 autogen. Calls go downward, each module one idea:
 
 - `_attempt`: an attempt (or a slice of one) from start to outcome, and the final failure record;
+  `_recorder`: where its run puts messages and round checkpoints;
 - `_start`: where an attempt starts (fresh, the next slice, resumed from the latest checkpoint);
-- `_review`: the plan a paused run shows its reviewer, and what the decision does;
+- `_review`: the plan a paused run shows its reviewer, the decision taken on it, and what it does;
 - `_team_run`: the team run round by round, bounded by deadline, turns, stalls, tokens and the stop
   signal; `_types`: what it is handed and hands back;
 - `_transcript_writer` and `_progress`: messages, progress and usage into the mirror, in batches;
@@ -17,12 +18,13 @@ The autogen subclasses that make a run resumable live in `magentic_tasks.resumab
 """
 
 from ..schemas import IMAGE_REF_TYPE, IMAGE_TYPE
-from ._attempt import AttemptRecorder, execute_slice, execute_task, record_failure
+from ._attempt import execute_slice, execute_task, record_failure
 from ._clients import build_model_client, shared_http_client
 from ._code_execution import build_code_executor
 from ._errors import TRANSIENT_ERRORS, budget_message, describe
 from ._metering import AttemptMeter, MeteredClient, UsageMeter
 from ._progress import ProgressTracker
+from ._recorder import AttemptRecorder
 from ._review import PLAN_REJECTED, REVIEW_EXPIRED, awaits_review, decided, planned, with_plan
 from ._shaping import to_views, without_image_bytes
 from ._start import Start, start_attempt

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import uuid
 from datetime import timedelta
 
@@ -20,18 +19,31 @@ from autogen_core.models import ChatCompletionClient
 
 from ..clock import utc_now
 from ..errors import TaskRunError
+from ..files import FilesUnavailable
 from ..redaction import Redactor
-from ..schemas import MAX_ERROR_CHARS, STOPPED, MessageView, ResumePoint, RunOutcome, RunPaused, TaskInput, TokenUsage
+from ..schemas import (
+    MAX_ERROR_CHARS,
+    STOPPED,
+    ResumePoint,
+    RunOutcome,
+    RunPaused,
+    SkippedFile,
+    TaskInput,
+    TokenUsage,
+)
 from ..settings import Settings
-from ..store import AttemptEnd, Checkpoint, TaskStore, best_effort
+from ..store import AttemptEnd, TaskStore, best_effort
 from ..telemetry import record_outcome
 from ..text import storable
+from ._files import RunFiles, remove_workspace
+from ._finishing import finish_pending, for_durable, record_pending, staged_run, with_outputs
 from ._metering import AttemptMeter
 from ._progress import ProgressTracker
-from ._review import awaits_review, decided
-from ._shaping import without_image_bytes
+from ._recorder import AttemptRecorder
+from ._review import awaits_review, decided, review_taken
 from ._start import Start, first_attempt, start_attempt
 from ._stop_signal import StopSignal
+from ._team import task_settings
 from ._team_run import run_team
 from ._transcript_writer import TranscriptWriter
 from ._types import RoundBoundary, RunReport
@@ -67,6 +79,7 @@ async def execute_slice(
     raises `TaskRunError` for a failure worth retrying, and nothing else: a defect of this code
     ends the task `failed` with its real reason instead of being retried (it would only recur)."""
     store = store or TaskStore.from_settings(settings)
+    settings = task_settings(settings, task)  # the task's own turns, tokens and deadline
     try:
         return await _attempt(task, settings, store, client, stop, settings.slice_seconds if sliced else None)
     except TaskRunError:
@@ -91,7 +104,10 @@ async def _attempt(
             if done is not None and done.outcome is not None:
                 # Finished: completed, or failed for good (deadline, budget, ledger); never run a task twice.
                 logger.info("task %s already finished; re-delivered activity returns the stored result", task.task_id)
-                return _for_durable(done.outcome)
+                return for_durable(done.outcome)
+            pending = await best_effort(store.finishing, task.task_id)
+            if pending is not None:  # the team ran to its end; only its outputs wait for Blob Storage
+                return await finish_pending(task, settings, store, *pending)
             start = await start_attempt(task, settings, store, holder, utc_now())
         return await _go_on(task, settings, store, client, stop, slice_seconds, redact, holder, start)
     finally:
@@ -120,6 +136,7 @@ async def _go_on(
     report: RunReport | None = None
     resume = start.resume
     if resume is not None and awaits_review(task, resume):
+        task = await review_taken(task, store, resume.attempt)
         after_review = decided(task, resume, settings)
         if isinstance(after_review, RunReport):
             report = after_review
@@ -132,18 +149,23 @@ async def _go_on(
             left = max(settings.task_timeout_seconds - resume.elapsed, 0.0)
             start.deadline = utc_now() + timedelta(seconds=left)
             await best_effort(store.set_status, task.task_id, "running", utc_now())
+    files = RunFiles(task, settings, store, workspace)
     try:
         if report is None:
-            report = await run_team(
-                task, settings, recorder.messages, workspace=workspace, redact=redact, client=client, stop=stop,
-                meter=meter, resume=resume, checkpoint=None if attempt is None else recorder.checkpoint,
+            report = await staged_run(files, meter, lambda text: run_team(
+                task.model_copy(update={"prompt": text}), settings, recorder.messages, workspace=workspace,
+                redact=redact, client=client, stop=stop, meter=meter, resume=resume,
+                checkpoint=None if attempt is None else recorder.checkpoint,
                 time_left=(start.deadline - utc_now()).total_seconds(), slice_seconds=slice_seconds,
                 review_plan=task.review == "plan" and resume is None,
-            )
-    finally:
-        if report is None or not report.paused:
-            # Nothing serves the workspace's files after the run; keep the disk (or share) from filling.
-            await asyncio.to_thread(shutil.rmtree, workspace, True)
+            ))
+    except BaseException:
+        await asyncio.to_thread(remove_workspace, workspace)
+        raise
+    if report.paused or report.retryable:
+        await files.sync()  # the next slice, or the retried attempt, finds the outputs so far
+    if report.retryable and not report.paused:
+        await asyncio.to_thread(remove_workspace, workspace)
     if report.paused and writer is not None and attempt is not None:
         await writer.close()  # the attempt goes on in the next slice
         await best_effort(store.release_checkpoint, task.task_id, attempt, holder)
@@ -151,17 +173,37 @@ async def _go_on(
             await best_effort(store.set_status, task.task_id, "awaiting_input", utc_now())
         slices = task.resume.slices + 1 if task.resume is not None else 2
         return RunPaused(resume=ResumePoint(attempt=attempt, round=report.rounds, slices=slices), review=report.review)
-    retry = report.status == "failed" and report.retryable
-    # The last batch: the attempt's end, and unless it is to be retried its checkpoints dropped (the task is final).
-    streamed = writer is not None and await writer.close(AttemptEnd(utc_now(), report.error, final=not retry))
-    if retry:
+    retried = report.status == "failed" and report.retryable
+    # The last batch. An attempt that ends the task ends after its outcome is recorded
+    # (`save_outcome`): nothing that waits for a stopped run (the announcement of a cancelled task,
+    # DELETE) sees it ended before its outcome is written.
+    streamed = writer is not None and await writer.close(AttemptEnd(utc_now(), report.error) if retried else None)
+    if retried:
         settled = await best_effort(store.get_task, task.task_id)
         if settled is not None and settled.outcome is not None:
-            return _for_durable(settled.outcome)  # another copy of this activity finished the task
+            return for_durable(settled.outcome)  # another copy of this activity finished the task
         raise TaskRunError(" ".join((report.error or "the team run failed").split()))
 
+    held = None
+    try:
+        outcome, held = await _record(task, store, report, attempt, stop, redact, files, streamed)
+    finally:
+        if held is None and writer is not None and attempt is not None:  # not recorded: the attempt ends anyway
+            await best_effort(store.finish_attempt, task.task_id, attempt, utc_now(), dict(meter.by_agent),
+                              report.error)
+    record_outcome(task.model_name, outcome, held)
+    return for_durable(held or outcome)
+
+
+async def _record(
+    task: TaskInput, store: TaskStore, report: RunReport, attempt: int | None, stop: StopSignal | None,
+    redact: Redactor, files: RunFiles, streamed: bool,
+) -> tuple[RunOutcome, RunOutcome | None]:
+    """The run's final outcome with its outputs kept, and the one SQLite holds once it is recorded
+    (the first written wins). Outputs that Blob Storage cannot take keep the outcome in SQLite for
+    the retried activity (`TaskRunError`), which stores them without running the team again."""
     usage, attempts = await _usage_of_all_attempts(store, task.task_id, attempt, report.usage_by_agent)
-    outcome = _outcome(report, usage, attempts)  # stamped before the last stop check below
+    outcome = _outcome(report, usage, attempts, task)  # stamped before the last stop check below
     if report.status == "completed" and stop is not None:
         reason = await stop.reason()  # ended from outside while the team was finishing: that came first
         if reason:
@@ -169,41 +211,26 @@ async def _go_on(
                 "status": "cancelled", "final_answer": None, "stop_reason": STOPPED,
                 "error": redact(storable(reason))[:MAX_ERROR_CHARS], "finished_at": utc_now(),
             })
-    held = await best_effort(store.save_outcome, task, outcome, attempt, streamed)
-    record_outcome(task.model_name, outcome, held)
-    return _for_durable(held or outcome)
-
-
-class AttemptRecorder:
-    """Where an attempt's run puts what it produces: its messages go to the transcript writer, and
-    each clean round boundary becomes a checkpoint, in one transaction with the round's messages
-    and usage. Without a writer (the mirror could not begin the attempt) both are dropped."""
-
-    def __init__(
-        self, task_id: str, start: Start, holder: str, meter: AttemptMeter, writer: TranscriptWriter | None
-    ) -> None:
-        self.task_id, self.start, self.holder, self.meter, self.writer = task_id, start, holder, meter, writer
-
-    async def messages(self, views: list[MessageView]) -> None:
-        if self.writer is not None:
-            self.writer.add(views)
-
-    async def checkpoint(self, boundary: RoundBoundary) -> bool:
-        """Save the boundary; whether it was saved. A checkpoint never fails the run: it only loses
-        the chance to resume here."""
-        writer, attempt = self.writer, self.start.attempt
-        assert attempt is not None and writer is not None
-        checkpoint = Checkpoint(
-            task_id=self.task_id, attempt=attempt, round=boundary.rounds, messages=boundary.messages,
-            state=dict(boundary.state), usage_by_agent=_plus(self.start.spent_before, self.meter.by_agent),
-            elapsed=boundary.elapsed, deadline=self.start.deadline, held_by=self.holder, saved_at=utc_now(),
-        )
-        try:
-            return await writer.flush(checkpoint=checkpoint)
-        except Exception:
-            logger.exception("task %s: round %d could not be checkpointed", self.task_id, boundary.rounds)
-            await writer.flush()  # the round's messages, without the checkpoint
-            return False
+    try:
+        outcome = await with_outputs(files, outcome)
+    except FilesUnavailable as error:
+        held_back = attempt is not None and await best_effort(
+            store.save_finishing, task.task_id, attempt, outcome, utc_now())
+        if not held_back:
+            logger.error("task %s: outputs not stored and the result could not be kept for a retry", task.task_id)
+            outcome = outcome.model_copy(update={"files_skipped": [
+                *outcome.files_skipped, SkippedFile(name="...", reason=f"not kept: {error}")]})
+        else:
+            raise TaskRunError(f"the task's outputs could not be stored ({error}); retrying") from None
+    await asyncio.to_thread(remove_workspace, files.workspace)  # nothing serves the workspace after the run
+    held = await best_effort(store.save_outcome, task, outcome, attempt, streamed)  # its checkpoints go with it
+    if held is not None and attempt is not None and held.stop_reason == STOPPED != outcome.stop_reason:
+        # A cancel was recorded first (without this run's transcript): it decided the task, and it
+        # keeps what this run did, as a run the cancel stopped would have kept it.
+        outcome = outcome.model_copy(update={"status": "cancelled", "final_answer": None, "stop_reason": STOPPED,
+                                             "error": held.error, "finished_at": held.finished_at})
+        held = await best_effort(store.save_outcome, task, outcome, attempt) or held
+    return outcome, held
 
 
 async def record_failure(
@@ -213,6 +240,9 @@ async def record_failure(
     when it recorded none, `error` as the host reported it), the last transcript, all tokens.
     A task that already has an outcome in SQLite keeps it."""
     store = store or TaskStore.from_settings(settings)
+    kept = await record_pending(task, settings, store)
+    if kept is not None:  # the team finished, but its outputs never reached Blob Storage: keep the result
+        return kept
     redact = Redactor(settings.secrets())
     last = await best_effort(store.last_attempt, task.task_id)
     recorded = await best_effort(store.attempt_error, task.task_id, last) if last is not None else None
@@ -230,15 +260,11 @@ async def record_failure(
         usage_by_agent=usage,
         attempts=max(attempts, 1),
         finished_at=utc_now(),
+        team=task.team,
     )
     held = await best_effort(store.save_outcome, task, outcome, last)
     record_outcome(task.model_name, outcome, held)
-    return _for_durable(held or outcome)
-
-
-def _for_durable(outcome: RunOutcome) -> RunOutcome:
-    """The outcome as Durable state keeps it: every image replaced by a reference."""
-    return outcome.model_copy(update={"messages": without_image_bytes(outcome.messages)})
+    return for_durable(held or outcome)
 
 
 async def _usage_of_all_attempts(
@@ -256,7 +282,7 @@ async def _usage_of_all_attempts(
     return by_agent, attempts
 
 
-def _outcome(report: RunReport, usage: dict[str, TokenUsage], attempts: int) -> RunOutcome:
+def _outcome(report: RunReport, usage: dict[str, TokenUsage], attempts: int, task: TaskInput) -> RunOutcome:
     total = sum(usage.values(), TokenUsage())
     return RunOutcome(
         status=report.status,
@@ -270,13 +296,10 @@ def _outcome(report: RunReport, usage: dict[str, TokenUsage], attempts: int) -> 
         usage_by_agent=usage,
         attempts=attempts,
         finished_at=utc_now(),
+        team=task.team,
     )
 
 
 def _tokens(usage: dict[str, TokenUsage]) -> int:
     total = sum(usage.values(), TokenUsage())
     return total.prompt_tokens + total.completion_tokens
-
-
-def _plus(a: dict[str, TokenUsage], b: dict[str, TokenUsage]) -> dict[str, TokenUsage]:
-    return {agent: a.get(agent, TokenUsage()) + b.get(agent, TokenUsage()) for agent in {*a, *b}}

@@ -22,15 +22,18 @@ from ..settings import Settings
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def build_code_executor(settings: Settings, work_dir: Path) -> CodeExecutor | None:
+def build_code_executor(settings: Settings, work_dir: Path, *, scratch: Path | None = None) -> CodeExecutor | None:
+    """The executor for `work_dir`; `local` keeps its interpreter wrappers and the programs' HOME in
+    `scratch` (default: `work_dir`)."""
     if settings.code_executor == "none":
         return None
     work_dir.mkdir(parents=True, exist_ok=True)
     if settings.code_executor == "local":
         from autogen_ext.code_executors.local import LocalCommandLineCodeExecutor
 
+        home = scratch or work_dir
         return LocalCommandLineCodeExecutor(
-            work_dir=work_dir, virtual_env_context=clean_environment(work_dir / ".bin", work_dir)
+            work_dir=work_dir, virtual_env_context=clean_environment(home / ".bin", home)
         )
     if settings.code_executor == "docker":
         from autogen_ext.code_executors.docker import DockerCommandLineCodeExecutor

@@ -33,5 +33,5 @@ def budget_message(meter: UsageMeter) -> str:
     total = meter.total
     return (
         f"token budget exhausted: {total.prompt_tokens + total.completion_tokens} tokens used "
-        f"of MAX_TOKENS_PER_TASK={meter.budget}"
+        f"of MAX_TOKENS_PER_TASK={meter.budget} (or the task's own max_tokens)"
     )

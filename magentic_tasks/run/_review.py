@@ -8,8 +8,10 @@ from typing import Any
 
 from autogen_agentchat.state import MagenticOneOrchestratorState, TeamState
 
+from ..clock import utc_now
 from ..schemas import PlanReview, ReviewDecision, TaskInput
 from ..settings import Settings
+from ..store import TaskStore, best_effort
 from ._team import ORCHESTRATOR_NAME
 from ._types import Resume, RunReport
 
@@ -59,3 +61,16 @@ def decided(task: TaskInput, resume: Resume, settings: Settings) -> Resume | Run
     if decision.action == "revise" and decision.plan is not None:
         return replace(resume, state=with_plan(resume.state, decision.plan))
     return resume
+
+
+async def review_taken(task: TaskInput, store: TaskStore, attempt: int) -> TaskInput:
+    """The task with the decision taken on the plan of `attempt`: the first one SQLite recorded (a
+    reviewer's input accepted before the review timer fired, say) rather than the one the
+    orchestration handed over, which is recorded when it is the first (the expiry). Without SQLite,
+    the orchestration's."""
+    given = task.review_decision
+    if given is not None:
+        taken = await best_effort(store.decide_review, task.task_id, given, utc_now(), attempt)
+    else:
+        taken = await best_effort(store.review_decision, task.task_id, attempt)
+    return task if taken is None else task.model_copy(update={"review_decision": taken})

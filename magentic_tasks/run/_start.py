@@ -1,16 +1,27 @@
 """Where an attempt starts: afresh, continuing its own attempt (the next slice), or resumed into a
-new attempt from the latest checkpoint."""
+new attempt from the latest checkpoint.
+
+A checkpoint resumes only into the team that saved it (autogen loads a team state into no other),
+so a resumed run is built with the checkpoint's agents. When the settings can no longer build one
+of them (`CODE_EXECUTOR` turned to `none`, the WebSurfer turned off, between two slices or while a
+plan waited for review), the run starts over in a new attempt with the team the settings give now,
+and says why in the log: facts and plan are made again, by a team that exists.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..schemas import MessageView, TaskInput, TokenUsage
 from ..settings import Settings
 from ..store import Checkpoint, TaskStore, best_effort
+from ._team import available_members, members_of
 from ._types import Resume
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,8 +45,7 @@ async def first_attempt(task: TaskInput, settings: Settings, store: TaskStore, n
     attempt = await best_effort(store.begin_first_attempt, task, now)
     if attempt is None:
         return None
-    marked = asyncio.ensure_future(best_effort(store.mark_running, task, now))
-    return Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds), marked=marked)
+    return Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds), marked=_mark_running(task, store, now))
 
 
 async def start_attempt(task: TaskInput, settings: Settings, store: TaskStore, holder: str, now: datetime) -> Start:
@@ -48,24 +58,58 @@ async def start_attempt(task: TaskInput, settings: Settings, store: TaskStore, h
         claimed = await best_effort(store.claim_checkpoint, task.task_id, point.attempt, point.round, holder)
         if claimed is not None:
             history = await best_effort(store.messages, task.task_id, claimed.attempt) or []
+            recorded = await best_effort(store.attempt_usage, task.task_id) or {}
+            own = recorded.get(claimed.attempt, {})
+            if _team_gone(task, claimed, settings):
+                error = "the team changed since its checkpoint: the run started over in a new attempt"
+                await best_effort(store.finish_attempt, task.task_id, claimed.attempt, now, own, error)
+                return await _over(task, settings, store, now)
             if len(history) == claimed.messages:
-                recorded = await best_effort(store.attempt_usage, task.task_id) or {}
-                own = recorded.get(claimed.attempt, {})
                 return Start(claimed.attempt, claimed.deadline, _resume(claimed, history), own,
                              _minus(claimed.usage_by_agent, own))
+    latest = await best_effort(store.latest_checkpoint, task.task_id)
+    if latest is not None and _team_gone(task, latest, settings):
+        return await _over(task, settings, store, now)
     # One transaction of the task's own file; the shared file's row is marked running meanwhile.
     begun = await best_effort(store.start_attempt, task, now)
     if begun is None:
         return Start(None, now + timedelta(seconds=settings.task_timeout_seconds))
-    attempt, latest, history = begun
-    marked = asyncio.ensure_future(best_effort(store.mark_running, task, now))
-    if latest is None:
+    attempt, resumed, history = begun
+    marked = _mark_running(task, store, now)
+    if resumed is None:
         return Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds), marked=marked)
-    return Start(attempt, latest.deadline, _resume(latest, history), {}, dict(latest.usage_by_agent), marked)
+    return Start(attempt, resumed.deadline, _resume(resumed, history), {}, dict(resumed.usage_by_agent), marked)
+
+
+def _mark_running(task: TaskInput, store: TaskStore, now: datetime) -> asyncio.Future[None]:
+    return asyncio.ensure_future(best_effort(store.mark_running, task, now))
+
+
+def _team_gone(task: TaskInput, checkpoint: Checkpoint, settings: Settings) -> bool:
+    """Whether the checkpoint needs an agent these settings cannot build (logged when so)."""
+    gone = members_of(checkpoint.state) - available_members(settings, task.team.agents if task.team else None)
+    if gone:
+        logger.warning("task %s: %s of the team its checkpoint was saved with is no longer available "
+                       "(CODE_EXECUTOR, ENABLE_WEB_SURFER): the run starts over in a new attempt",
+                       task.task_id, ", ".join(sorted(gone)))
+    return bool(gone)
+
+
+async def _over(task: TaskInput, settings: Settings, store: TaskStore, now: datetime) -> Start:
+    """A new attempt from scratch, its checkpoints gone (no retry resumes into the old team); its
+    token budget counts what the earlier attempts spent."""
+    await best_effort(store.discard_checkpoints, task.task_id)
+    attempt = await best_effort(store.begin_attempt, task, now)
+    recorded = await best_effort(store.attempt_usage, task.task_id) or {}
+    spent: dict[str, TokenUsage] = {}
+    for usage in recorded.values():
+        spent = {agent: spent.get(agent, TokenUsage()) + usage.get(agent, TokenUsage()) for agent in {*spent, *usage}}
+    marked = None if attempt is None else _mark_running(task, store, now)
+    return Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds), spent_before=spent, marked=marked)
 
 
 def _resume(checkpoint: Checkpoint, history: list[MessageView]) -> Resume:
-    return Resume(checkpoint.state, history, checkpoint.round, checkpoint.elapsed)
+    return Resume(checkpoint.state, history, checkpoint.round, checkpoint.elapsed, checkpoint.attempt)
 
 
 def _minus(total: dict[str, TokenUsage], part: dict[str, TokenUsage]) -> dict[str, TokenUsage]:

@@ -42,7 +42,7 @@ from ._metering import UsageMeter
 from ._review import planned
 from ._shaping import to_views
 from ._stop_signal import StopSignal
-from ._team import ORCHESTRATOR_NAME, build_team
+from ._team import ORCHESTRATOR_NAME, build_team, members_of
 from ._types import CheckpointSink, MessageSink, Resume, RoundBoundary, RunReport
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,9 @@ async def run_team(
 
     async with contextlib.AsyncExitStack() as resources:
         try:
-            team = await build_team(settings, model_client, meter, workspace, resources, review_plan=review_plan)
+            agents = task.team.agents if task.team is not None else None
+            team = await build_team(settings, model_client, meter, workspace, resources, review_plan=review_plan,
+                                    agents=agents, members=members_of(resume.state) if resume else None)
         except Exception as error:  # executor or agent construction
             return report("failed", error=redact(f"cannot build the team: {error}"), stop_reason="configuration error")
         take = _message_sink(sink, progress, redact)
@@ -169,7 +171,8 @@ async def run_team(
                 return report("completed", stop_reason="timeout")
             return report(
                 "failed",
-                error=f"timed out after {settings.task_timeout_seconds:g} s (TASK_TIMEOUT_SECONDS)",
+                error=f"timed out after {settings.task_timeout_seconds:g} s (TASK_TIMEOUT_SECONDS, or the task's own "
+                      "deadline_seconds)",
                 stop_reason="timeout",
             )
         except Exception as error:

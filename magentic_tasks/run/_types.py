@@ -24,12 +24,14 @@ class RoundBoundary:
 
 @dataclass(frozen=True)
 class Resume:
-    """Where a run resumes: a boundary's team state, the transcript up to it, its rounds and time."""
+    """Where a run resumes: a boundary's team state, the transcript up to it, its rounds and time, and
+    the attempt that saved it (whose plan a review decides, at round 0)."""
 
     state: Mapping[str, Any]
     history: list[MessageView]
     rounds: int
     elapsed: float
+    attempt: int = 0
 
 
 # Saves a boundary; whether it was saved.

@@ -14,11 +14,13 @@ class is most of the app's own import time; the HTTP answers are needed by the f
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 if TYPE_CHECKING:
     from ._errors import ErrorDetail, ValidationErrorItem, ValidationErrors
+    from ._files import INPUTS_FOLDER, FileKind, FileRef, FileUpload, SkippedFile, TaskFile, TaskFilesView
     from ._outcomes import (
         CANCEL_REASON,
         IMAGE_REF_TYPE,
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from ._progress import CallbackState, TaskProgress
     from ._requests import PlanInput, Prompt, QueuedTask, TaskCreate
     from ._runs import PlanReview, ResumePoint, ReviewDecision, RunPaused, TaskInput
+    from ._team import AGENT_NAMES, AgentName, TeamOptions
     from ._types import (
         FINAL_STATUSES,
         MODEL_NAME_PATTERN,
@@ -59,30 +62,20 @@ if TYPE_CHECKING:
 # Which private module defines each public name.
 _MODULES: dict[str, tuple[str, ...]] = {
     "_errors": ("ErrorDetail", "ValidationErrorItem", "ValidationErrors"),
+    "_files": ("INPUTS_FOLDER", "FileKind", "FileRef", "FileUpload", "SkippedFile", "TaskFile", "TaskFilesView"),
     "_outcomes": ("CANCEL_REASON", "IMAGE_REF_TYPE", "IMAGE_TYPE", "MAX_ERROR_CHARS", "STOPPED", "MessageView",
                   "RunOutcome", "TaskSnapshot", "TokenUsage"),
     "_progress": ("CallbackState", "TaskProgress"),
     "_requests": ("PlanInput", "Prompt", "QueuedTask", "TaskCreate"),
     "_runs": ("PlanReview", "ResumePoint", "ReviewDecision", "RunPaused", "TaskInput"),
+    "_team": ("AGENT_NAMES", "AgentName", "TeamOptions"),
     "_types": ("FINAL_STATUSES", "MODEL_NAME_PATTERN", "TASK_ID_PATTERN", "OutcomeStatus", "TaskId", "TaskStatus",
                "UtcDatetime"),
     "_views": ("TaskCancelled", "TaskCreated", "TaskInputAccepted", "TaskList", "TaskMessagesView",
                "TaskNotFinishedView", "TaskResultBody", "TaskResultInfo", "TaskResultView", "TaskStatusView",
                "TaskSummary"),
 }
-_MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    """Import `name` from its module the first time it is asked for (PEP 562), then keep it here."""
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    # __import__ rather than importlib.import_module: the same import, but `python -X importtime`
-    # times it on its own line instead of adding it to the importing module's (benchmarks/import_cost.py).
-    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
-    sys.modules[__name__].__dict__[name] = value  # found directly from now on
-    return value
+__getattr__ = lazy_names(__name__, _MODULES)
 
 
 def __dir__() -> list[str]:
@@ -90,16 +83,22 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AGENT_NAMES",
     "CANCEL_REASON",
     "FINAL_STATUSES",
     "IMAGE_REF_TYPE",
     "IMAGE_TYPE",
+    "INPUTS_FOLDER",
     "MAX_ERROR_CHARS",
     "MODEL_NAME_PATTERN",
     "STOPPED",
     "TASK_ID_PATTERN",
+    "AgentName",
     "CallbackState",
     "ErrorDetail",
+    "FileKind",
+    "FileRef",
+    "FileUpload",
     "MessageView",
     "OutcomeStatus",
     "PlanInput",
@@ -110,9 +109,12 @@ __all__ = [
     "ReviewDecision",
     "RunOutcome",
     "RunPaused",
+    "SkippedFile",
     "TaskCancelled",
     "TaskCreate",
     "TaskCreated",
+    "TaskFile",
+    "TaskFilesView",
     "TaskId",
     "TaskInput",
     "TaskInputAccepted",
@@ -127,6 +129,7 @@ __all__ = [
     "TaskStatus",
     "TaskStatusView",
     "TaskSummary",
+    "TeamOptions",
     "TokenUsage",
     "UtcDatetime",
     "ValidationErrorItem",

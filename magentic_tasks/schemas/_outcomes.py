@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from ._files import FileRef, SkippedFile, TaskFile
+from ._team import TeamOptions
 from ._types import OutcomeStatus, TaskStatus, UtcDatetime
 
 # The longest error text a task result carries.
@@ -56,6 +58,9 @@ class RunOutcome(BaseModel):
     usage_by_agent: dict[str, TokenUsage] = {}
     attempts: int = 1
     finished_at: UtcDatetime
+    team: TeamOptions | None = None  # the team that ran (None: a task from before per-task options)
+    files: list[TaskFile] = []  # what the run left in its workspace outside inputs/, kept in Blob Storage
+    files_skipped: list[SkippedFile] = []  # what it left and was not kept (limits, names, links)
 
 
 class TaskSnapshot(BaseModel):
@@ -74,3 +79,6 @@ class TaskSnapshot(BaseModel):
     outcome: RunOutcome | None = None
     has_callback: bool = False  # known from Durable state only
     plan: str | None = None  # while awaiting_input: the plan to review (Durable state only)
+    team: TeamOptions | None = None  # from Durable state's input, else the outcome's
+    request_fingerprint: str | None = None  # the creating request's (Durable state only)
+    files: tuple[FileRef, ...] = ()  # the attachments (known from Durable state's input only)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ._files import FileUpload
+from ._team import AgentName
 from ._types import MODEL_NAME_PATTERN, TaskId
 
 
@@ -32,12 +36,36 @@ class TaskCreate(BaseModel):
     callback_url: str | None = Field(default=None, max_length=2048)
     # "plan": after facts and plan the task waits in `awaiting_input` for POST /tasks/{id}/input.
     review: Literal["plan"] | None = None
+    # The team's options, each capped by the server's setting (default: the server's).
+    agents: list[AgentName] | None = Field(default=None, min_length=1, max_length=3)
+    max_turns: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    deadline_seconds: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # Attachments: stored (inline content) or fetched (urls) into the task's workspace under inputs/,
+    # within FILES_MAX_COUNT, FILES_MAX_BYTES and FILES_INLINE_MAX_BYTES (checked by the service).
+    files: list[FileUpload] | None = Field(default=None, max_length=1000)
+
+    @field_validator("agents")
+    @classmethod
+    def _agents_once_each(cls, agents: list[AgentName] | None) -> list[AgentName] | None:
+        if agents is not None and len(set(agents)) != len(agents):
+            raise ValueError("agents names each agent at most once")
+        return agents
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the request as validated, every field included (defaults too, so spelling one out
+        changes nothing; a field added later counts by itself): what an `Idempotency-Key` replay compares."""
+        fields = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(fields.encode()).hexdigest()
 
 
 class QueuedTask(TaskCreate):
-    """A queue message: the `POST /tasks` body plus an optional caller-chosen task id."""
+    """A queue message (or an event's data): the `POST /tasks` body plus an optional caller-chosen
+    task id and an optional owner, the principal id that may read the task over HTTP (trusted: only
+    the app's own identity, or whoever the operator lets, sends to its queues and topics)."""
 
     task_id: TaskId | None = None
+    owner: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")] | None = None
 
 
 class PlanInput(BaseModel):

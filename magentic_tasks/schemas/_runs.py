@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ._files import FileRef
+from ._team import TeamOptions
 from ._types import TaskId, UtcDatetime
 
 
@@ -72,3 +74,6 @@ class TaskInput(BaseModel):
     resume: ResumePoint | None = None  # set by the orchestrator for the next slice (continue_as_new)
     review: Literal["plan"] | None = None
     review_decision: ReviewDecision | None = None  # the reviewed plan's fate, for the slice after the review
+    team: TeamOptions | None = None  # None: created before per-task options (the run takes the settings)
+    request_fingerprint: str | None = None  # `TaskCreate.fingerprint()` of the request: Idempotency-Key replays
+    files: tuple[FileRef, ...] = ()  # the attachments: references only, never their bytes

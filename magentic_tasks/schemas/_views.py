@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from ._files import SkippedFile, TaskFile
 from ._outcomes import MessageView, TokenUsage
 from ._progress import CallbackState, TaskProgress
+from ._team import TeamOptions
 from ._types import OutcomeStatus, TaskStatus, UtcDatetime
 
 
@@ -29,6 +31,7 @@ class TaskStatusView(BaseModel):
     progress: TaskProgress | None = None
     callback: CallbackState | None = None
     plan: str | None = None  # while awaiting_input: the plan POST /tasks/{id}/input approves, revises or rejects
+    team: TeamOptions | None = None  # the agents and limits the task runs with (null: an older task)
 
 
 class TaskResultInfo(BaseModel):
@@ -48,6 +51,8 @@ class TaskResultBody(BaseModel):
     execution_time: float
     usage_by_agent: dict[str, TokenUsage]
     attempts: int
+    files: list[TaskFile] = []  # the outputs kept (GET /tasks/{id}/files/{name} downloads one)
+    files_skipped: list[SkippedFile] = []  # outputs not kept, and why
 
 
 class TaskResultView(BaseModel):

@@ -55,6 +55,17 @@ class Unavailable(ServiceError):
     """A store (Durable state, the SQLite mirror) could not be reached; try again later."""
 
 
+class FilesStoreUnavailable(Unavailable):
+    """Blob Storage (the task files) could not be reached or is not configured; try again later."""
+
+
+class FileNotFound(ServiceError):
+    """The task has no file of that name (or the task is not the caller's)."""
+
+    def __init__(self) -> None:
+        super().__init__("File not found")
+
+
 def error_entry(loc: tuple[str | int, ...], msg: str, kind: str) -> dict[str, Any]:
     """One entry of a FastAPI-shaped `detail` list."""
     return {"type": kind, "loc": list(loc), "msg": msg}

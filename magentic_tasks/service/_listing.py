@@ -13,11 +13,14 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import get_args
 
+from ..clock import iso
 from ..schemas import TaskList, TaskStatus, TaskSummary
 from ..store import PageKey, best_effort, page_key
 from ._errors import InvalidRequest, Unavailable, error_entry
+from ._owners import is_service_owner
 from ._reader import TaskReader, logger
 from ._reconciling import RECENT_WINDOW
 
@@ -31,13 +34,19 @@ def encode_cursor(key: PageKey) -> str:
 
 
 def decode_cursor(cursor: str) -> PageKey:
-    """The page key a cursor holds; ValueError for anything this server did not issue."""
+    """The page key a cursor holds; ValueError for anything this server did not issue. A key is
+    exactly two strings that UTF-8 can encode (SQLite is given them), the first a timestamp in the
+    form the store writes (`iso`)."""
     try:
-        created_at, task_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not (isinstance(key, list) and len(key) == 2 and all(isinstance(part, str) for part in key)):
+            raise ValueError("not a page key")
+        created_at, task_id = key
+        created_at.encode("utf-8"), task_id.encode("utf-8")
+        if iso(datetime.fromisoformat(created_at)) != created_at:
+            raise ValueError("not a timestamp the store wrote")
+    except (ValueError, TypeError, binascii.Error) as error:  # UnicodeError is a ValueError
         raise ValueError("not a cursor") from error
-    if not isinstance(created_at, str) or not isinstance(task_id, str):
-        raise ValueError("not a cursor")
     return created_at, task_id
 
 
@@ -69,6 +78,8 @@ def parse_list_query(query: Mapping[str, str]) -> tuple[str | None, int, PageKey
 async def list_tasks(reader: TaskReader, query: Mapping[str, str], owner: str | None) -> TaskList:
     """`GET /tasks`: the owner's tasks, newest first, one page."""
     status, limit, after = parse_list_query(query)
+    if is_service_owner(owner):  # no caller is a starter: its tasks are nobody's to list
+        return TaskList(tasks=[], next_cursor=None)
     recent = await _recent_summaries(reader, owner)
     # Ask SQLite for enough rows that those whose status Durable overrides can be dropped.
     mirrored = await best_effort(

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ..schemas import MessageView, PlanInput, TaskInput, TaskSnapshot
+
+# How a task's orchestration stands: still `running` (a termination may be on its way), `completed`
+# (it ended by itself and announced its outcome), `terminated` (cancelled, terminated or crashed: it
+# announced nothing), or `missing` (no such task, or its history was purged).
+Ending = Literal["running", "completed", "terminated", "missing"]
 
 
 class Orchestrations(Protocol):
@@ -35,8 +40,19 @@ class Orchestrations(Protocol):
         """End the task's orchestration (its running activity notices and stops the team)."""
         ...
 
-    async def purge(self, task_id: str) -> None:
-        """Remove the task's Durable history (nothing to do when there is none)."""
+    async def ending(self, task_id: str) -> tuple[Ending, TaskInput | None]:
+        """How the task's orchestration stands, and its input (None when `missing`)."""
+        ...
+
+    async def announce(self, task_id: str) -> bool:
+        """Start, once, the announcement of a task whose orchestration does not announce its outcome
+        itself (it was terminated); whether this call started it."""
+        ...
+
+    async def purge(self, task_id: str, *, stop_deliveries: bool = True) -> bool:
+        """Remove the task's Durable history and its helpers' (callback delivery); nothing to do when
+        there is none. A delivery still running is stopped first when `stop_deliveries`, else nothing
+        is removed and the answer is False. Raises when a store refuses: never half of it removed."""
         ...
 
     async def finished_ids(

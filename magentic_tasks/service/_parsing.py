@@ -11,10 +11,12 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from ..files import Attachment, FileLimits, check_uploads, url_policy
 from ..schemas import TaskCreate
 from ..settings import Settings
 from ..webhooks import CallbackPolicy, CallbackRefused
 from ._errors import InvalidRequest, RequestTooLarge, error_entry, validation_detail
+from ._team_options import team_problems
 
 # The byte cap must admit every prompt that MAX_PROMPT_CHARS admits, however a JSON client encodes
 # it. The worst case is 12 bytes for one character: a character outside the BMP is one character
@@ -36,8 +38,15 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
+# Per attachment, besides its content: its name and URL escaped at worst, and the JSON around them.
+BYTES_PER_FILE = (1024 + 2048) * 6 + 64
+
+
 def max_body_bytes(settings: Settings) -> int:
-    return settings.max_prompt_chars * WORST_BYTES_PER_PROMPT_CHAR + BODY_OVERHEAD_BYTES
+    """The prompt's worst case, and the inline attachments' (base64: 4 bytes for 3, and line breaks)."""
+    inline = -(-settings.files_inline_max_bytes // 3) * 4 * 77 // 76 if settings.files_max_count else 0
+    return (settings.max_prompt_chars * WORST_BYTES_PER_PROMPT_CHAR + BODY_OVERHEAD_BYTES
+            + inline + settings.files_max_count * BYTES_PER_FILE)
 
 
 def _not_json(msg: str, loc: tuple[str | int, ...] = ("body",)) -> NoReturn:
@@ -93,6 +102,14 @@ def parse_json_object(body: bytes, max_bytes: int) -> Any:
 
 def validate_create(body: bytes, settings: Settings, schema: type[TaskCreate] = TaskCreate) -> TaskCreate:
     """The request as a `schema`, or `InvalidRequest` with every problem found."""
+    return validate_create_with_files(body, settings, schema)[0]
+
+
+def validate_create_with_files(
+    body: bytes, settings: Settings, schema: type[TaskCreate] = TaskCreate
+) -> tuple[TaskCreate, list[Attachment]]:
+    """The request as a `schema` and its attachments checked and decoded, or `InvalidRequest` with
+    every problem found."""
     data = parse_json_object(body, max_body_bytes(settings))
     try:
         request = schema.model_validate(data)
@@ -129,6 +146,13 @@ def validate_create(body: bytes, settings: Settings, schema: type[TaskCreate] = 
                 raise CallbackRefused("callbacks are not enabled on this server (WEBHOOK_SECRET is not set)")
         except CallbackRefused as refused:
             problems.append(error_entry(("body", "callback_url"), str(refused), "callback_url_refused"))
+    problems += team_problems(request, settings)
+    attachments: list[Attachment] = []
+    if request.files:
+        limits = FileLimits(settings.files_max_count, settings.files_max_bytes, settings.files_inline_max_bytes)
+        policy = url_policy(settings.files_url_allowed_hosts, settings.files_url_allow_private_networks)
+        attachments, file_problems = check_uploads(request.files, limits, policy)
+        problems += [error_entry(("body", *loc), msg, kind) for loc, msg, kind in file_problems]
     if problems:
         raise InvalidRequest(problems)
-    return request
+    return request, attachments

@@ -9,19 +9,22 @@ store that could change the answer cannot be read.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from functools import partial
 
 from ..errors import StoreError
+from ..files import BlobStore, ConnectionMissing, FilesUnavailable, open_blob_store
 from ..redaction import Redactor
 from ..schemas import FINAL_STATUSES, STOPPED, TASK_ID_PATTERN, TaskInput, TaskSnapshot
 from ..settings import CANCEL_GRACE_SECONDS, Settings
 from ..store import TaskStore, best_effort, in_thread
-from ._errors import InvalidRequest, TaskNotFound, Unavailable, error_entry
+from ._errors import FilesStoreUnavailable, InvalidRequest, TaskNotFound, Unavailable, error_entry
 from ._orchestrations import Orchestrations
+from ._owners import visible_to
 
 logger = logging.getLogger("magentic_tasks.service")
 
@@ -36,13 +39,33 @@ class TaskReader:
     """Settings, both stores, the clock and the redactor; finds, settles and repairs tasks."""
 
     def __init__(
-        self, settings: Settings, orchestrations: Orchestrations, store: TaskStore, clock: Callable[[], datetime]
+        self, settings: Settings, orchestrations: Orchestrations, store: TaskStore, clock: Callable[[], datetime],
+        blob_store: Callable[[], BlobStore] | None = None,
     ) -> None:
         self.settings = settings
         self.orchestrations = orchestrations
         self.store = store
         self.clock = clock
         self.redact = Redactor(settings.secrets())
+        self._blob_store = blob_store or (
+            lambda: open_blob_store(settings.task_files_connection, settings.task_files_container))
+
+    @contextlib.asynccontextmanager
+    async def blobs(self) -> AsyncIterator[BlobStore]:
+        """The task files' Blob Storage for one use, closed after it; `FilesStoreUnavailable` (a 503)
+        when it is not configured or cannot be reached."""
+        try:
+            store = self._blob_store()
+        except (ConnectionMissing, ValueError) as error:
+            logger.error("task files: %s", self.redact(str(error)))
+            raise FilesStoreUnavailable("Task files are unavailable on this server; try again later") from None
+        try:
+            yield store
+        except FilesUnavailable as error:
+            logger.warning("task files: %s", self.redact(str(error)))
+            raise FilesStoreUnavailable("Task files are unavailable (Blob Storage); try again later") from None
+        finally:
+            await store.close()
 
     async def find(self, task_id: str, owner: str | None, *, transcript: bool = True) -> TaskSnapshot:
         """The task as the caller may see it; `transcript=False` when the caller needs no messages
@@ -73,7 +96,7 @@ class TaskReader:
             if not (durable_ok and mirror_ok):
                 raise Unavailable("Task state is unavailable; try again later")
             raise TaskNotFound()
-        if snapshot.owner is not None and snapshot.owner != owner:
+        if not visible_to(snapshot.owner, owner):
             raise TaskNotFound()
         if durable is not None and whole:
             await self.repair_mirror(durable, mirrored)
@@ -148,4 +171,5 @@ def settle(durable: TaskSnapshot | None, mirrored: TaskSnapshot | None) -> TaskS
 def task_input_of(snapshot: TaskSnapshot) -> TaskInput:
     """The task's input as far as a snapshot of it says, to write its row into the mirror."""
     return TaskInput(task_id=snapshot.task_id, prompt=snapshot.prompt, use_aoai=snapshot.use_aoai,
-                     model_name=snapshot.model_name, owner=snapshot.owner, created_at=snapshot.created_at)
+                     model_name=snapshot.model_name, owner=snapshot.owner, created_at=snapshot.created_at,
+                     team=snapshot.team, files=snapshot.files)

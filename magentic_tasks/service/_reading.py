@@ -31,6 +31,7 @@ async def status(reader: TaskReader, task_id: str, owner: str | None) -> TaskSta
         progress=await best_effort(reader.store.task_progress, task_id) if running else None,
         callback=await _callback(reader, found) if found.has_callback and found.status in FINAL_STATUSES else None,
         plan=found.plan,  # while it awaits input: the plan to review
+        team=found.team or (found.outcome.team if found.outcome else None),
     )
 
 
@@ -54,6 +55,8 @@ async def result(reader: TaskReader, task_id: str, owner: str | None) -> TaskRes
             execution_time=outcome.execution_time,
             usage_by_agent=outcome.usage_by_agent,
             attempts=outcome.attempts,
+            files=outcome.files,
+            files_skipped=outcome.files_skipped,
         ),
         prompt_tokens=outcome.prompt_tokens,
         completion_tokens=outcome.completion_tokens,

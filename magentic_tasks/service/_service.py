@@ -8,12 +8,34 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import utc_now
-from ..schemas import TaskInputAccepted, TaskList, TaskMessagesView, TaskNotFinishedView, TaskResultView, TaskStatusView
+from ..files import BlobStore
+from ..schemas import (
+    TaskFilesView,
+    TaskInputAccepted,
+    TaskList,
+    TaskMessagesView,
+    TaskNotFinishedView,
+    TaskResultView,
+    TaskStatusView,
+)
 from ..settings import Settings
 from ..store import TaskStore
-from . import _cancelling, _creating, _listing, _messages, _reading, _reconciling, _removing, _reviewing
+from . import (
+    _announcing,
+    _cancelling,
+    _creating,
+    _files,
+    _listing,
+    _messages,
+    _reading,
+    _reconciling,
+    _removing,
+    _reviewing,
+)
+from ._announcing import Announcement
 from ._cancelling import Cancellation
 from ._creating import Created
+from ._files import FileDownload
 from ._orchestrations import Orchestrations
 from ._parsing import max_body_bytes
 from ._reader import TaskReader
@@ -33,8 +55,10 @@ class TaskService:
         *,
         clock: Callable[[], datetime] = utc_now,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        blob_store: Callable[[], BlobStore] | None = None,
     ) -> None:
-        self.reader = TaskReader(settings, orchestrations, store or TaskStore.from_settings(settings), clock)
+        self.reader = TaskReader(settings, orchestrations, store or TaskStore.from_settings(settings), clock,
+                                 blob_store)
         self.new_id = new_id
 
     @property
@@ -54,8 +78,8 @@ class TaskService:
     ) -> Created:
         return await _creating.create(self.reader, self.new_id, body, owner, idempotency_key, trace_parent)
 
-    async def submit_queued(self, body: bytes, *, message_key: str | None = None) -> str | None:
-        return await _creating.submit_queued(self.reader, self.new_id, body, message_key=message_key)
+    async def submit_queued(self, body: bytes, *, source: str = "queue", message_key: str | None = None) -> str | None:
+        return await _creating.submit_queued(self.reader, self.new_id, body, source=source, message_key=message_key)
 
     async def status(self, task_id: str, owner: str | None) -> TaskStatusView:
         return await _reading.status(self.reader, task_id, owner)
@@ -74,6 +98,15 @@ class TaskService:
 
     async def submit_input(self, task_id: str, owner: str | None, body: bytes) -> TaskInputAccepted:
         return await _reviewing.submit_input(self.reader, task_id, owner, body)
+
+    async def announcement(self, task_id: str) -> Announcement:
+        return await _announcing.announcement(self.reader, task_id)
+
+    async def files(self, task_id: str, owner: str | None) -> TaskFilesView:
+        return await _files.list_files(self.reader, task_id, owner)
+
+    async def download(self, task_id: str, owner: str | None, name: str) -> FileDownload:
+        return await _files.download(self.reader, task_id, owner, name)
 
     async def delete(self, task_id: str, owner: str | None) -> None:
         await _removing.delete(self.reader, task_id, owner)

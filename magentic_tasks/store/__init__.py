@@ -5,8 +5,8 @@ duplicate rows. Calls block; async code runs them on the mirror's own threads (`
 `best_effort`).
 
 Two kinds of file: the shared one (`TASKS_DB_PATH`: a row per task, its outcome; listing and
-retention) and one per task beside it (`_task_files`: attempts, the message stream, progress, usage,
-checkpoints), so a run's writes take no lock another task takes. Layers, no class hierarchy:
+retention, plan reviews) and one per task beside it (`_task_files`: attempts, the message stream,
+progress, usage, checkpoints, the task's files' rows), so a run's writes take no lock another task takes. Layers, no class hierarchy:
 
 - `Database` (`_connection`) owns one file: its connection, transactions grouped per process
   (`_group`, `_transaction`), bounded retries, dot-file locks and, for the shared file, the schema
@@ -14,8 +14,9 @@ checkpoints), so a run's writes take no lock another task takes. Layers, no clas
   transaction.
 - The SQL is plain functions over a connection, a module per idea: `_tasks` (task rows and
   outcomes), `_transcript` (attempts and the message stream), `_listing` (pages and retention),
-  `_checkpoints` (round checkpoints), `_batches` (a run's writes, one transaction per batch),
-  `_outcomes` (saving an outcome across the two files) and `_rows` (statements several share).
+  `_checkpoints` (round checkpoints), `_reviews` (the decision on a plan under review), `_files` (a
+  task's files, a run waiting for Blob Storage), `_batches` (a run's writes, one transaction per
+  batch), `_outcomes` (saving an outcome across the two files) and `_rows` (statements several share).
 - `TaskStore` (`_mirror`) holds the shared `Database` and the `TaskFiles`; each of its methods runs
   one function in one transaction of the right file.
 """
@@ -23,6 +24,7 @@ checkpoints), so a run's writes take no lock another task takes. Layers, no clas
 from ._batches import AttemptEnd, Batch, progress_mark
 from ._checkpoints import Checkpoint
 from ._connection import Database
+from ._files import FileRow
 from ._listing import PageKey, page_key
 from ._mirror import TaskStore
 from ._schema import SCHEMA_VERSION
@@ -35,6 +37,7 @@ __all__ = [
     "Batch",
     "Checkpoint",
     "Database",
+    "FileRow",
     "PageKey",
     "TaskStore",
     "best_effort",

@@ -20,18 +20,17 @@ from datetime import datetime
 
 from ..errors import StoreError
 from ..schemas import MessageView, TaskProgress, TokenUsage
-from ._checkpoints import Checkpoint, drop_checkpoints, upsert_checkpoint
+from ._checkpoints import Checkpoint, upsert_checkpoint
 from ._rows import end_attempt, insert_messages, message_rows, set_attempt_progress, set_attempt_usage
 
 
 @dataclass(frozen=True)
 class AttemptEnd:
-    """The attempt ends with the batch: when, the error it failed with (None if it did not), and
-    whether it ends the task (`final`: the task's checkpoints go, it is never resumed)."""
+    """The attempt ends with the batch (to be retried: an attempt that ends the task ends with its
+    outcome, `TaskStore.save_outcome`): when, and the error it failed with."""
 
     at: datetime
     error: str | None = None
-    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,8 +66,6 @@ def write_batch(conn: sqlite3.Connection, batch: Batch) -> None:
         upsert_checkpoint(conn, batch.checkpoint)
     if batch.end is not None:
         end_attempt(conn, task_id, attempt, batch.end.at, batch.usage, batch.end.error)
-        if batch.end.final:
-            drop_checkpoints(conn, task_id)
     elif latest:
         set_attempt_usage(conn, task_id, attempt, batch.usage)
 

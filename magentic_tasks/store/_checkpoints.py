@@ -134,6 +134,11 @@ def begin_resumed(
     return attempt, latest, history
 
 
+def discard_checkpoints(conn: sqlite3.Connection, task_id: str) -> int:
+    """Drop every checkpoint of the task (its run starts over); how many there were."""
+    return conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,)).rowcount
+
+
 def checkpoint_bytes(conn: sqlite3.Connection, task_id: str) -> int:
     (size,) = conn.execute(
         "SELECT COALESCE(SUM(LENGTH(CAST(state_json AS BLOB))), 0) FROM checkpoints WHERE task_id = ?",
@@ -143,7 +148,7 @@ def checkpoint_bytes(conn: sqlite3.Connection, task_id: str) -> int:
 
 
 def _state_text(stored: bytes | str) -> str | bytes:
-    """A checkpoint's state as JSON: compressed (since schema v4), or as text (written before)."""
+    """A checkpoint's state as JSON: compressed (in task files, since schema v6), or as text (written before)."""
     return zlib.decompress(stored) if isinstance(stored, bytes) else stored
 
 

@@ -1,9 +1,10 @@
-"""`TaskStore`, the whole mirror, and `best_effort`: how the service and activities use it.
+"""`TaskStore`, the whole mirror: how the service and activities use it.
 
 Each method runs one function over a connection (from `_tasks`, `_transcript`, `_listing`,
-`_checkpoints`, `_batches`, `_rows` or `_schema`) in one transaction: on the shared `Database` for
-what is about tasks (rows, outcomes, listing), on the task's own file (`TaskFiles`) for what is
-about one run (attempts, messages, progress, usage, checkpoints).
+`_checkpoints`, `_reviews`, `_files`, `_batches`, `_rows` or `_schema`) in one transaction: on the
+shared `Database` for what is about tasks (rows, outcomes, plan reviews, listing), on the task's
+own file (`TaskFiles`) for what is about one run (attempts, messages, progress, usage,
+checkpoints, its files' rows, an outcome waiting for Blob Storage).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TypeVar
 
 from ..schemas import (
     MessageView,
+    ReviewDecision,
     RunOutcome,
     TaskInput,
     TaskProgress,
@@ -26,10 +28,11 @@ from ..schemas import (
     TokenUsage,
 )
 from ..settings import Settings, SqliteLocking
-from . import _batches, _checkpoints, _listing, _outcomes, _rows, _schema, _tasks, _transcript
+from . import _batches, _checkpoints, _files, _listing, _outcomes, _reviews, _rows, _schema, _tasks, _transcript
 from ._batches import Batch
 from ._checkpoints import Checkpoint
 from ._connection import Database
+from ._files import FileRow
 from ._listing import PageKey
 from ._task_files import NotFresh, TaskFiles
 from ._transcript import StreamEntry
@@ -204,7 +207,7 @@ class TaskStore:
         )
 
     def delete_task(self, task_id: str) -> bool:
-        """Remove the task: its own file first, then its row (and any rows a run before schema v4
+        """Remove the task: its own file first, then its row (and any rows a run before schema v6
         left in the shared file). A crash between the two leaves the row, which the next delete or
         retention run removes; never a file without a row. Whether the task existed."""
         self.files.remove(task_id)
@@ -243,9 +246,47 @@ class TaskStore:
         run's transcript is whole."""
         self.files.write(task_id, lambda conn: _checkpoints.resume_attempt(conn, task_id, source, attempt, count))
 
+    def discard_checkpoints(self, task_id: str) -> int:
+        """Drop every checkpoint of the task (its run starts over); how many there were."""
+        return self.files.write(task_id, lambda conn: _checkpoints.discard_checkpoints(conn, task_id))
+
+    # ---- plan reviews ------------------------------------------------------------------------------
+
+    def decide_review(
+        self, task_id: str, decision: ReviewDecision, at: datetime, attempt: int | None
+    ) -> ReviewDecision:
+        """Record the decision on the plan under review unless one is (first writer wins); the one held."""
+        return self.db.write(lambda conn: _reviews.decide_review(conn, task_id, decision, at, attempt))
+
+    def review_decision(self, task_id: str, attempt: int | None = None) -> ReviewDecision | None:
+        """The decision recorded for the plan of `attempt` (None: the latest attempt's), if any."""
+        return self.db.read(lambda conn: _reviews.review_decision(conn, task_id, attempt))
+
     def checkpoint_bytes(self, task_id: str) -> int:
         """Size of the task's stored team states."""
         return self.files.read(task_id, lambda conn: _checkpoints.checkpoint_bytes(conn, task_id))
+
+    # ---- a task's files -----------------------------------------------------------------------------
+
+    def record_files(self, task_id: str, rows: list[FileRow], replace_outputs: bool = False) -> None:
+        """Record the task's files (with `replace_outputs`, its outputs become exactly `rows`' outputs)."""
+        self.files.write(task_id, lambda conn: _files.record_files(conn, task_id, rows, replace_outputs=replace_outputs))
+
+    def file_rows(self, task_id: str) -> list[FileRow]:
+        """The task's recorded files, inputs first, each kind by name."""
+        return self.files.read(task_id, lambda conn: _files.file_rows(conn, task_id))
+
+    def save_finishing(self, task_id: str, attempt: int, outcome: RunOutcome, at: datetime) -> bool:
+        """Keep the outcome of a run whose outputs wait for Blob Storage (the first one kept stays); True."""
+        self.files.write(task_id, lambda conn: _files.save_finishing(conn, task_id, attempt, outcome, at))
+        return True
+
+    def finishing(self, task_id: str) -> tuple[int, RunOutcome] | None:
+        """The attempt and outcome of a run waiting for its outputs to be stored; None when there is none."""
+        return self.files.read(task_id, lambda conn: _files.finishing(conn, task_id))
+
+    def drop_finishing(self, task_id: str) -> None:
+        self.files.write(task_id, lambda conn: _files.drop_finishing(conn, task_id))
 
     # ---- a run's batches, and the file ---------------------------------------------------------------
 

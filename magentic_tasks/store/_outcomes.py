@@ -8,18 +8,21 @@ writes must leave nothing a read or the reconcile timer cannot repair:
    without an outcome: the read path and the reconcile timer copy the outcome from Durable state,
    and find the run's own transcript (`streamed_attempt`) rather than storing a second copy;
 2. the outcome row (`record_outcome`), which decides who won;
-3. the task's file drops its checkpoints and gives the winner's transcript. A crash before it
-   leaves checkpoints of a final task, which nothing resumes (a run checks for an outcome first).
+3. the task's file ends the run's attempt (and any paused at a released checkpoint) and drops its
+   checkpoints, and gives the winner's transcript. The attempt ends only now, after the outcome:
+   whoever waits for a stopped run (the announcement of a cancelled task, DELETE) never sees it
+   ended before the run's own outcome (its tokens) is recorded. A crash before this step leaves
+   checkpoints of a final task, which nothing resumes (a run checks for an outcome first), and an
+   attempt that looks open until it is too old to be running (`TaskReader.streaming`).
 
-A run whose last batch stored its whole transcript and dropped its checkpoints (`streamed`) needs
-step 2 alone, and step 3's read only when another writer won.
+A run whose last batch stored its whole transcript (`streamed`) needs no copy of it in step 1.
 """
 
 from __future__ import annotations
 
 from ..schemas import STOPPED, MessageView, RunOutcome, TaskInput
 from ..text import storable
-from . import _rows, _tasks, _transcript
+from . import _tasks, _transcript
 from ._connection import Database
 from ._task_files import TaskFiles
 
@@ -42,14 +45,12 @@ def save_outcome(
         files.write(task_id, lambda conn: _transcript.keep_transcript(conn, task_id, number, outcome.messages),
                     task.created_at)
     held, final_attempt = db.write(lambda conn: _tasks.record_outcome(conn, task, outcome, number))
-    if streamed and final_attempt == number:
-        held.messages = [_as_stored(message) for message in outcome.messages]
-    elif streamed:  # another writer won: its transcript
-        held.messages = files.read(task_id, lambda conn: _rows.read_messages(conn, task_id, final_attempt))
-    else:
-        held.messages = files.write(
-            task_id, lambda conn: _transcript.close_transcript(conn, task_id, final_attempt), task.created_at
-        )
+    ended, at, error = attempt or 0, outcome.finished_at, storable(outcome.error) if outcome.error else None
+    stored = files.write(
+        task_id, lambda conn: _transcript.close_transcript(conn, task_id, final_attempt, ended, at, error),
+        task.created_at,
+    )
+    held.messages = [_as_stored(m) for m in outcome.messages] if streamed and final_attempt == number else stored
     return held
 
 

@@ -10,12 +10,20 @@ v3 (issue 9): the `awaiting_input` status (plan review; the tasks table rebuilt 
 indexes made again) and `checkpoints`, a run's latest round boundary per attempt: the idle team's
 saved state, its tokens and counters, and which run holds it (`store/_checkpoints.py`).
 
-v4 (the mirror scales on a share): a task's attempts, messages, progress, usage and checkpoints
-live in its own file (`TASK_FILE_SCHEMA`, `store/_task_files.py`); the shared file keeps the tasks
-table. Rows that v3 wrote into the shared file stay there and are read in place, and a task run
-before the upgrade goes on writing there: `layout.legacy_until` is when the file became v4 if it
-held any (a task created well after that cannot have any). Code before v4 refuses a v4 file, so
-it never writes transcripts where v4 code does not look.
+v4: `plan_reviews`, the one decision taken on an attempt's plan under review, first writer wins
+(`store/_reviews.py`).
+
+v5 (task files): `task_files` (a task's attachments and kept outputs, with their blobs) and
+`finishing_outcomes` (a run's outcome waiting for its outputs to reach Blob Storage); the step
+lives in `store/_files.py` (`MIGRATION`).
+
+v6 (the mirror scales on a share): a task's attempts, messages, progress, usage, checkpoints, file
+rows and held outcome live in its own file (`TASK_FILE_SCHEMA`, `store/_task_files.py`); the
+shared file keeps the tasks table and the plan reviews. Rows that v5 and earlier wrote into the
+shared file stay there and are read in place, and a task run before the upgrade goes on writing
+there: `layout.legacy_until` is when the file became v6 if it held any (a task created well after
+that cannot have any). Code before v6 refuses a v6 file, so it never writes transcripts where v6
+code does not look.
 """
 
 from __future__ import annotations
@@ -26,10 +34,11 @@ from datetime import datetime, timedelta
 
 from ..clock import as_utc
 from ..errors import StoreError
+from . import _files
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 # How much later than `legacy_until` a task must have been created to be sure it has no rows in the
 # shared file's transcript tables: instances' clocks differ, and a task is created on one.
 LEGACY_MARGIN = timedelta(hours=1)
@@ -124,10 +133,22 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
     ),
     4: (
+        """CREATE TABLE plan_reviews (
+            task_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('approve', 'revise', 'reject', 'expired')),
+            plan TEXT,
+            decided_at TEXT NOT NULL,
+            PRIMARY KEY (task_id, attempt)
+        )""",
+    ),
+    5: _files.MIGRATION,
+    6: (
         "ALTER TABLE attempts ADD COLUMN batch INTEGER",
         "CREATE TABLE layout (legacy_until TEXT)",
         """INSERT INTO layout (legacy_until) SELECT datetime('now') WHERE EXISTS (SELECT 1 FROM attempts)
-               OR EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM checkpoints)""",
+               OR EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM checkpoints)
+               OR EXISTS (SELECT 1 FROM task_files) OR EXISTS (SELECT 1 FROM finishing_outcomes)""",
     ),
 }
 
@@ -161,6 +182,7 @@ TASK_FILE_SCHEMA: tuple[str, ...] = (
         content TEXT NOT NULL
     )""",
     _MIGRATIONS[3][-1],  # checkpoints
+    *_files.MIGRATION,  # task_files, finishing_outcomes
     f"PRAGMA user_version = {TASK_FILE_VERSION}",
 )
 
@@ -174,9 +196,9 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def schema_state(conn: sqlite3.Connection) -> tuple[int, datetime | None]:
-    """The shared file's schema version, and (from v4) until when it was written with transcripts in it."""
+    """The shared file's schema version, and (from v6) until when it was written with transcripts in it."""
     version = schema_version(conn)
-    if version < 4:
+    if version < 6:
         return version, None
     row = conn.execute("SELECT MAX(legacy_until) FROM layout").fetchone()
     return version, None if row[0] is None else as_utc(datetime.fromisoformat(row[0]))

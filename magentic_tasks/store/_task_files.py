@@ -7,7 +7,7 @@ take the one lock in turn; in a file per task, a task's writes wait for no other
 and the hash of the exact id keeps two ids that differ only in case apart on a case-insensitive
 share.
 
-A task run before schema v4 keeps its rows in the shared file (`Database.legacy_until`): its reads
+A task run before schema v6 keeps its rows in the shared file (`Database.legacy_until`): its reads
 and writes go there, found by asking the shared file once per process and task, and only for a
 task that has no file of its own and was not created well after the upgrade. Reads of a task
 without a file (not begun) see empty tables; only writes create the file, with its tables, in
@@ -71,7 +71,7 @@ class TaskFiles:
         return self.root / digest[:2] / f"{task_id}-{digest[:8]}.db"
 
     def read(self, task_id: str, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """`fn` over the task's tables: its own file's, the shared file's for a task run before v4,
+        """`fn` over the task's tables: its own file's, the shared file's for a task run before v6,
         or empty ones for a task that has written nothing yet."""
         if not self._in_shared.get(task_id, False):
             try:
@@ -94,7 +94,7 @@ class TaskFiles:
                 if not self.path(task_id).exists():
                     raise _NoFile()
                 result = self._database(task_id).write(lambda conn: _with_tables(conn, fn, fresh=fresh))
-            except _NoFile:  # a task run before v4, or one about to write its first row
+            except _NoFile:  # a task run before v6, or one about to write its first row
                 in_shared = self.shared.read(lambda conn: _has_rows(conn, task_id))
                 self._in_shared[task_id] = in_shared
             else:
@@ -171,10 +171,10 @@ def _with_tables(
 
 
 def _has_rows(conn: sqlite3.Connection, task_id: str) -> bool:
-    """Whether the shared file holds any of the task's transcript rows (written before v4)."""
+    """Whether the shared file holds any of the task's transcript rows (written before v6)."""
     return any(
         conn.execute(f"SELECT 1 FROM {table} WHERE task_id = ? LIMIT 1", (task_id,)).fetchone() is not None
-        for table in ("attempts", "messages", "checkpoints")
+        for table in ("attempts", "messages", "checkpoints", "task_files", "finishing_outcomes")
     )
 
 

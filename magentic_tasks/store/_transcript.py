@@ -121,10 +121,25 @@ def streamed_attempt(conn: sqlite3.Connection, task_id: str, messages: Sequence[
     return last if same and stored else None
 
 
-def close_transcript(conn: sqlite3.Connection, task_id: str, attempt: int | None) -> list[MessageView]:
-    """The task is final: its round checkpoints go (it never resumes); the transcript of `attempt`."""
+def close_transcript(
+    conn: sqlite3.Connection, task_id: str, final_attempt: int | None, ended: int, at: datetime, error: str | None
+) -> list[MessageView]:
+    """The task is final, its outcome recorded: attempt `ended` (the one that produced the outcome,
+    0 for none) ends with `error`, and so does every attempt paused at a checkpoint (released: no
+    activity runs it, and none will continue it) instead of looking like a run still streaming;
+    the round checkpoints go (a final task never resumes). The transcript of `final_attempt`."""
+    conn.execute(
+        """UPDATE attempts SET finished_at = ? WHERE task_id = ? AND finished_at IS NULL AND attempt IN
+           (SELECT attempt FROM checkpoints WHERE task_id = ? AND held_by IS NULL)""",
+        (iso(at), task_id, task_id),
+    )
+    if ended:
+        conn.execute(
+            "UPDATE attempts SET finished_at = ?, error = ? WHERE task_id = ? AND attempt = ? AND finished_at IS NULL",
+            (iso(at), error, task_id, ended),
+        )
     conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,))  # as _checkpoints.drop_checkpoints
-    return read_messages(conn, task_id, attempt)
+    return read_messages(conn, task_id, final_attempt)
 
 
 def attempt_open(conn: sqlite3.Connection, task_id: str, started_after: datetime) -> bool:

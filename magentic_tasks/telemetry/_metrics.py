@@ -15,6 +15,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from ..schemas import RunOutcome
+from ..stop_codes import stop_code
 from ._spans import INSTRUMENTATION
 
 if TYPE_CHECKING:  # the metrics API (about 7 ms to import) loads on the first measurement
@@ -61,8 +62,10 @@ def instruments() -> _Instruments:
 
 
 def record_task_final(status: str, model: str, stop_reason: str | None, execution_time: float) -> None:
-    """One task reached `status`; `execution_time` (when its last run measured one) is that run's duration."""
-    attributes = {"magentic.status": status, "gen_ai.request.model": model, "magentic.stop_reason": stop_reason or ""}
+    """One task reached `status`; `execution_time` (when its last run measured one) is that run's duration.
+    The stop reason is recorded as its fixed code (a completed run's reason is the model's words)."""
+    attributes = {"magentic.status": status, "gen_ai.request.model": model,
+                  "magentic.stop_code": stop_code(status, stop_reason)}
     found = instruments()
     found.tasks.add(1, attributes)
     if execution_time > 0:
@@ -82,10 +85,11 @@ def record_outcome(model: str, outcome: RunOutcome, kept: RunOutcome | None) -> 
     activity's) gets the outcome's status, stop reason and, for a failure, its error."""
     span = trace.get_current_span()
     span.set_attribute("magentic.status", outcome.status)
-    span.set_attribute("magentic.stop_reason", outcome.stop_reason or "")
+    code = stop_code(outcome.status, outcome.stop_reason)
+    span.set_attribute("magentic.stop_code", code)
     if outcome.status == "failed":
         span.set_attribute("magentic.error", outcome.error or "")
-        span.set_status(Status(StatusCode.ERROR, outcome.stop_reason or "failed"))
+        span.set_status(Status(StatusCode.ERROR, code))
     if kept is not None and kept.finished_at != outcome.finished_at:
         return
     record_task_final(outcome.status, model, outcome.stop_reason, outcome.execution_time)

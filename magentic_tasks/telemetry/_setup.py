@@ -8,6 +8,12 @@ processor and would race it. Leave that switch unset; set `PYTHON_ENABLE_OPENTEL
 which only makes the worker attach the host's trace context to each invocation (so the app's spans
 nest under the host's request telemetry). If the worker configured the distro anyway, it is not
 configured twice: the task processor is added to the worker's provider, with a warning.
+
+The resource is described by the Azure Functions detector only (service name = the app, region,
+resource id, from the platform's settings). The distro's default detectors are App Service's (which
+yields nothing on Functions) and the Azure VM's, which asks the instance metadata endpoint
+(169.254.169.254, up to 0.2 s) wherever `FUNCTIONS_WORKER_RUNTIME` is unset: a cold start would pay
+for a network call it does not need. `OTEL_EXPERIMENTAL_RESOURCE_DETECTORS`, when set, still decides.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 CONNECTION_STRING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 WORKER_SWITCH = "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"
+RESOURCE_DETECTORS = "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"
+FUNCTIONS_DETECTORS = "azure_functions"
 # The distro's web-framework and database instrumentations have nothing to instrument here.
 _UNUSED_INSTRUMENTATIONS = ("django", "fastapi", "flask", "psycopg2")
 
@@ -51,6 +59,7 @@ def _configure_azure_monitor() -> None:
 
     from ._processors import TaskLogRecordProcessor, TaskSpanProcessor
 
+    os.environ.setdefault(RESOURCE_DETECTORS, FUNCTIONS_DETECTORS)  # the distro reads it from there
     configure_azure_monitor(
         span_processors=[TaskSpanProcessor()],
         log_record_processors=[TaskLogRecordProcessor()],

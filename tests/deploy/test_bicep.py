@@ -64,6 +64,19 @@ def test_the_host_storage_refuses_keys_and_the_identity_has_exactly_the_host_rol
     assert tree["resources"]["files"]["config"]["properties"]["allowSharedKeyAccess"] is True
 
 
+def test_the_task_files_container_exists_and_the_identity_may_write_it() -> None:
+    tree = bicep("infra/modules/storage.bicep")
+    container = tree["resources"]["taskFilesContainer"]["config"]
+    assert container["parent"] == "blobs" and container["properties"]["publicAccess"] == "None"
+    assert tree["parameters"]["taskFilesContainerName"]["default"] == "task-files"
+    role = tree["resources"]["taskFilesRole"]["config"]
+    assert role["scope"] == "taskFilesContainer"
+    assert tree["variables"]["storageBlobDataContributor"]["value"] == "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+    settings = bicep("infra/modules/function.bicep")["variables"]["taskSettings"]["value"]
+    assert settings["TASK_FILES_CONNECTION"] == "AzureWebJobsStorage"  # the host's account, by identity
+    assert settings["TASK_FILES_CONTAINER"] == "taskFilesContainerName"
+
+
 def test_the_model_is_called_with_the_openai_user_role_and_never_a_key() -> None:
     access = bicep("infra/modules/openai-access.bicep")
     assert access["variables"]["cognitiveServicesOpenAiUser"]["value"] == COGNITIVE_SERVICES_OPENAI_USER

@@ -28,6 +28,7 @@ DEFAULTED: dict[str, str] = {
     "LOG_PROMPTS": "default false keeps prompts out of logs and telemetry, which is what production wants",
     "WEBSITE_AUTH_ENABLED": "set by the platform itself when App Service authentication is enabled; never by hand",
     "TRUST_PRINCIPAL_HEADERS": "default false: principal headers count only where App Service auth strips forged ones",
+    "CONSOLE_ENABLED": "default true: the console is static files; each API call it makes still needs a key or sign-in",
     "DURABLE_RETENTION_DAYS": "default 7 days: histories are purged only once SQLite holds the result",
     "TASK_RETENTION_DAYS": "unset keeps tasks forever; deleting users' results is the operator's choice",
     "CALLBACK_ALLOWED_HOSTS": "callbacks are opt-in: empty refuses every callback_url with a 422",
@@ -43,6 +44,17 @@ DEFAULTED: dict[str, str] = {
     "FINAL_ANSWER_MAX_TOKENS": "default 1024 completion tokens: one answer, bounded, counted with the task's tokens",
     "SLICE_SECONDS": "default 240 s: a slice of a run stays well under host.json's functionTimeout (600 s)",
     "REVIEW_TIMEOUT_SECONDS": "default one day for a reviewer to answer; a Durable timer, no compute held",
+    "BROWSER_EXECUTABLE_PATH": "ENABLE_WEB_SURFER=false: Flex Consumption has no browser to launch",
+    "BROWSER_CDP_URL": "ENABLE_WEB_SURFER=false; set it (or BROWSER_WS_ENDPOINT) to browse through a remote Chromium",
+    "BROWSER_WS_ENDPOINT": "ENABLE_WEB_SURFER=false; a Playwright server (Azure Playwright Workspaces) is opt-in",
+    "BROWSER_WS_HEADERS": "a secret (the Playwright server's token): from Key Vault, only with BROWSER_WS_ENDPOINT",
+    "WEB_ALLOWED_HOSTS": "default empty: the browser reaches no private, loopback or link-local address",
+    "WEB_BLOCKED_HOSTS": "default empty: only internal addresses are refused",
+    "WEB_START_PAGE": "default https://www.bing.com/, autogen's own start page",
+    "WEB_DOWNLOAD_MAX_BYTES": "default 25 MiB per download into the task's workspace",
+    "FILES_URL_ALLOWED_HOSTS": "attachments by URL are opt-in: empty refuses every url with a 422",
+    "FILES_URL_ALLOW_PRIVATE_NETWORKS": "development and tests only; default false refuses http and private addresses",
+    "FILES_URL_CA_BUNDLE": "unset: the system's CAs verify attachment URLs; set it only for a private CA",
 }
 
 # Values of the template's parameters used to check its settings through `Settings`.
@@ -50,6 +62,7 @@ PARAMETER_SAMPLES: dict[str, str] = {
     "azureOpenAiEndpoint": "https://oai-example.openai.azure.com/",
     "modelDeploymentName": "gpt-4o",
     "maxTokensPerTask": "200000",
+    "taskFilesContainerName": "task-files",
     "appInsightsConnectionString": (
         "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
         "IngestionEndpoint=https://swedencentral-0.in.applicationinsights.azure.com/"

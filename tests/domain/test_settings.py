@@ -128,3 +128,29 @@ def test_the_default_model_name_must_be_a_model_name() -> None:
     assert Settings(DEFAULT_MODEL_NAME="my-deployment").default_model_name == "my-deployment"
     with pytest.raises(ValidationError):
         Settings(DEFAULT_MODEL_NAME="../etc/passwd")
+
+
+def test_callback_hosts_are_compared_as_urls_hosts_are() -> None:
+    settings = Settings(CALLBACK_ALLOWED_HOSTS=" Hooks.Example.COM , *.Contoso.NET., Bücher.example,[::1]")
+
+    assert settings.callback_allowed_hosts == ("hooks.example.com", "*.contoso.net", "xn--bcher-kva.example", "::1")
+
+
+@pytest.mark.parametrize("entry", ["x..hooks.example.com", "a" * 64 + ".example.com", "hooks.example.com/x", "a b"])
+def test_a_callback_host_that_is_no_host_name_is_refused(entry: str) -> None:
+    with pytest.raises(ValidationError, match="CALLBACK_ALLOWED_HOSTS"):
+        Settings(CALLBACK_ALLOWED_HOSTS=f"hooks.example.com,{entry}")
+
+
+@pytest.mark.parametrize("secret", ["whsec_abc", "whsec_" + "A" * 8, "whsec_not base64!"])
+def test_a_malformed_webhook_secret_is_a_settings_error_that_never_shows_it(secret: str) -> None:
+    with pytest.raises(ValidationError, match="WEBHOOK_SECRET") as invalid:
+        Settings(WEBHOOK_SECRET=secret)
+
+    assert secret not in str(invalid.value)
+
+
+def test_a_secret_without_the_prefix_is_used_as_it_is() -> None:
+    settings = Settings(WEBHOOK_SECRET="any passphrase at all")
+
+    assert settings.webhook_secret is not None

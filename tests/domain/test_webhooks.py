@@ -3,9 +3,12 @@ callback URLs the service refuses."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import os
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -84,6 +87,17 @@ PRODUCTION = CallbackPolicy(allowed_hosts=("hooks.example.com", "*.contoso.net",
         ("ftp://hooks.example.com/x", "https"),
         ("https:///nohost", "host"),
         ("https://contoso.net.evil.org/x", "CALLBACK_ALLOWED_HOSTS"),
+        ("https://hooks.example.com:99999/x", "port"),
+        ("https://hooks.example.com:0/x", "port"),
+        ("https://[hooks.example.com/x", "not a valid URL"),
+        ("https://hooks.example\uff03.com/x", "not a valid URL"),
+        ("https://hooks.example.com\\@evil.org/x", "not a valid URL"),
+        ("https://hooks.example.com/x y", "not a valid URL"),
+        ("https://hooks.example.com/x\n", "not a valid URL"),
+        ("https://x..api.contoso.net/x", "host name"),
+        ("https://" + "a" * 64 + ".contoso.net/x", "host name"),
+        ("https://a_b c.contoso.net/x", "not a valid URL"),
+        ("https://a!b.contoso.net/x", "host name"),
     ],
 )
 def test_urls_the_policy_refuses(url: str, why: str) -> None:
@@ -96,6 +110,14 @@ def test_urls_the_policy_refuses(url: str, why: str) -> None:
 def test_allowed_urls_pass() -> None:
     PRODUCTION.check_url("https://hooks.example.com/tasks?x=1")
     PRODUCTION.check_url("https://api.contoso.net/hook")
+    PRODUCTION.check_url("https://HOOKS.Example.COM./hook")
+    PRODUCTION.check_url("https://hooks.example.com:8443/hook")
+
+
+def test_an_internationalised_host_matches_its_ascii_form() -> None:
+    policy = CallbackPolicy(allowed_hosts=("xn--bcher-kva.example",))
+
+    policy.check_url("https://B\u00fccher.example/hook")
 
 
 def test_without_an_allow_list_no_callback_is_accepted() -> None:
@@ -113,3 +135,76 @@ async def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(
 
 def test_the_event_body_is_plain_json() -> None:
     assert json.loads(json.dumps(EVENT)) == EVENT
+
+
+async def test_a_name_that_resolves_again_to_loopback_after_its_check_is_never_connected_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DNS rebinding: the first answer is public, every later one loopback. Only the checked answer
+    may be connected to, so the local server must see no connection at all."""
+    local_connections: list[object] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        local_connections.append(writer.get_extra_info("peername"))
+        writer.close()
+
+    local = await asyncio.start_server(record, "127.0.0.1", 0)
+    port = local.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    answers = iter(["93.184.215.14"])
+    lookups: list[str] = []
+    connected: list[str] = []
+
+    async def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (next(answers, "127.0.0.1"), port))]
+
+    real_connect = loop.sock_connect
+
+    async def sock_connect(sock: socket.socket, address: tuple[str, int]) -> None:
+        connected.append(address[0])
+        if address[0] != "127.0.0.1":
+            raise ConnectionRefusedError("no network beyond 127.0.0.1 in tests")
+        await real_connect(sock, address)
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(loop, "sock_connect", sock_connect)
+    policy = CallbackPolicy(allowed_hosts=("hooks.example.com",))
+
+    async with local:
+        result = await deliver(f"https://hooks.example.com:{port}/hooks", EVENT, secret=SECRET, policy=policy)
+
+    assert not result.delivered
+    assert local_connections == [] and connected == ["93.184.215.14"] and lookups == ["hooks.example.com"]
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "policy"),
+    [
+        ("https://hooks.example.com:99999/x", SECRET, PRODUCTION),
+        ("https://x..api.contoso.net/x", SECRET, PRODUCTION),
+        ("https://[hooks.example.com/x", SECRET, PRODUCTION),
+        ("http://127.0.0.1:9/hooks", "whsec_abc", LOCAL),
+    ],
+    ids=["port out of range", "empty host label", "malformed URL", "malformed secret"],
+)
+async def test_an_attempt_that_cannot_be_made_is_a_failed_attempt_not_an_error(
+    url: str, secret: str, policy: CallbackPolicy
+) -> None:
+    result = await deliver(url, EVENT, secret=secret, policy=policy)
+
+    assert not result.delivered and result.status_code is None and result.error
+    assert secret not in result.error and url not in result.error
+
+
+async def test_an_event_that_cannot_be_sent_is_a_failed_attempt(receiver: Receiver) -> None:
+    result = await deliver(receiver.url, {"no": "id"}, secret=SECRET, policy=LOCAL)
+
+    assert not result.delivered and result.error and receiver.attempts == []
+
+
+@given(st.one_of(st.text(max_size=80), st.text(max_size=60).map(lambda rest: "https://" + rest),
+                 st.text(max_size=40).map(lambda rest: f"https://{rest}.contoso.net/x")))
+def test_any_string_is_either_a_callback_url_or_refused_never_an_error(url: str) -> None:
+    with contextlib.suppress(CallbackRefused):
+        PRODUCTION.check_url(url)

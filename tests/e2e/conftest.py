@@ -228,6 +228,8 @@ def app_environment(
         "MODEL_MAX_RETRIES": 1,
         "MODEL_TIMEOUT_SECONDS": 10,
         "ACTIVITY_FIRST_RETRY_SECONDS": 1,
+        # No WebSurfer unless a test asks for one (a machine with playwright's own Chromium would browse).
+        "ENABLE_WEB_SURFER": "false",
     }
     if provider == "azure":
         values |= {"AZURE_OPENAI_ENDPOINT": model.azure_endpoint, "AZURE_OPENAI_API_KEY": AZURE_KEY}

@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 AUTH_LEVELS = (
     "import function_app; fns = function_app.app.get_functions(); "
     "print(sorted({str(f.get_trigger().get_dict_repr().get('authLevel')) "
-    "for f in fns if f.get_trigger().get_dict_repr()['type'] == 'httpTrigger'}), len(fns))"
-)
+    "for f in fns if f.get_trigger().get_dict_repr()['type'] == 'httpTrigger' "
+    "and not f.get_function_name().startswith('console_')}), len(fns))"
+)  # the console's static files are anonymous by design (starters/console.py)
 
 
 def index_with(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

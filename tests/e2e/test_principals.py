@@ -60,3 +60,35 @@ async def test_without_trust_a_forged_header_cannot_read_a_principals_task(
 
     for forged in (ALICE, BOB, None):
         assert await _reads(app, task_id, forged) == [404, 404]
+
+
+async def test_a_queued_task_belongs_to_its_messages_owner_or_else_to_no_caller(start_app: StartApp) -> None:
+    app = await start_app(WEBSITE_AUTH_ENABLED="True")
+    message = {"prompt": "What is 6 * 7?", "use_aoai": False}
+    await app.host.send_queue_message("magentic-tasks", {**message, "task_id": "for-alice", "owner": "alice"})
+    await app.host.send_queue_message("magentic-tasks", {**message, "task_id": "for-no-one"})
+    await app.run_to_end("for-alice", headers=ALICE)
+    await app.host.wait_for("for-no-one")
+    await app.host.wait_idle()
+
+    assert await _reads(app, "for-alice", ALICE) == [200, 200]
+    for stranger in (BOB, None):
+        assert await _reads(app, "for-alice", stranger) == [404, 404]
+    starter = {PRINCIPAL: "service:storage-queue"}
+    for caller in (ALICE, BOB, None, starter):
+        assert await _reads(app, "for-no-one", caller) == [404, 404]
+        route = {"task_id": "for-no-one"}
+        for function, body in (("cancel_task", None), ("submit_task_input", {"action": "approve"}),
+                               ("get_task_messages", None), ("delete_task", None)):
+            response = await app.host.call_http(function, route_params=route, headers=caller, body=body)
+            app.responses.append(response)
+            assert (response.status_code, as_json(response)) == (404, {"detail": "Task not found"}), function
+    listed = {}
+    for name, caller in (("alice", ALICE), ("bob", BOB), ("none", None), ("starter", starter)):
+        response = await app.host.call_http(("GET", "/tasks"), headers=caller)
+        app.responses.append(response)
+        listed[name] = [task["task_id"] for task in as_json(response)["tasks"]]
+    assert listed == {"alice": ["for-alice"], "bob": [], "none": [], "starter": []}
+    owners = {row["task_id"]: row["owner"] for row in app.db_rows("tasks")}
+    assert owners == {"for-alice": "alice", "for-no-one": "service:storage-queue"}
+    assert app.host.get_instance("for-no-one") is not None  # nothing was cancelled or deleted

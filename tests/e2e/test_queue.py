@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
+import azure.functions as func
 import pytest
 
+from starters.event_grid import start_from_event
+from starters.queue_trigger import enqueue_task
+from starters.service_bus import start_from_service_bus
 from tests.e2e.conftest import PROMPT, RUN_ACTIVITY, Harness, StartApp, as_json
 from tests.support.durable_host import QueueDelivery
+from tests.support.messages import cloud_event, event_grid_event, service_bus_message
 
 pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
 
@@ -76,12 +82,16 @@ async def test_a_message_without_a_task_id_gets_one(app: Harness) -> None:
         pytest.param({"use_aoai": False, "task_id": "t-1"}, "missing", id="missing prompt"),
         pytest.param(message(model_name="gpt-3"), "model_not_allowed", id="disallowed model"),
         pytest.param(message(task_id="bad/id"), "string_pattern_mismatch", id="malformed task id"),
+        pytest.param(message(callback_url="https://[hooks.example.com/"), "callback_url_refused",
+                     id="malformed callback url"),
+        pytest.param(message(callback_url="https://hooks.example\uff03.com/"), "callback_url_refused",
+                     id="callback url invalid under NFKC"),
     ],
 )
 async def test_an_invalid_message_is_logged_and_dropped_not_retried(
     body: bytes | dict[str, Any], problem: str, start_app: StartApp, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = await start_app(ALLOWED_MODELS="gpt-4o")
+    app = await start_app(ALLOWED_MODELS="gpt-4o", CALLBACK_ALLOWED_HOSTS="hooks.example.com")
 
     with caplog.at_level(logging.INFO, logger="starters"):
         delivery = await app.host.send_queue_message(QUEUE, body, message_id="msg-1")
@@ -96,4 +106,43 @@ async def test_an_invalid_message_is_logged_and_dropped_not_retried(
     assert_delivered_once(ok)
     assert as_json(await app.get_status("after-bad"))["task_id"] == "after-bad"
     await app.poll_until_finished("after-bad")
+    await app.host.wait_idle()
+
+
+# The Event Grid and Service Bus starters, called as the worker calls them (a durable client bound
+# to the host); tests/worker/test_event_starters.py drives them through the real worker.
+
+
+async def test_events_with_the_same_id_from_different_sources_start_a_task_each(app: Harness) -> None:
+    """CloudEvents ids are unique per source (Event Grid ids per topic): only the pair is one event."""
+    events = [
+        cloud_event(message(), event_id="1", source="/apps/orders"),
+        cloud_event(message(), event_id="1", source="/apps/orders"),  # delivered again
+        cloud_event(message(), event_id="1", source="/apps/billing"),
+        event_grid_event(message(), event_id="1", topic="/topics/orders"),
+        event_grid_event(message(), event_id="1", topic="/topics/billing"),
+    ]
+
+    for event in events:
+        await start_from_event(event, app.host.client())
+
+    assert len(app.host.instances) == 4
+    for task_id in list(app.host.instances):
+        await app.poll_until_finished(task_id)
+    await app.host.wait_idle()
+
+
+async def test_messages_without_an_id_start_a_task_each_and_say_why_they_cannot_be_deduplicated(
+    app: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="starters"):
+        for body in (message(), message(prompt="What is 2 + 2?")):
+            await start_from_service_bus(service_bus_message(body, without_id=True), app.host.client())
+            await enqueue_task(func.QueueMessage(body=json.dumps(body).encode()), app.host.client())
+
+    assert len(app.host.instances) == 4
+    warned = [r.getMessage() for r in caplog.records if r.name == "starters.submission"]
+    assert len(warned) == 4 and all("no id" in text and "de-duplicat" in text for text in warned)
+    for task_id in list(app.host.instances):
+        await app.poll_until_finished(task_id)
     await app.host.wait_idle()

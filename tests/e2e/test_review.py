@@ -5,12 +5,15 @@ timer; a cancel while the task waits. Real runs against the scripted model, real
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
 import pytest
 
+from magentic_tasks.settings import get_settings
 from tests.e2e.conftest import RUN_ACTIVITY, Harness, StartApp, as_json
 from tests.support.model_server import Script
 
@@ -154,3 +157,100 @@ async def test_the_time_a_plan_waits_for_review_is_not_the_runs(start_app: Start
 
     result = as_json(await app.get_result(task_id))
     assert result["status"] == "completed", result["error"]
+
+
+@pytest.mark.parametrize("executor", ["none", "local"])
+async def test_a_terminal_added_while_the_plan_waits_joins_no_resumed_run(
+    start_app: StartApp, monkeypatch: pytest.MonkeyPatch, executor: str
+) -> None:
+    app = await start_app(SCRIPT, CODE_EXECUTOR="none")
+    task_id = await awaiting(app)
+    monkeypatch.setenv("CODE_EXECUTOR", executor)  # the next slice reads the settings afresh
+    get_settings.cache_clear()
+
+    assert (await submit(app, task_id, {"action": "approve"})).status_code == 202
+    result = await app.run_to_end(task_id)
+
+    # Resumed with the team the plan was made with: facts and plan are not paid for twice.
+    assert result["status"] == "completed", result["error"]
+    assert app.server.calls_by_kind["facts"] == app.server.calls_by_kind["plan"] == 1
+    assert result["result"]["attempts"] == 1
+
+
+async def test_a_terminal_removed_while_the_plan_waits_starts_the_run_over_with_a_logged_reason(
+    start_app: StartApp, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = await start_app(SCRIPT, CODE_EXECUTOR="local")
+    task_id = await awaiting(app)
+    monkeypatch.setenv("CODE_EXECUTOR", "none")  # code execution turned off: the plan's terminal is gone
+    get_settings.cache_clear()
+
+    with caplog.at_level(logging.WARNING):
+        assert (await submit(app, task_id, {"action": "approve"})).status_code == 202
+        await app.host.wait_until(lambda: len([c for c in app.host.calls_of(RUN_ACTIVITY, task_id)
+                                               if c.status == "completed"]) == 2, 20.0, "the second slice")
+    again = await status_when(app, task_id, {"awaiting_input", "failed", "completed"})
+
+    # A new attempt with the team there is now, whose new plan waits for its own review.
+    assert again["status"] == "awaiting_input", again
+    plans = [str(r.body["messages"]) for r in app.server.requests if r.kind == "plan"]
+    assert len(plans) == 2 and "ComputerTerminal" in plans[0] and "ComputerTerminal" not in plans[1]
+    assert any("ComputerTerminal" in r.getMessage() and "starts over" in r.getMessage() for r in caplog.records)
+    assert (await submit(app, task_id, {"action": "approve"})).status_code == 202
+    result = await app.run_to_end(task_id)
+    assert result["status"] == "completed", result["error"]
+    assert result["result"]["attempts"] == 2
+    assert app.server.calls_by_kind["plan"] == 2
+    assert result["prompt_tokens"] + result["completion_tokens"] == app.server.served.total  # both attempts'
+    app.assert_stores_agree(task_id, result)
+
+
+async def test_a_task_cancelled_while_its_plan_waits_can_be_deleted_at_once(start_app: StartApp) -> None:
+    app = await start_app(SCRIPT)
+    task_id = await awaiting(app)  # its attempt paused for review: no activity runs
+
+    cancelled = await app.host.call_http("cancel_task", route_params={"task_id": task_id})
+    page = await app.host.call_http("get_task_messages", route_params={"task_id": task_id}, params={"after": "0"})
+    deleted = await app.host.call_http(("DELETE", f"/tasks/{task_id}"))
+
+    assert cancelled.status_code == 202
+    assert page.status_code == 200 and as_json(page)["finished"] is True  # nothing streams any more
+    assert deleted.status_code == 204, deleted.get_body()
+    assert app.db_rows("tasks") == [] and app.db_rows("attempts") == []
+
+
+async def test_of_two_inputs_at_once_one_is_taken_and_the_task_does_what_it_said(start_app: StartApp) -> None:
+    app = await start_app(SCRIPT)
+    task_id = await awaiting(app)
+
+    answers = await asyncio.gather(submit(app, task_id, {"action": "reject"}),
+                                   submit(app, task_id, {"action": "approve"}))
+    final = await status_when(app, task_id, {"completed", "cancelled", "failed"})
+    await app.host.wait_idle()
+
+    assert sorted(a.status_code for a in answers) == [202, 409]
+    (won,) = [a for a in answers if a.status_code == 202]
+    (lost,) = [a for a in answers if a.status_code == 409]
+    rejected = as_json(won)["detail"].startswith("Plan rejected")
+    assert final["status"] == ("cancelled" if rejected else "completed")
+    assert as_json(lost)["detail"] == (
+        f"The plan was already {'rejected' if rejected else 'approved'}; this input was not applied")
+
+
+async def test_an_input_accepted_just_before_the_review_expired_is_the_one_applied(start_app: StartApp) -> None:
+    from magentic_tasks.schemas import ReviewDecision
+    from magentic_tasks.store import TaskStore
+
+    app = await start_app(SCRIPT, REVIEW_TIMEOUT_SECONDS=100)  # 1 s: the fake host's timers run 100x fast
+    task_id = await awaiting(app)
+    # A reviewer's approval was recorded, and its event lost the race against the review timer.
+    TaskStore.from_settings(get_settings()).decide_review(task_id, ReviewDecision(action="approve"),
+                                                          datetime.now(UTC), None)
+
+    final = await status_when(app, task_id, {"completed", "cancelled", "failed"})
+    await app.host.wait_idle()
+
+    assert final["status"] == "completed"  # not `cancelled` by the expiry: the approval came first
+    late = await submit(app, task_id, {"action": "reject"})
+    assert late.status_code == 409 and as_json(late)["detail"] == (
+        "The plan was already approved; this input was not applied")

@@ -67,11 +67,13 @@ async def until_final(app: Harness, task_id: str, timeout: float = 15.0) -> dict
 
 async def test_a_client_following_live_and_resuming_gets_exactly_the_final_transcript(start_app: StartApp) -> None:
     app = await start_app(Script(rounds_before_satisfied=3), Faults(latency=0.05))
+    app.server.hold("final_answer")  # the run stays running until its progress has been read
     task_id = await app.create_task()
 
     first, cursor, finished = await follow(app, task_id, pages=2)  # then the client drops the connection
     assert not finished and cursor == len(first) > 0
     progress = (await status_of(app, task_id))["progress"]  # while it runs, progress from the mirror
+    app.server.release("final_answer")
     rest, _, finished = await follow(app, task_id, after=cursor)  # and resumes from its cursor
 
     assert finished

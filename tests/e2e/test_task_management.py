@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 from tests.e2e.conftest import PRINCIPAL, Harness, StartApp, as_json
@@ -121,6 +122,17 @@ async def test_the_same_key_with_another_body_is_a_422(app: Harness) -> None:
     await app.host.wait_idle()
 
 
+async def test_the_same_key_asking_for_a_plan_review_is_another_request(app: Harness) -> None:
+    body = {"prompt": "Summarise the notes", "use_aoai": False}
+    first = await app.post_task(body, headers={"Idempotency-Key": "k-2"})
+
+    reviewed = await app.post_task({**body, "review": "plan"}, headers={"Idempotency-Key": "k-2"})
+
+    assert first.status_code == 202 and reviewed.status_code == 422
+    assert as_json(reviewed)["detail"][0]["type"] == "idempotency_key_reused"
+    await app.run_to_end(as_json(first)["task_id"])
+
+
 async def test_concurrent_duplicates_start_one_task(app: Harness) -> None:
     body = {"prompt": "Only once", "use_aoai": False}
 
@@ -176,3 +188,26 @@ async def test_a_cancelled_task_is_deleted_only_once_its_run_has_stopped(start_a
     assert early.status_code == 409 and "still stopping" in as_json(early)["detail"]
     assert late.status_code == 204
     assert app.db_rows("tasks") == [] and app.db_rows("messages") == []
+
+
+def forged(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+async def test_a_forged_cursor_is_a_422_never_a_500_or_a_silent_page(app: Harness) -> None:
+    await app.run_to_end(await app.create_task())
+    for text in (
+        '["\\ud800", "x"]',  # a lone surrogate: SQLite cannot take it
+        '["2026-11-25T12:00:00+00:00", "\\udfff"]',
+        '{"created_at": 1, "task_id": 2}',  # an object (its two keys would unpack as strings)
+        '"ab"',  # a two-character string
+        '["yesterday", "x"]',  # not a timestamp
+        '["2026-11-25T12:00:00+00:00", "x", "y"]',
+        '["2026-11-25T12:00:00+00:00", 7]',
+    ):
+        response = await app.host.call_http(("GET", "/tasks"), params={"cursor": forged(text)})
+        app.responses.append(response)
+
+        assert response.status_code == 422, text
+        (problem,) = as_json(response)["detail"]
+        assert problem["type"] == "cursor_invalid" and problem["loc"] == ["query", "cursor"]

@@ -63,6 +63,8 @@ async def test_a_task_runs_to_completion_and_its_result_has_the_originals_shape(
         "updated_at": status["updated_at"],
         "progress": None,  # additions (issue 8): set only while the task runs
         "callback": None,  # (issue 10): set only for a final task created with a callback_url
+        # (issue 17): the team it ran with, the server's defaults here
+        "team": {"agents": ["files", "code"], "max_turns": 20, "max_tokens": None, "deadline_seconds": 540.0},
     }
     assert app.statuses_seen[task_id][-1] == "completed"
     assert elapsed < 8
@@ -74,7 +76,8 @@ async def test_a_task_runs_to_completion_and_its_result_has_the_originals_shape(
     assert (result["task_id"], result["status"], result["error"]) == (task_id, "completed", None)
     assert result["created_at"] == body["created_at"]
     run = result["result"]
-    assert set(run) == {"messages", "task_result", "execution_time", "usage_by_agent", "attempts"}
+    assert set(run) == {"messages", "task_result", "execution_time", "usage_by_agent", "attempts",
+                        "files", "files_skipped"}  # (issue 20): the outputs kept, and those that were not
     assert all(set(m) == {"source", "content", "type"} for m in run["messages"])
     assert [m["source"] for m in run["messages"]] == [
         "user",
@@ -195,7 +198,7 @@ BAD_BODIES: list[tuple[str, bytes | dict[str, Any] | list[Any], int, list[tuple[
         "model_not_allowed",
     ),
     ("invalid UTF-8", b'{"prompt": "caf\xe9"}', 422, [("body",)], "json_invalid"),
-    ("huge body", b'{"prompt": "' + b"x" * 20_000 + b'"}', 413, [("body",)], "too_large"),
+    ("huge body", b'{"prompt": "' + b"x" * 12_500_000 + b'"}', 413, [("body",)], "too_large"),
 ]
 
 

@@ -4,8 +4,9 @@ Settings come from the environment (the scripted server, the SQLite file, the wo
 `--kill-after-round K` ends the process with `os._exit` right after the batch with round K's
 checkpoint is committed (no cleanup, nothing flushed: as a killed worker); `--kill-in-round K` ends
 it after the first model call of round K + 1 whose usage was written (a lost partial round; with
-MIRROR_FLUSH_SECONDS=0, so that a call's usage is written as it completes). Prints the outcome
-as JSON, or exits with KILLED."""
+MIRROR_FLUSH_SECONDS=0, so that a call's usage is written as it completes). `--quick-settle`: the
+WebSurfer waits for a page's load state after an action instead of autogen's 3 s (static local
+pages). Prints the outcome as JSON, or exits with KILLED."""
 
 from __future__ import annotations
 
@@ -47,12 +48,25 @@ def arm(kill_after: int | None, kill_in: int | None) -> None:
     TaskStore.write_batch = write_then_die  # type: ignore[method-assign]
 
 
+def quick_settle() -> None:
+    from autogen_ext.agents.web_surfer.playwright_controller import PlaywrightController
+    from playwright.async_api import Page
+
+    async def settle(self: PlaywrightController, page: Page, duration: float) -> None:
+        await page.wait_for_load_state()
+
+    PlaywrightController.sleep = settle  # type: ignore[method-assign]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kill-after-round", type=int)
     parser.add_argument("--kill-in-round", type=int)
+    parser.add_argument("--quick-settle", action="store_true")
     args = parser.parse_args(argv)
     arm(args.kill_after_round, args.kill_in_round)
+    if args.quick_settle:
+        quick_settle()
     # Killing the process right after a call's usage is written needs every call written at once.
     settings = Settings(MIRROR_FLUSH_SECONDS=0) if args.kill_in_round is not None else Settings()
     task = TaskInput(task_id=TASK_ID, prompt=PROMPT, use_aoai=False, model_name="gpt-4o",

@@ -16,9 +16,9 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 
 from magentic_tasks.errors import TaskRunError
 from magentic_tasks.run import execute_task, record_failure
-from magentic_tasks.schemas import TaskInput
+from magentic_tasks.schemas import RunOutcome, TaskInput
 from magentic_tasks.settings import Settings
-from magentic_tasks.store import Batch, TaskStore
+from magentic_tasks.store import TaskStore
 
 INFO = ModelInfo(vision=False, function_calling=True, json_output=True, family="gpt-4o", structured_output=False)
 TASK = TaskInput(
@@ -197,12 +197,13 @@ async def test_the_final_error_is_the_attempts_own_reason_not_the_hosts_wrapper(
 
 
 class DefectiveStore(TaskStore):
-    """A store with a bug that is not a `StoreError`: what a lone surrogate used to cause."""
+    """A store with a bug that is not a `StoreError` where the run records its result: what a lone
+    surrogate used to cause."""
 
-    def write_batch(self, batch: Batch) -> int:
-        if batch.end is not None:  # the attempt's last batch
+    def save_outcome(self, task: TaskInput, outcome: RunOutcome, attempt: int | None) -> RunOutcome:
+        if outcome.status == "completed":  # the run's own result
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
-        return super().write_batch(batch)
+        return super().save_outcome(task, outcome, attempt)
 
 
 async def test_a_defect_after_the_run_fails_the_task_with_its_reason_instead_of_a_retry(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from autogen_ext.agents.file_surfer import FileSurfer
 from autogen_ext.agents.file_surfer._markdown_file_browser import MarkdownFileBrowser
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
+from magentic_tasks.browser import PooledWebSurfer, pool_from_settings, route_from_settings
 from magentic_tasks.run import (
     SharedConverter,
     UsageMeter,
@@ -24,16 +26,18 @@ from magentic_tasks.run import (
     build_code_executor,
     build_team,
 )
+from magentic_tasks.schemas import AgentName
 from magentic_tasks.settings import Settings
+from tests.browser.conftest import CHROMIUM, chromium_missing
 
 INFO = ModelInfo(vision=False, function_calling=True, json_output=True, family="gpt-4o", structured_output=False)
 CANARY = "sk-canary-secret-0123456789abcdef"
 
 
-async def participants(settings: Settings, workspace: Path) -> list[str]:
+async def participants(settings: Settings, workspace: Path, agents: Collection[AgentName] | None = None) -> list[str]:
     async with contextlib.AsyncExitStack() as resources:
         team = await build_team(settings, ReplayChatCompletionClient([], model_info=INFO), UsageMeter(), workspace,
-                                resources)
+                                resources, agents=agents)
         return list(team._participant_names)
 
 
@@ -46,11 +50,39 @@ async def test_a_configured_executor_adds_the_computer_terminal(tmp_path: Path) 
     assert names == ["Coder", "FileSurfer", "ComputerTerminal"]
 
 
-async def test_the_web_surfer_joins_only_when_playwright_is_installed(tmp_path: Path) -> None:
-    import importlib.util
+@pytest.mark.parametrize(("agents", "expected"), [
+    (["code"], ["Coder", "ComputerTerminal"]),
+    (["files"], ["FileSurfer"]),  # no one writes code, so nothing runs any
+    (["files", "code"], ["Coder", "FileSurfer", "ComputerTerminal"]),
+])
+async def test_a_task_picks_its_agents(tmp_path: Path, agents: list[AgentName], expected: list[str]) -> None:
+    assert await participants(Settings(CODE_EXECUTOR="local"), tmp_path, agents) == expected
 
-    names = await participants(Settings(ENABLE_WEB_SURFER="true"), tmp_path)
-    assert ("WebSurfer" in names) == (importlib.util.find_spec("playwright") is not None)
+
+async def test_the_web_surfer_browses_in_a_context_of_the_workers_pool(tmp_path: Path) -> None:
+    if (missing := chromium_missing()) is not None:
+        pytest.skip(missing)
+    settings = Settings(ENABLE_WEB_SURFER="auto", BROWSER_EXECUTABLE_PATH=CHROMIUM)
+    async with contextlib.AsyncExitStack() as resources:
+        team = await build_team(settings, ReplayChatCompletionClient([], model_info=INFO), UsageMeter(), tmp_path,
+                                resources)
+        assert list(team._participant_names) == ["Coder", "FileSurfer", "WebSurfer"]
+        surfer = next(p for p in team._participants if p.name == "WebSurfer")
+        assert isinstance(surfer, PooledWebSurfer)
+        pool = pool_from_settings(settings, route_from_settings(settings))
+        browser = pool._browser
+        assert browser is not None and len(browser.contexts) == 1  # the task's own, fresh context
+    try:
+        assert browser.contexts == []  # closed with the run's resources; the browser stays for the next task
+        assert browser.is_connected()
+    finally:
+        await pool.close()
+
+
+async def test_without_a_browser_there_is_no_web_surfer(tmp_path: Path) -> None:
+    assert "WebSurfer" not in await participants(Settings(ENABLE_WEB_SURFER="false"), tmp_path)
+    assert "WebSurfer" not in await participants(Settings(ENABLE_WEB_SURFER="true", BROWSER_CDP_URL=""), tmp_path,
+                                                  ["files", "code"])
 
 
 async def test_code_run_locally_sees_none_of_the_apps_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -32,6 +32,7 @@ def settings(tmp_path: Path) -> Settings:
         TASKS_DB_PATH=str(tmp_path / "tasks.db"),
         ALLOWED_MODELS="gpt-4o,gpt-4o-mini",
         MAX_PROMPT_CHARS=100,
+        ENABLE_WEB_SURFER="false",  # the same team on a machine with playwright's own Chromium
     )
 
 
@@ -111,7 +112,7 @@ async def test_a_status_read_takes_no_transcript_and_a_result_read_does(
         (body(prompt="hi", use_aoai=True), 422, ["body", "use_aoai"]),
         (body(prompt="hi", use_aoai=False, model_name="o1"), 422, ["body", "model_name"]),
         ("\u00e9".encode("latin-1") + b'{"prompt": "hi"}', 422, ["body", 0]),
-        (b"{" + b" " * 700_000 + b"}", 413, ["body"]),
+        (b"{" + b" " * 12_500_000 + b"}", 413, ["body"]),  # past the prompt's and the inline files' worst case
         (b"[" * 5000, 422, ["body"]),
         (b'{"prompt": "hi", "use_aoai": false, "x": ' + b'{"a": ' * 2000 + b"1" + b"}" * 2001, 422, ["body"]),
         (b'{"prompt": "hi", "use_aoai": false, "n": ' + b"9" * 5000 + b"}", 422, ["body"]),
@@ -196,6 +197,7 @@ async def test_status_reads_durable_state(service: TaskService, durable: InMemor
         "task_id": "task-1", "status": "pending", "prompt": "hi",
         "created_at": "2026-11-25T12:00:00+00:00", "updated_at": "2026-11-25T12:00:00+00:00",
         "progress": None, "callback": None,
+        "team": {"agents": ["files", "code"], "max_turns": 20, "max_tokens": None, "deadline_seconds": 540.0},
     }
 
 

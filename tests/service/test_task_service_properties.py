@@ -4,15 +4,18 @@ never raises, and a rejected request leaves no row and starts nothing."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from magentic_tasks.service import TaskService
+from magentic_tasks.clock import iso
+from magentic_tasks.service import TaskService, decode_cursor, encode_cursor
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import TaskStore
 from starters.http_api import answered
@@ -164,3 +167,36 @@ def test_any_queue_message_is_started_or_refused_cleanly(raw: bytes) -> None:
             assert invalid.detail and durable.started == {} and row_count(store) == 0
         else:
             assert task_id is not None and list(durable.started) == [task_id]
+
+
+def _cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+cursors = st.one_of(
+    st.text(max_size=60),
+    json_values.map(_cursor),
+    st.tuples(st.text(max_size=30), st.text(max_size=30)).map(lambda pair: _cursor(list(pair))),
+    st.tuples(st.datetimes(timezones=st.just(UTC)).map(iso), st.text(st.characters(), max_size=10))
+    .map(lambda pair: _cursor(list(pair))),  # task ids with lone surrogates too
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cursor=cursors)
+def test_any_list_cursor_is_a_page_or_a_422(cursor: str) -> None:
+    with tempfile.TemporaryDirectory() as root:
+        service, _, _ = new_service(Path(root))
+        response = asyncio.run(answered(service.list_tasks({"cursor": cursor}, None)))
+        answers(response)
+        assert response.status_code in (200, 422)
+        if response.status_code == 422:
+            assert [problem["type"] for problem in response.body["detail"]] == ["cursor_invalid"]
+
+
+@given(created_at=st.datetimes(timezones=st.just(UTC)),
+       task_id=st.text(alphabet=st.characters(exclude_categories=("Cs",)), min_size=1, max_size=64))
+def test_every_cursor_the_server_issues_reads_back(created_at: datetime, task_id: str) -> None:
+    key = (iso(created_at), task_id)
+
+    assert decode_cursor(encode_cursor(key)) == key

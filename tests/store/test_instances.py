@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from magentic_tasks.schemas import MessageView, RunOutcome, TaskInput, TokenUsage
 from magentic_tasks.settings import SqliteLocking
-from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, TaskStore
+from magentic_tasks.store import Batch, Checkpoint, TaskStore
 
 INSTANCES = 3
 TASKS = 6  # per instance
@@ -62,7 +63,7 @@ def _run(store: TaskStore, task: TaskInput, instance: int) -> RunOutcome:
                                 messages=messages[first:first + PER_ROUND], progress=None, usage=usage,
                                 checkpoint=boundary))
     store.write_batch(Batch(task_id=task.task_id, attempt=attempt, first_seq=len(messages), messages=[],
-                            progress=None, usage=usage, end=AttemptEnd(T0, final=True)))
+                            progress=None, usage=usage))  # the attempt ends with its outcome
     outcome = RunOutcome(status="completed", messages=messages, final_answer=f"by {instance}", finished_at=T0)
     return store.save_outcome(task, outcome, attempt, True)
 
@@ -89,14 +90,16 @@ def _instance(path: str, locking: SqliteLocking, instance: int) -> tuple[dict[st
 
 
 def _follower(path: str, locking: SqliteLocking) -> dict[str, list[int]]:
-    """Follows every task's stream from position 0 until it is finished, as `/messages` says it."""
+    """Follows every task's stream from position 0 until it is finished, as `/messages` says it (or
+    until the instances have surely failed: the test then fails on what it saw, instead of hanging)."""
     store = TaskStore(path, locking=locking, busy_timeout_ms=30_000, lock_retries=20)
     ids = [f"i{i}-t{n}" for i in range(INSTANCES) for n in range(TASKS)]
     seen: dict[str, list[int]] = {task_id: [] for task_id in ids}
     after = dict.fromkeys(ids, 0)
     _start.wait(timeout=60)
     open_tasks = set(ids)
-    while open_tasks:
+    give_up = time.monotonic() + 200
+    while open_tasks and time.monotonic() < give_up:
         for task_id in sorted(open_tasks):
             found = store.get_task(task_id, transcript=False)
             # As /messages decides `finished`: the task is final and no attempt is still streaming.

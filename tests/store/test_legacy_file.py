@@ -1,5 +1,5 @@
-"""A schema v3 mirror (every task's transcript in the one shared file) meets the per-task layout:
-migrated to v4 on first open without touching a row, its tasks read in place, its tasks in flight
+"""A schema v5 mirror (every task's transcript in the one shared file) meets the per-task layout:
+migrated to v6 on first open without touching a row, its tasks read in place, its tasks in flight
 go on writing in place, and tasks created after the upgrade get files of their own."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from magentic_tasks.store import SCHEMA_VERSION, TaskStore
 from magentic_tasks.store._schema import _MIGRATIONS
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-TABLES = ("tasks", "attempts", "messages", "checkpoints")
+TABLES = ("tasks", "attempts", "messages", "checkpoints", "task_files")
 
 
 def task(task_id: str, created_at: datetime = T0) -> TaskInput:
@@ -22,16 +22,17 @@ def task(task_id: str, created_at: datetime = T0) -> TaskInput:
                      created_at=created_at)
 
 
-def v3_file(path: Path) -> None:
-    """A file as schema v3 left it: `done` finished (a failed attempt, then the final one), `paused`
-    between two slices (its checkpoint released), `crashed` with its checkpoint still held by a
-    run that died."""
+def v5_file(path: Path) -> None:
+    """A file as schema v5 left it: `done` finished (a failed attempt, then the final one; an output
+    file kept), `paused` between two slices (its checkpoint released), `crashed` with its checkpoint
+    still held by a run that died."""
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    for version in (1, 2, 3):
+    for version in (1, 2, 3, 4, 5):
         for statement in _MIGRATIONS[version]:
             conn.execute(statement)
-    conn.execute("INSERT INTO schema_version VALUES (3)")
+    conn.execute("INSERT INTO schema_version VALUES (5)")
+    conn.execute("INSERT INTO task_files VALUES ('done', 'output', 'out.txt', 3, 'abc', 'text/plain', 'done/out.txt')")
     at = T0.isoformat()
     outcome = json.dumps({"status": "completed", "final_answer": "42", "finished_at": at, "attempts": 2})
     for task_id, status, outcome_json, final in (("done", "completed", outcome, 2), ("paused", "running", None, None),
@@ -71,15 +72,15 @@ def contents(page: list[tuple[int, int, MessageView]]) -> list[str]:
     return [m.content for _, _, m in page]
 
 
-def test_a_v3_file_is_migrated_on_first_open_and_its_tasks_are_read_in_place(tmp_path: Path) -> None:
+def test_a_v5_file_is_migrated_on_first_open_and_its_tasks_are_read_in_place(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
-    v3_file(db)
+    v5_file(db)
     before = counts(db)
 
     store = TaskStore(db, locking="dotfile")
     done = store.get_task("done")
 
-    assert SCHEMA_VERSION == 4 and store.db.legacy_until is not None
+    assert SCHEMA_VERSION == 6 and store.db.legacy_until is not None
     assert counts(db) == before  # migrating moved nothing and lost nothing
     assert done is not None and done.outcome is not None and done.outcome.final_answer == "42"
     assert [m.content for m in done.outcome.messages] == ["done-2-0", "done-2-1", "done-2-2"]
@@ -87,6 +88,7 @@ def test_a_v3_file_is_migrated_on_first_open_and_its_tasks_are_read_in_place(tmp
     assert contents(page) == ["done-1-0", "done-1-1"] and not complete  # attempt 1's run, then attempt 2's
     assert contents(store.stream_page("done", 2, 10)[0]) == ["done-2-0", "done-2-1", "done-2-2"]
     assert store.attempt_usage("done")[1]["Coder"].prompt_tokens == 5
+    assert [(r.kind, r.name, r.size) for r in store.file_rows("done")] == [("output", "out.txt", 3)]
     progress = store.task_progress("paused")
     assert progress is not None and progress.messages == 3
     assert list((tmp_path / "tasks").glob("*/*")) == []  # reading made no file of its own for any of them
@@ -94,7 +96,7 @@ def test_a_v3_file_is_migrated_on_first_open_and_its_tasks_are_read_in_place(tmp
 
 def test_tasks_in_flight_at_the_upgrade_go_on_in_the_shared_file_and_new_tasks_get_their_own(tmp_path: Path) -> None:
     db = tmp_path / "tasks.db"
-    v3_file(db)
+    v5_file(db)
     store = TaskStore(db)
 
     # The next slice of the paused task claims its checkpoint and continues its attempt, in place.
@@ -112,25 +114,25 @@ def test_tasks_in_flight_at_the_upgrade_go_on_in_the_shared_file_and_new_tasks_g
     assert store.begin_first_attempt(fresh, T0) == 1
     store.append_messages("fresh", 1, 0, [MessageView(source="Coder", content="fresh-1-0", type="TextMessage")])
 
-    assert counts(db) == {"tasks": 3, "attempts": 5, "messages": 11 + 1 + 2, "checkpoints": 1}
+    assert counts(db) == {"tasks": 3, "attempts": 5, "messages": 11 + 1 + 2, "checkpoints": 1, "task_files": 1}
     owned = sorted(p.name.split("-")[0] for p in (tmp_path / "tasks").glob("*/*.db"))
     assert owned == ["fresh"]  # the tasks of before the upgrade have none, not even an empty one
     assert contents(store.stream_page("fresh", 0, 10)[0]) == ["fresh-1-0"]
 
     assert store.delete_task("done") is True  # a task of before the upgrade: its rows in the shared file go
-    assert counts(db) == {"tasks": 2, "attempts": 3, "messages": 9, "checkpoints": 1}
+    assert counts(db) == {"tasks": 2, "attempts": 3, "messages": 9, "checkpoints": 1, "task_files": 0}
     assert store.integrity_check() == "ok"
 
 
 def test_a_file_without_transcripts_is_not_asked_about_them(tmp_path: Path) -> None:
-    """A v3 file that held no transcript rows (or a new one): no task is looked for in it."""
+    """A v5 file that held no transcript rows (or a new one): no task is looked for in it."""
     db = tmp_path / "tasks.db"
     conn = sqlite3.connect(db)
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    for version in (1, 2, 3):
+    for version in (1, 2, 3, 4, 5):
         for statement in _MIGRATIONS[version]:
             conn.execute(statement)
-    conn.execute("INSERT INTO schema_version VALUES (3)")
+    conn.execute("INSERT INTO schema_version VALUES (5)")
     conn.commit()
     conn.close()
 

@@ -108,3 +108,25 @@ def test_a_termination_copied_from_durable_is_completed_by_the_stopped_runs_own_
     assert store.save_outcome(task, own, attempt) == own
     late = outcome("completed", "too late", 3)
     assert store.save_outcome(task, late, attempt) == own  # any other outcome still loses
+
+
+def test_a_final_outcome_closes_an_attempt_paused_between_slices_but_not_one_a_run_holds(tmp_path: Path) -> None:
+    from magentic_tasks.store import Checkpoint
+
+    store = TaskStore(tmp_path / "tasks.db")
+    task = make_task()
+    paused, held = store.begin_attempt(task, T0), store.begin_attempt(task, T0)
+    for attempt, holder in ((paused, None), (held, "a-running-slice")):
+        store.save_checkpoint(Checkpoint(
+            task_id=task.task_id, attempt=attempt, round=1, messages=0, state={}, usage_by_agent={}, elapsed=1.0,
+            deadline=T0 + timedelta(hours=1), held_by=holder, saved_at=T0), {})
+    assert store.attempt_open(task.task_id, T0 - timedelta(seconds=1))
+
+    cancelled = RunOutcome(status="cancelled", stop_reason="cancelled", error="cancel", finished_at=T0)
+    store.save_outcome(task, cancelled, None)
+
+    # The paused attempt (its checkpoint released: no activity runs it) is over; the held one runs on
+    # and ends itself.
+    assert store.attempt_open(task.task_id, T0 - timedelta(seconds=1))
+    store.finish_attempt(task.task_id, held, T0, {}, None)
+    assert not store.attempt_open(task.task_id, T0 - timedelta(seconds=1))

@@ -128,7 +128,7 @@ def test_first_use_creates_the_schema_and_its_directory(store: TaskStore, db: Pa
     assert not db.parent.exists()
     assert store.task_exists("nope") is False
 
-    assert rows(db, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(4,)]
+    assert rows(db, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(6,)]
     tables = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"schema_version", "tasks", "attempts", "messages"} <= tables
 
@@ -146,7 +146,7 @@ def test_a_second_store_on_the_same_file_does_not_migrate_again(
     assert again.create_task(make_task("task-2"))
 
     assert not any("migrated" in r.getMessage() for r in caplog.records)
-    assert rows(db, "SELECT version FROM schema_version") == [(4,)]
+    assert rows(db, "SELECT version FROM schema_version") == [(6,)]
     assert count(db, "tasks") == 2
 
 
@@ -192,7 +192,7 @@ def test_a_newer_schema_in_the_file_is_refused(db: Path, locking: SqliteLocking)
     conn.close()
 
     newer = TaskStore(db, locking=locking)
-    with pytest.raises(StoreError, match=r"schema v5 is newer than this code \(v4\)"):
+    with pytest.raises(StoreError, match=r"schema v7 is newer than this code \(v6\)"):
         newer.get_task("task-1")
     with pytest.raises(StoreError, match="newer"):
         newer.create_task(make_task("task-2"))

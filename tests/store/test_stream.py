@@ -57,7 +57,7 @@ def test_a_v1_file_is_migrated_in_place_keeping_every_row(tmp_path: Path) -> Non
     store = TaskStore(db)
     old = store.get_task("old-1")
 
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == 6
     assert old is not None and old.status == "failed" and old.owner == "alice"
     assert old.outcome is not None and [m.content for m in old.outcome.messages] == ["b0", "b1"]
     page, complete = store.stream_page("old-1", 0, 10)  # attempt 1 first, in seq order
@@ -71,7 +71,7 @@ def test_a_v1_file_is_migrated_in_place_keeping_every_row(tmp_path: Path) -> Non
 
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(4,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(6,)]
         assert conn.execute("SELECT COUNT(*) FROM messages WHERE task_id = 'old-2'").fetchone() == (2,)  # in place
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []

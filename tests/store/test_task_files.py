@@ -13,7 +13,7 @@ from magentic_tasks.errors import StoreError
 from magentic_tasks.schemas import MessageView, RunOutcome, TaskInput, TaskProgress, TokenUsage
 from magentic_tasks.service import TaskService
 from magentic_tasks.settings import Settings
-from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, TaskStore, _transcript
+from magentic_tasks.store import Batch, Checkpoint, TaskStore, _transcript
 from starters.http_api import answered
 from tests.support.in_memory import InMemoryOrchestrations
 
@@ -49,8 +49,7 @@ def run_to_end(store: TaskStore, task: TaskInput, messages: list[MessageView]) -
     store.write_batch(Batch(task_id=task.task_id, attempt=attempt, first_seq=0, messages=messages[:half],
                             progress=None, usage={}, checkpoint=checkpoint(task.task_id, attempt, 1, half)))
     store.write_batch(Batch(task_id=task.task_id, attempt=attempt, first_seq=half, messages=messages[half:],
-                            progress=None, usage={"Coder": TokenUsage(prompt_tokens=3)},
-                            end=AttemptEnd(T0, final=True)))
+                            progress=None, usage={"Coder": TokenUsage(prompt_tokens=3)}))  # it ends with its outcome
     return attempt
 
 

@@ -60,7 +60,9 @@ code index):
   extension's default ``overridableExistingInstanceStates: NonRunningStates``); a finished one is
   replaced. An unknown orchestrator is a 400 with ``ExceptionMessage`` (which the SDK re-raises);
 * purge: 200 ``{"instancesDeleted": 1}``, 404 unknown, 412 while not finished; terminate: 202,
-  404 unknown, 410 finished — the instance becomes Terminated with the reason as output, and an
+  404 unknown, 410 finished — the instance becomes Terminated with the reason as output (at once,
+  or, with ``queued_terminations``, when its runner reaches the termination after the events queued
+  before it, as the extension's ``TerminateAsync`` sends a message to the control queue), and an
   activity already running keeps running (its result is dropped);
 * a failed orchestration (``handle`` raises, with the state JSON after ``$OutOfProcData$:``)
   becomes Failed with output ``"Orchestrator function '<name>' failed: <error>"`` and keeps the
@@ -79,9 +81,14 @@ Limitations (by design, or not verified against a real host):
 * durable timers run on a virtual clock: the real wait is the timer's duration times
   ``timer_scale`` and the clock then jumps to the fire time, so ``current_utc_datetime`` and the
   history stay consistent (``timer_scale=0`` fires at once);
-* no auth levels, no host timeouts, no poison queue processing (poisoned messages are kept in
-  ``poison_messages``), only input bindings of type durableClient; ``func.Out`` output bindings
-  are captured in ``output_bindings`` and not delivered anywhere;
+* auth levels only at the front door (``base_url``) and only when ``function_keys`` are given:
+  a function that is not anonymous then needs one of them (``x-functions-key`` or ``?code=``),
+  else the host answers 401 with no body; ``call_http`` never checks keys. App Service
+  authentication only as ``auth_sessions`` (below); paths are routed as sent (Kestrel would
+  remove ``.`` and ``..`` segments first); no host timeouts, no poison queue
+  processing (poisoned messages are kept in ``poison_messages``), only input bindings of type
+  durableClient; ``func.Out`` output bindings are captured in ``output_bindings`` and not
+  delivered anywhere;
 * ``showHistory`` returns ``historyEvents`` shaped as the status API's documented example: event
   type names, orchestrator episode markers dropped, each TaskScheduled folded into its completion
   (``FunctionName``, ``ScheduledTime``), ``Result`` as JSON and only with ``showHistoryOutput``;
@@ -133,6 +140,7 @@ from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
 __all__ = [
+    "APP_SERVICE_AUTH_COOKIE",
     "TERMINAL_STATUSES",
     "ActivityCall",
     "FakeDurableHost",
@@ -171,6 +179,8 @@ _HISTORY_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # the SDK's DATETIME_STRING_FORM
 _STATUS_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # HttpApiHandler: ToString("s") + "Z"
 _OUT_OF_PROC_MARKER = "$OutOfProcData$:"
 _RPC_PATH = "/durabletask/"
+#: The session cookie of App Service authentication (``auth_sessions``).
+APP_SERVICE_AUTH_COOKIE = "AppServiceAuthSession"
 _WEBHOOK_PATH = "/runtime/webhooks/durabletask/"
 
 
@@ -717,7 +727,17 @@ class FakeDurableHost:
     second of a durable timer, retry delays included; 0 fires at once);
     ``overridable_existing_instance_states`` (``"NonRunningStates"``, the extension default, or
     ``"AnyState"``); ``raise_function_errors`` (re-raise exceptions from HTTP/queue functions
-    instead of answering 500 / retrying the message).
+    instead of answering 500 / retrying the message); ``queued_terminations`` (a terminate is
+    accepted at once but carried out when the instance's runner reaches it, after the events
+    already queued for it, as a real host does through the control queue: until then the
+    instance stays Running, and an episode that completes it first makes the terminate a no-op;
+    by default a terminate takes effect at once);
+    ``function_keys`` (keys the front door
+    requires of functions that are not anonymous; none: no key is checked); ``auth_sessions``
+    (App Service authentication at the front door: the ``AppServiceAuthSession`` cookie value of
+    each signed-in principal id; the platform's principal headers a caller sends are dropped and
+    the session's ``X-MS-CLIENT-PRINCIPAL-ID`` set, as the platform does; a request without a
+    known session passes anonymously, as with its "allow unauthenticated requests" action).
     """
 
     def __init__(
@@ -731,6 +751,9 @@ class FakeDurableHost:
         timer_scale: float = 1.0,
         overridable_existing_instance_states: Literal["NonRunningStates", "AnyState"] = "NonRunningStates",
         raise_function_errors: bool = False,
+        queued_terminations: bool = False,
+        function_keys: Iterable[str] = (),
+        auth_sessions: Mapping[str, str] | None = None,
     ) -> None:
         if settings is None:
             settings = HostSettings.from_host_json(host_json) if host_json is not None else HostSettings()
@@ -741,6 +764,9 @@ class FakeDurableHost:
         self.timer_scale = timer_scale
         self.overridable_existing_instance_states = overridable_existing_instance_states
         self.raise_function_errors = raise_function_errors
+        self.queued_terminations = queued_terminations
+        self.function_keys = frozenset(function_keys)
+        self.auth_sessions = dict(auth_sessions) if auth_sessions is not None else None
         self.activity_calls: list[ActivityCall] = []
         self.function_errors: list[FunctionError] = []
         self.http_exchanges: list[tuple[func.HttpRequest, func.HttpResponse]] = []
@@ -970,7 +996,11 @@ class FakeDurableHost:
         instance = self._instances.get(instance_id)
         if instance is None or instance.is_terminal:
             return False
-        instance.history.append(self._event(HistoryEventType.EXECUTION_TERMINATED, Input=reason))
+        terminated = self._event(HistoryEventType.EXECUTION_TERMINATED, Input=reason)
+        if self.queued_terminations:
+            instance._inbox.put_nowait(terminated)
+            return True
+        instance.history.append(terminated)
         self._finish(instance, "Terminated", reason)
         return True
 
@@ -1279,19 +1309,38 @@ class FakeDurableHost:
         if found is None:
             return web.Response(status=404)
         function, route_params = found
+        if not self._key_accepted(function, request):
+            return web.Response(status=401)
         http_request = func.HttpRequest(
             request.method,
-            str(request.url),
-            headers={k.lower(): v for k, v in request.headers.items()},
+            str(request.url.origin()) + request.raw_path,  # as routed: dot segments kept
+            headers=self._signed_in({k.lower(): v for k, v in request.headers.items()}, request),
             params=dict(request.query),
             route_params=route_params,
             body=await request.read(),
         )
         response = await self._invoke_http(function, http_request, raise_errors=False)
+        self.http_exchanges.append((http_request, response))
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
         if not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = f"{response.mimetype}; charset={response.charset}"
         return web.Response(status=response.status_code, body=response.get_body(), headers=headers)
+
+    def _key_accepted(self, function: RegisteredFunction, request: web.Request) -> bool:
+        if not self.function_keys or (function.auth_level or "function").lower() == "anonymous":
+            return True
+        given = request.headers.get("x-functions-key") or _query_value(request.query, "code")
+        return given in self.function_keys
+
+    def _signed_in(self, headers: dict[str, str], request: web.Request) -> dict[str, str]:
+        """The headers as App Service authentication passes them on (with ``auth_sessions``)."""
+        if self.auth_sessions is None:
+            return headers
+        passed = {k: v for k, v in headers.items() if not k.startswith("x-ms-client-principal")}
+        principal = self.auth_sessions.get(request.cookies.get(APP_SERVICE_AUTH_COOKIE, ""))
+        if principal:
+            passed["x-ms-client-principal-id"] = principal
+        return passed
 
     async def _durable_api(self, request: web.Request, subpath: str) -> web.StreamResponse:
         parts = [p for p in subpath.split("/") if p]
@@ -1590,6 +1639,10 @@ class FakeDurableHost:
                 if instance.is_terminal:
                     return
                 events = [await instance._inbox.get()]
+                if events[0].get("EventType") == HistoryEventType.EXECUTION_TERMINATED:  # a queued terminate
+                    instance.history.append(events[0])
+                    self._finish(instance, "Terminated", events[0].get("Input"))
+                    return
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -1695,7 +1748,12 @@ class FakeDurableHost:
         instance._event_leaf = {}
         instance._timers = {}
         instance._next_event_id = 0
+        queued = instance._inbox
         instance._inbox = asyncio.Queue()
+        while not queued.empty():  # a terminate names the instance, not the execution: it carries over
+            event = queued.get_nowait()
+            if event.get("EventType") == HistoryEventType.EXECUTION_TERMINATED:
+                instance._inbox.put_nowait(event)
         instance.runtime_status = "Running"
         instance.last_updated_time = self.clock.now()
         self._notify()

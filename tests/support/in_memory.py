@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from magentic_tasks.schemas import MessageView, PlanInput, RunOutcome, TaskInput, TaskSnapshot
+from magentic_tasks.schemas import STOPPED, MessageView, PlanInput, RunOutcome, TaskInput, TaskSnapshot
+from magentic_tasks.service import Ending
 from magentic_tasks.store import TaskStore
 
 
@@ -21,6 +22,8 @@ class InMemoryOrchestrations:
         self.unreachable = False
         self.history_unreadable = False
         self.plan_inputs: list[tuple[str, PlanInput]] = []
+        self.terminated: set[str] = set()
+        self.announced: list[str] = []
 
     async def start(self, task: TaskInput) -> None:
         if self.fail_start:
@@ -29,6 +32,8 @@ class InMemoryOrchestrations:
         self.snapshots[task.task_id] = TaskSnapshot(
             task_id=task.task_id, status="pending", prompt=task.prompt, use_aoai=task.use_aoai,
             model_name=task.model_name, owner=task.owner, created_at=task.created_at, updated_at=task.created_at,
+            team=task.team,
+            has_callback=task.callback_url is not None, request_fingerprint=task.request_fingerprint, files=task.files,
         )
 
     async def snapshot(self, task_id: str) -> TaskSnapshot | None:
@@ -58,14 +63,37 @@ class InMemoryOrchestrations:
         if self.unreachable:
             raise ConnectionError("cannot reach the host")
         snap = self.snapshots[task_id]
-        self.snapshots[task_id] = snap.model_copy(update={"status": "cancelled"})
+        if snap.outcome is not None:  # it had finished: the host ignores the terminate (410)
+            return
+        self.terminated.add(task_id)
+        outcome = RunOutcome(status="cancelled", error=reason, stop_reason=STOPPED, finished_at=snap.updated_at)
+        self.snapshots[task_id] = snap.model_copy(update={"status": "cancelled", "outcome": outcome})
 
-    async def purge(self, task_id: str) -> None:
+    async def ending(self, task_id: str) -> tuple[Ending, TaskInput | None]:
+        if self.unreachable:
+            raise ConnectionError("cannot reach the host")
+        snap = self.snapshots.get(task_id)
+        if snap is None:
+            return "missing", None
+        task = self.started[task_id]
+        if task_id in self.terminated:
+            return "terminated", task
+        return ("running" if snap.outcome is None else "completed"), task
+
+    async def announce(self, task_id: str) -> bool:
+        ending, _ = await self.ending(task_id)
+        if ending in ("completed", "missing") or task_id in self.announced:
+            return False
+        self.announced.append(task_id)
+        return True
+
+    async def purge(self, task_id: str, *, stop_deliveries: bool = True) -> bool:
         if self.unreachable:
             raise ConnectionError("cannot reach the host")
         self.purged.append(task_id)
         self.snapshots.pop(task_id, None)
         self.transcripts.pop(task_id, None)
+        return True
 
     async def finished_ids(
         self, created_from: datetime | None = None, *, created_to: datetime | None = None

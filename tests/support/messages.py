@@ -17,12 +17,15 @@ def _bytes(body: Any) -> bytes:
     return body.encode("utf-8") if isinstance(body, str) else json.dumps(body).encode("utf-8")
 
 
-def service_bus_message(body: Any, *, message_id: str | None = None, delivery_count: int = 1) -> ServiceBusMessage:
-    """One received Service Bus message (`body`: bytes, str or a JSON value)."""
+def service_bus_message(
+    body: Any, *, message_id: str | None = None, delivery_count: int = 1, without_id: bool = False
+) -> ServiceBusMessage:
+    """One received Service Bus message (`body`: bytes, str or a JSON value); `without_id`: one whose
+    sender set no MessageId."""
     now = dt.datetime.now(dt.UTC)
     return ServiceBusMessage(
         body=_bytes(body),
-        message_id=message_id or uuid.uuid4().hex,
+        message_id=None if without_id else message_id or uuid.uuid4().hex,
         delivery_count=delivery_count,
         enqueued_time_utc=now,
         sequence_number=1,
@@ -33,12 +36,15 @@ def service_bus_message(body: Any, *, message_id: str | None = None, delivery_co
     )
 
 
-def event_grid_event(data: Any, *, event_id: str | None = None) -> func.EventGridEvent:
+TOPIC = "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.EventGrid/topics/tasks"
+
+
+def event_grid_event(data: Any, *, event_id: str | None = None, topic: str = TOPIC) -> func.EventGridEvent:
     """An Event Grid schema event whose `data` is `data`."""
     return func.EventGridEvent(
         id=event_id or str(uuid.uuid4()),
         data=data,
-        topic="/subscriptions/0000/resourceGroups/rg/providers/Microsoft.EventGrid/topics/tasks",
+        topic=topic,
         subject="tasks/new",
         event_type="Magentic.TaskRequested",
         event_time=dt.datetime.now(dt.UTC),
@@ -46,11 +52,11 @@ def event_grid_event(data: Any, *, event_id: str | None = None) -> func.EventGri
     )
 
 
-def cloud_event(data: Any, *, event_id: str | None = None) -> func.CloudEvent:
+def cloud_event(data: Any, *, event_id: str | None = None, source: str = "/apps/orders") -> func.CloudEvent:
     """A CloudEvents 1.0 event whose `data` is `data`."""
     return func.CloudEvent(
         id=event_id or str(uuid.uuid4()),
-        source="/apps/orders",
+        source=source,
         type="com.example.task.requested",
         specversion="1.0",
         data=data,

@@ -5,7 +5,9 @@ It is a real HTTP server (stdlib, threaded, 127.0.0.1, a free port), so autogen'
 openai SDK's own retries, timeouts, structured-output parsing and usage accounting.
 
 Which call it is answering is recognised from the last user message, by fragments of autogen's
-own orchestrator prompt templates; any other call is an agent's turn. Every answer carries a
+own orchestrator prompt templates; any other call is an agent's turn. The WebSurfer's turns are
+recognised by its tools (`visit_url`) and answered with the script's `web_surfer` steps: a tool
+call (`visit`, `click`, `type_into`, `scroll_down`, ...) or text. Every answer carries a
 deterministic `usage`, and the server keeps totals of the tokens it served, so tests can assert
 that the tokens a run reports are exactly the tokens the model "spent".
 
@@ -16,6 +18,7 @@ that the tokens a run reports are exactly the tokens the model "spent".
 from __future__ import annotations
 
 import json
+import re
 import select
 import socket
 import string
@@ -38,9 +41,11 @@ from autogen_agentchat.teams._group_chat._magentic_one._prompts import (
     ORCHESTRATOR_TASK_LEDGER_PLAN_UPDATE_PROMPT,
 )
 from autogen_ext.agents.magentic_one._magentic_one_coder_agent import MAGENTIC_ONE_CODER_SYSTEM_MESSAGE
+from autogen_ext.agents.web_surfer._prompts import WEB_SURFER_QA_SYSTEM_MESSAGE
 
 CallKind = Literal[
-    "facts", "plan", "ledger", "facts_update", "plan_update", "final_answer", "coder", "file_surfer", "agent"
+    "facts", "plan", "ledger", "facts_update", "plan_update", "final_answer", "coder", "file_surfer", "web_surfer",
+    "web_surfer_qa", "agent",
 ]
 ORCHESTRATOR_KINDS: frozenset[str] = frozenset(
     {"facts", "plan", "ledger", "facts_update", "plan_update", "final_answer"}
@@ -65,6 +70,53 @@ _FRAGMENTS: tuple[tuple[CallKind, str], ...] = (
     ("facts", _fragment(ORCHESTRATOR_TASK_LEDGER_FACTS_PROMPT)),
 )
 _CODER_MARK = MAGENTIC_ONE_CODER_SYSTEM_MESSAGE.splitlines()[1].strip()
+_WEB_QA_MARK = WEB_SURFER_QA_SYSTEM_MESSAGE.strip()
+# The ids the WebSurfer gives the page's interactive elements, as its prompt lists them.
+_TARGET = re.compile(r'\{"id": (\d+), "name": "([^"]*)"')
+# Tools whose element the script names by its label (`target`); the argument that takes its id.
+_TARGET_ARGUMENT = {
+    "click": "target_id", "hover": "target_id", "input_text": "input_field_id",
+    "scroll_element_down": "target_id", "scroll_element_up": "target_id",
+}
+
+
+@dataclass(frozen=True)
+class WebCall:
+    """One tool call of the WebSurfer. `target` names an element by its label (a link's text, a
+    field's name): the server puts the id the WebSurfer's prompt gave it into the call."""
+
+    tool: str
+    arguments: tuple[tuple[str, Any], ...] = ()
+    target: str | None = None
+
+    def answer(self, request_text: str) -> tuple[str, str]:
+        """The call's name and JSON arguments for a request whose messages' text is `request_text`."""
+        arguments: dict[str, Any] = {"reasoning": "As scripted.", **dict(self.arguments)}
+        if self.target is not None:
+            ids = {name: int(found) for found, name in _TARGET.findall(request_text)}
+            if self.target not in ids:
+                raise LookupError(f"no element named {self.target!r} on the page; it lists {sorted(ids)}")
+            arguments[_TARGET_ARGUMENT[self.tool]] = ids[self.target]
+        return self.tool, json.dumps(arguments)
+
+
+def visit(url: str) -> WebCall:
+    return WebCall("visit_url", (("url", url),))
+
+
+def click(label: str) -> WebCall:
+    return WebCall("click", target=label)
+
+
+def type_into(label: str, text: str) -> WebCall:
+    return WebCall("input_text", (("text_value", text),), target=label)
+
+
+def scroll_down() -> WebCall:
+    return WebCall("scroll_down")
+
+
+WebStep = WebCall | str  # a tool call, or the WebSurfer's text answer
 
 
 @dataclass(frozen=True)
@@ -72,7 +124,9 @@ class Script:
     """What the scripted model says.
 
     The first `rounds_before_satisfied` progress ledgers say the request is not satisfied and hand
-    the turn to `next_speaker`; the ones after say it is. Agents answer `agent_reply`.
+    the turn to `next_speaker`; the ones after say it is. Agents answer `agent_reply`; the
+    WebSurfer takes its `web_surfer` steps in turn, then answers `agent_reply` too. Ledgers and
+    steps are counted over the whole server, or with `per_task` per task (`task_key`).
     """
 
     rounds_before_satisfied: int = 1
@@ -85,6 +139,12 @@ class Script:
     progress_being_made: bool = True
     in_loop: bool = False
     no_progress_at: frozenset[int] = frozenset()  # progress ledgers (by index) that report no progress
+    web_surfer: tuple[WebStep, ...] = ()
+    per_task: bool = False
+    # Per progress ledger (by index): (next_speaker, instruction), in place of the two above.
+    turns: tuple[tuple[str, str], ...] = ()
+    # The FileSurfer's answer as a tool call (tool name, JSON arguments) instead of `agent_reply`.
+    file_surfer_tool: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +163,8 @@ class Faults:
     # While sleeping `latency`, watch the connection: a client that hung up (a cancelled call) is
     # recorded as `abandoned` and gets no answer, and its tokens are not counted as served.
     notice_hangups: bool = False
+    # Requests after the first `hold_after` (since the faults were set) wait until `release_all()`.
+    hold_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +195,7 @@ class RecordedRequest:
     received_at: float = field(default_factory=time.monotonic)
     ended_at: float | None = None  # when it was answered, failed or (with notice_hangups) abandoned
     abandoned: bool = False  # the client hung up before the answer (Faults.notice_hangups)
+    held: bool = False  # answered only after `release_all()` (Faults.hold_after)
 
     @property
     def deployment(self) -> str | None:
@@ -160,6 +223,21 @@ def message_text(message: dict[str, Any]) -> str:
     return ""
 
 
+def task_key(kind: CallKind, body: dict[str, Any]) -> str:
+    """Which task a request belongs to (`Script.per_task`): its first message, which is the task
+    (the orchestrator's calls) or the orchestrator's opening that names it (the WebSurfer's, when
+    they carry its chat history: GPT-4o-family models). A WebSurfer call without its history
+    cannot be told apart: those share one count."""
+    messages: list[dict[str, Any]] = body.get("messages") or []
+    if not messages or (kind == "web_surfer" and len(messages) <= 2):
+        return ""
+    return message_text(messages[0])
+
+
+def tool_names(body: dict[str, Any]) -> set[str]:
+    return {str((tool.get("function") or {}).get("name")) for tool in body.get("tools") or []}
+
+
 def classify(body: dict[str, Any]) -> CallKind:
     """Which Magentic-One call a chat-completions request is."""
     messages: list[dict[str, Any]] = body.get("messages") or []
@@ -171,6 +249,10 @@ def classify(body: dict[str, Any]) -> CallKind:
     system = "\n".join(message_text(m) for m in messages if m.get("role") in ("system", "developer"))
     if _CODER_MARK in system:
         return "coder"
+    if "visit_url" in tool_names(body):
+        return "web_surfer"
+    if _WEB_QA_MARK in system:
+        return "web_surfer_qa"
     if body.get("tools"):
         return "file_surfer"
     return "agent"
@@ -186,8 +268,12 @@ class ScriptedModelServer:
         self._stopping = threading.Event()
         self.requests: list[RecordedRequest] = []
         self.served_by_kind: dict[str, Usage] = {}
-        self._ledgers_answered = 0
+        self._ledgers_answered: Counter[str] = Counter()  # per task with Script.per_task, else under ""
+        self._web_steps: Counter[str] = Counter()  # the same for the WebSurfer's steps
         self._eligible_seen = 0  # requests eligible for failure since the faults were set
+        self._holds: dict[str, threading.Event] = {}  # call kinds held unanswered until released
+        self._seen = 0  # requests since the faults were set
+        self._released = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -246,6 +332,33 @@ class ScriptedModelServer:
         with self._lock:
             self._faults = replace(faults or self._faults, **changes)
             self._eligible_seen = 0
+            self._seen = 0
+
+    def release_all(self) -> None:
+        """Let the requests held by `Faults.hold_after` (and every later one) be answered."""
+        self._released.set()
+
+    def hold(self, kind: CallKind) -> None:
+        """Keep every call of `kind` unanswered until `release(kind)`: the run waits in that call, so a
+        test can look at a running task without racing it to its end."""
+        with self._lock:
+            self._holds[kind] = threading.Event()
+
+    def release(self, kind: CallKind) -> None:
+        """Answer the held calls of `kind`, and every later one at once."""
+        with self._lock:
+            held = self._holds.pop(kind, None)
+        if held is not None:
+            held.set()
+
+    def _wait_if_held(self, kind: CallKind | None) -> bool:
+        """Wait while calls of `kind` are held; True when the server stops meanwhile."""
+        with self._lock:
+            held = self._holds.get(kind) if kind is not None else None
+        while held is not None and not held.wait(0.01):
+            if self._stopping.is_set():
+                return True
+        return False
 
     # ---- what was served ---------------------------------------------------------------------
 
@@ -290,18 +403,24 @@ class ScriptedModelServer:
     # ---- answering ---------------------------------------------------------------------------
 
     def _admit(self, record: RecordedRequest) -> tuple[Faults, bool, int]:
-        """Record a request; return the faults in force, whether it fails, and its ledger index."""
+        """Record a request; return the faults in force, whether it fails, and its ledger index (for
+        the WebSurfer: its step's index)."""
         with self._lock:
             self.requests.append(record)
             faults = self._faults
+            self._seen += 1
+            record.held = faults.hold_after is not None and self._seen > faults.hold_after
             fails = False
             if faults.fail_kinds is None or record.kind in faults.fail_kinds:
                 self._eligible_seen += 1
                 fails = faults.fail_all or self._eligible_seen <= faults.fail_first
             ledger_index = -1
-            if not fails and record.kind == "ledger":
-                ledger_index = self._ledgers_answered
-                self._ledgers_answered += 1
+            counts = {"ledger": self._ledgers_answered, "web_surfer": self._web_steps}.get(record.kind or "")
+            if not fails and counts is not None:
+                assert record.kind is not None
+                key = task_key(record.kind, record.body) if self.script.per_task else ""
+                ledger_index = counts[key]
+                counts[key] += 1
             return faults, fails, ledger_index
 
     def _served(self, record: RecordedRequest, usage: Usage) -> None:
@@ -310,6 +429,11 @@ class ScriptedModelServer:
             record.ended_at = time.monotonic()
             assert record.kind is not None
             self.served_by_kind[record.kind] = self.served_by_kind.get(record.kind, Usage()) + usage
+
+    def web_step(self, index: int) -> WebStep:
+        """The WebSurfer's answer at this step of its task."""
+        steps = self.script.web_surfer
+        return steps[index] if 0 <= index < len(steps) else self.script.agent_reply
 
     def reply_text(self, kind: CallKind, ledger_index: int, faults: Faults) -> str:
         script = self.script
@@ -325,9 +449,16 @@ class ScriptedModelServer:
             return json.dumps(self.ledger(satisfied=ledger_index >= script.rounds_before_satisfied, index=ledger_index))
         return script.agent_reply
 
+    def tool_call(self, kind: CallKind) -> tuple[str, str] | None:
+        """The tool call this call is answered with, if any (the FileSurfer's, when scripted)."""
+        return self.script.file_surfer_tool if kind == "file_surfer" else None
+
     def ledger(self, *, satisfied: bool, index: int = -1) -> dict[str, dict[str, Any]]:
         script = self.script
         progress = script.progress_being_made and index not in script.no_progress_at
+        speaker, instruction = script.next_speaker, script.instruction
+        if 0 <= index < len(script.turns):
+            speaker, instruction = script.turns[index]
         return {
             "is_request_satisfied": {
                 "reason": "The result has been reported." if satisfied else "Nothing has been computed yet.",
@@ -335,8 +466,8 @@ class ScriptedModelServer:
             },
             "is_in_loop": {"reason": "Each step is new.", "answer": script.in_loop},
             "is_progress_being_made": {"reason": "Steps are adding value.", "answer": progress},
-            "next_speaker": {"reason": "The Coder can compute it.", "answer": script.next_speaker},
-            "instruction_or_question": {"reason": "A direct instruction.", "answer": script.instruction},
+            "next_speaker": {"reason": "The Coder can compute it.", "answer": speaker},
+            "instruction_or_question": {"reason": "A direct instruction.", "answer": instruction},
         }
 
 
@@ -391,23 +522,43 @@ class _Handler(BaseHTTPRequestHandler):
             return
         record.kind = classify(record.body)
         faults, fails, ledger_index = server._admit(record)
+        while record.held and not server._released.wait(0.02):
+            if server._stopping.is_set():
+                return
         if faults.latency and self._sleep(faults.latency, record, faults.notice_hangups):
+            return
+        if server._wait_if_held(record.kind):
             return
         if fails:
             record.ended_at = time.monotonic()
             record.status = faults.status
             self._send_error(faults, record)
             return
-        text = server.reply_text(record.kind, ledger_index, faults)
-        usage = Usage(prompt_tokens_for(record.body), completion_tokens_for(text))
+        step = server.web_step(ledger_index) if record.kind == "web_surfer" else None
+        call: tuple[str, str] | None = None
+        if isinstance(step, WebCall):
+            try:
+                call = step.answer("\n".join(message_text(m) for m in record.body.get("messages") or []))
+            except LookupError as error:  # a script that names an element the page does not have
+                record.status = 400
+                self._send_json(HTTPStatus.BAD_REQUEST, _error_body(str(error), "invalid_request_error", None))
+                return
+        text = step if isinstance(step, str) else server.reply_text(record.kind, ledger_index, faults)
+        tool = server.tool_call(record.kind)  # the FileSurfer's, when scripted
+        if call is not None:
+            text = ""
+        usage = Usage(prompt_tokens_for(record.body),
+                      completion_tokens_for(tool[1] if tool is not None else text or "".join(call or ())))
         server._served(record, usage)
         model = _resolved_model(str(record.body.get("model") or record.deployment or "scripted"))
         n = server.calls
-        if record.body.get("stream"):
+        if tool is not None:
+            self._send_json(HTTPStatus.OK, _tool_completion(n, model, tool, usage))
+        elif record.body.get("stream"):
             options = record.body.get("stream_options") or {}
-            self._send_stream(n, model, text, usage if options.get("include_usage") else None)
+            self._send_stream(n, model, text, usage if options.get("include_usage") else None, call)
         else:
-            self._send_json(HTTPStatus.OK, _completion(n, model, text, usage))
+            self._send_json(HTTPStatus.OK, _completion(n, model, text, usage, call))
 
     def _sleep(self, seconds: float, record: RecordedRequest, notice_hangups: bool) -> bool:
         """Wait `seconds`; True when the answer must not be sent (the server stops, or the client left)."""
@@ -454,8 +605,11 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout, cancellation)
             self.close_connection = True
 
-    def _send_stream(self, n: int, model: str, text: str, usage: Usage | None) -> None:
-        """Server-sent events: a role chunk, content chunks, a finish chunk, a usage chunk, [DONE]."""
+    def _send_stream(
+        self, n: int, model: str, text: str, usage: Usage | None, call: tuple[str, str] | None = None
+    ) -> None:
+        """Server-sent events: a role chunk, content chunks (or a tool call's), a finish chunk, a
+        usage chunk, [DONE]."""
         base = {
             "id": _completion_id(n),
             "object": "chat.completion.chunk",
@@ -469,8 +623,14 @@ class _Handler(BaseHTTPRequestHandler):
 
         pieces = [text[i : i + 16] for i in range(0, len(text), 16)] or [""]
         events = [chunk({"role": "assistant", "content": ""})]
-        events += [chunk({"content": piece}) for piece in pieces]
-        events.append(chunk({}, "stop"))
+        if call is None:
+            events += [chunk({"content": piece}) for piece in pieces]
+            events.append(chunk({}, "stop"))
+        else:
+            name, arguments = call
+            events.append(chunk({"tool_calls": [{"index": 0, "id": f"call_{n}", "type": "function",
+                                                 "function": {"name": name, "arguments": arguments}}]}))
+            events.append(chunk({}, "tool_calls"))
         if usage is not None:
             events.append({**base, "choices": [], "usage": _usage_json(usage)})
         try:
@@ -496,7 +656,13 @@ def _usage_json(usage: Usage) -> dict[str, Any]:
     }
 
 
-def _completion(n: int, model: str, text: str, usage: Usage) -> dict[str, Any]:
+def _completion(n: int, model: str, text: str, usage: Usage, call: tuple[str, str] | None = None) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    if call is not None:
+        name, arguments = call
+        message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [
+            {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": arguments}},
+        ]}
     return {
         "id": _completion_id(n),
         "object": "chat.completion",
@@ -506,13 +672,21 @@ def _completion(n: int, model: str, text: str, usage: Usage) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": "stop" if call is None else "tool_calls",
                 "logprobs": None,
             }
         ],
         "usage": _usage_json(usage),
     }
+
+
+def _tool_completion(n: int, model: str, tool: tuple[str, str], usage: Usage) -> dict[str, Any]:
+    body = _completion(n, model, "", usage)
+    call = {"id": f"call_scripted_{n}", "type": "function", "function": {"name": tool[0], "arguments": tool[1]}}
+    body["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [call], "refusal": None}
+    body["choices"][0]["finish_reason"] = "tool_calls"
+    return body
 
 
 def _error_body(message: str, error_type: str, code: str | None) -> dict[str, Any]:

@@ -165,6 +165,12 @@ async def queue_start(msg: func.QueueMessage, starter: df.DurableOrchestrationCl
     await starter.start_new("hello_orchestrator", instance_id=job["id"], client_input={"name": job["name"]})
 
 
+def whoami(req: func.HttpRequest) -> func.HttpResponse:
+    """Needs a function key; answers with the principal headers it got."""
+    principal = {k: v for k, v in req.headers.items() if k.lower().startswith("x-ms-client-principal")}
+    return func.HttpResponse(json.dumps(principal), mimetype="application/json")
+
+
 SWEPT: list[tuple[bool, str]] = []
 
 
@@ -180,6 +186,7 @@ app.route(route="status/{instance_id}", methods=["GET"])(app.durable_client_inpu
 app.route(route="instances/{instance_id}", methods=["DELETE"])(
     app.durable_client_input(client_name="client")(http_purge)
 )
+app.route(route="whoami", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)(whoami)
 app.queue_trigger(arg_name="msg", queue_name="work-items", connection="AzureWebJobsStorage")(
     app.durable_client_input(client_name="starter")(queue_start)
 )
@@ -475,6 +482,22 @@ async def test_terminate_stops_the_orchestration_but_not_the_running_activity(ho
         await host.client().raise_event(instance_id, "evt", {})
 
 
+async def test_a_queued_terminate_is_carried_out_when_the_instance_gets_to_it() -> None:
+    async with FakeDurableHost(app, timer_scale=0, queued_terminations=True) as host:
+        instance_id = host.start_orchestration("gated_orchestrator")
+        await host.wait_until(lambda: bool(host.calls_of("wait_for_gate")))
+
+        assert host.terminate(instance_id, "enough")
+        instance = host.get_instance(instance_id)
+        assert instance is not None and instance.runtime_status == "Running"  # accepted, not yet carried out
+
+        terminated = await host.wait_for(instance_id, "Terminated")
+        assert terminated.output == "enough"
+        _gate["open"].set()
+        await host.wait_idle()
+        assert terminated.runtime_status == "Terminated"
+
+
 # ---- the binding, management URLs and other triggers -------------------------------------------
 
 
@@ -508,6 +531,33 @@ async def test_http_functions_are_served_over_real_http(host: FakeDurableHost) -
             assert (await status.json())["output"] == {"greeting": "Hello Web"}
         async with session.get(f"{host.base_url}/api/nothing-here") as missing:
             assert missing.status == 404
+
+
+async def test_the_front_door_checks_function_keys_of_functions_that_are_not_anonymous() -> None:
+    async with FakeDurableHost(app, timer_scale=0, function_keys=["key-1"]) as host, aiohttp.ClientSession() as web:
+        async with web.get(f"{host.base_url}/api/whoami") as refused:
+            assert (refused.status, await refused.read()) == (401, b"")
+        async with web.get(f"{host.base_url}/api/whoami", headers={"x-functions-key": "wrong"}) as wrong:
+            assert wrong.status == 401
+        async with web.get(f"{host.base_url}/api/whoami", headers={"x-functions-key": "key-1"}) as by_header:
+            assert by_header.status == 200
+        async with web.get(f"{host.base_url}/api/whoami?code=key-1") as by_query:
+            assert by_query.status == 200
+        async with web.get(f"{host.base_url}/api/status/none") as anonymous:
+            assert anonymous.status == 404  # an anonymous function: reached without a key
+        assert [(r.url.split("/api/")[1], a.status_code) for r, a in host.http_exchanges] == [
+            ("whoami", 200), ("whoami?code=key-1", 200), ("status/none", 404)
+        ]  # the front door records what the functions answered, as call_http does
+
+
+async def test_app_service_sign_in_sets_the_principal_of_the_session_and_drops_forged_headers() -> None:
+    forged = {"X-MS-CLIENT-PRINCIPAL-ID": "mallory", "X-MS-CLIENT-PRINCIPAL-NAME": "mallory"}
+    async with FakeDurableHost(app, timer_scale=0, auth_sessions={"s-alice": "alice"}) as host:
+        session = aiohttp.ClientSession(cookies={"AppServiceAuthSession": "s-alice"})
+        async with session as web, web.get(f"{host.base_url}/api/whoami", headers=forged) as signed_in:
+            assert await signed_in.json() == {"x-ms-client-principal-id": "alice"}
+        async with aiohttp.ClientSession() as web, web.get(f"{host.base_url}/api/whoami", headers=forged) as anon:
+            assert await anon.json() == {}
 
 
 async def test_queue_messages_start_orchestrations_and_bad_ones_are_poisoned(host: FakeDurableHost) -> None:

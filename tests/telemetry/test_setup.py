@@ -8,7 +8,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CONNECTION = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:9/"
 
 
-def run_python(code: str, **env: str) -> str:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("APPLICATIONINSIGHTS_", "PYTHON_"))}
+def run_python(code: str, base: Mapping[str, str] = os.environ, **env: str) -> str:
+    environment = {k: v for k, v in base.items() if not k.startswith(("APPLICATIONINSIGHTS_", "PYTHON_"))}
     environment |= {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true", **env}
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True,
                           timeout=120, check=True)
@@ -98,3 +98,36 @@ def test_log_records_carry_the_task_id_and_stay_redacted_when_redaction_is_insta
     assert inside.__dict__[TASK_ID_ATTRIBUTE] == "task-7" and TASK_ID_ATTRIBUTE not in outside.__dict__
     factory = logging.getLogRecordFactory()
     assert getattr(factory, "stamps_task_id", False) and hasattr(factory, "redacting_filter")
+
+
+# Records every socket connection the app makes while it loads (the metadata endpoint is refused).
+COLD_START = """
+import json, os, socket
+tried = []
+connect = socket.socket.connect
+def recording(self, address):
+    tried.append(str(address[0]))
+    if str(address[0]).startswith("169.254."):
+        raise OSError("no instance metadata service here")
+    return connect(self, address)
+socket.socket.connect = recording
+import function_app
+from opentelemetry import trace
+attributes = trace.get_tracer_provider().resource.attributes
+print(json.dumps({"tried": tried, "resource": {key: str(value) for key, value in attributes.items()}}))
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("on_functions", [True, False], ids=["on Functions", "elsewhere (func start without it)"])
+def test_a_cold_start_with_telemetry_asks_no_metadata_endpoint(on_functions: bool) -> None:
+    functions = {"FUNCTIONS_WORKER_RUNTIME": "python", "WEBSITE_SITE_NAME": "tasks-app"} if on_functions else {}
+    environment = {k: v for k, v in os.environ.items() if k not in ("FUNCTIONS_WORKER_RUNTIME", "WEBSITE_SITE_NAME")}
+
+    found = json.loads(run_python(COLD_START, APPLICATIONINSIGHTS_CONNECTION_STRING=CONNECTION,
+                                  base=environment, **functions))
+
+    assert not [address for address in found["tried"] if address.startswith("169.254.")]
+    if on_functions:  # the Functions detector names the service after the app
+        assert found["resource"]["service.name"] == "tasks-app"
+        assert found["resource"]["cloud.platform"] == "azure_functions"

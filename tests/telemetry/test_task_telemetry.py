@@ -97,6 +97,9 @@ async def test_one_trace_per_task_from_the_http_start_to_the_model_calls(
     (tasks,) = exported.metric_points("magentic.tasks")
     assert (tasks.value, tasks.attributes["magentic.status"], tasks.attributes["gen_ai.request.model"]) == (
         1, "completed", "gpt-4o")
+    # Why it ended, as a code: the ledger's reason (the model's words) is not a metric dimension.
+    assert tasks.attributes["magentic.stop_code"] == run.attributes["magentic.stop_code"] == "completed"
+    assert "magentic.stop_reason" not in tasks.attributes
     (duration,) = exported.metric_points("magentic.task.run.duration")
     assert duration.count == 1 and duration.sum == pytest.approx(result["result"]["execution_time"])
 

@@ -7,13 +7,14 @@ redelivered).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from magentic_tasks.service import task_id_for_message
 from tests.e2e.conftest import PROMPT, Harness
-from tests.support.messages import cloud_event, event_grid_event, service_bus_message
+from tests.support.messages import TOPIC, cloud_event, event_grid_event, service_bus_message
 from tests.worker.conftest import worker_of
 
 TASK = {"prompt": PROMPT, "use_aoai": False}
@@ -53,7 +54,9 @@ async def test_an_event_in_either_schema_starts_one_task_keyed_by_its_id(event_a
         await event_app.host.invoke_function("start_from_event", make_event(TASK, event_id=event_id))
         await event_app.host.invoke_function("start_from_event", make_event(TASK, event_id=event_id))
 
-    task_ids = [task_id_for_message(f"event-grid:{event_id}") for event_id in ("evt-7", "evt-8")]
+    origins = {"evt-7": "/apps/orders", "evt-8": TOPIC}  # an event's id is unique within its source or topic
+    task_ids = [task_id_for_message(f"event-grid:{json.dumps([origin, event_id])}")
+                for event_id, origin in origins.items()]
     assert sorted(event_app.host.instances) == sorted(task_ids)
     for task_id in task_ids:
         assert (await event_app.run_to_end(task_id))["status"] == "completed"

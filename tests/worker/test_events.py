@@ -78,3 +78,27 @@ async def test_a_callback_is_delivered_signed_by_the_callback_orchestration(star
     assert callback.output == {"state": "delivered", "attempts": 2, "last_status_code": 204, "last_error": None}
     assert [event["data"]["task_id"] for event in receiver.received] == [task_id]
     assert secret not in "".join(log.message for log in worker_of(app).logs)
+
+
+@pytest.mark.worker_app(EVENTS_QUEUE="task-events", MAX_TURNS=200, CANCEL_POLL_SECONDS=0.2)
+async def test_a_cancelled_task_is_announced_once_by_its_announcement_orchestration(
+    start_worker_app: StartApp,
+) -> None:
+    from tests.support.model_server import Faults, Script
+
+    app = await start_worker_app(Script(rounds_before_satisfied=10_000), Faults(latency=0.1))
+    task_id = await app.create_task()
+    await app.host.wait_until(lambda: app.server.calls >= 2, 30.0, "the run to be under way")
+
+    cancelled = await app.host.call_http("cancel_task", route_params={"task_id": task_id})
+    announcement = await app.host.wait_for(f"{task_id}:announce", timeout=60)
+    await app.host.wait_idle(timeout=30)
+
+    assert cancelled.status_code == 202
+    assert announcement.output == {"announced": "cancelled"}
+    (sent,) = app.host.output_bindings
+    event = json.loads(sent.value)
+    result = as_json(await app.get_result(task_id))
+    assert event["type"] == "magentic.task.cancelled" and event["data"]["task_id"] == task_id
+    assert event["data"]["prompt_tokens"] == result["prompt_tokens"]
+    assert worker_of(app).errors_logged() == []

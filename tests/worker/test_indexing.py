@@ -35,7 +35,12 @@ def expected_functions(auth: str) -> dict[str, tuple[dict[str, Any], ...]]:
         "cancel_task": http("tasks/{task_id}/cancel", "POST", auth),
         "get_task_messages": http("tasks/{task_id}/messages", "GET", auth),
         "submit_task_input": http("tasks/{task_id}/input", "POST", auth),
+        "list_task_files": http("tasks/{task_id}/files", "GET", auth),
+        "get_task_file": http("tasks/{task_id}/files/{*name}", "GET", auth),
         "get_openapi": http("openapi.json", "GET", auth)[1:],  # no durable client
+        # The console's static files: anonymous whatever HTTP_AUTH_LEVEL says (starters/console.py).
+        "console_page": http("console", "GET", "ANONYMOUS")[1:],
+        "console_asset": http("console/{*asset}", "GET", "ANONYMOUS")[1:],
         "apply_retention": (
             CLIENT,
             {"direction": "IN", "type": "timerTrigger", "name": "timer", "schedule": "0 30 3 * * *",
@@ -73,6 +78,14 @@ def expected_functions(auth: str) -> dict[str, tuple[dict[str, Any], ...]]:
         ),
         "record_failure_activity": (
             {"direction": "IN", "type": "activityTrigger", "name": "payload", "activity": "record_failure_activity"},
+        ),
+        "announce_orchestrator": (
+            {"direction": "IN", "type": "orchestrationTrigger", "name": "context",
+             "orchestration": "announce_orchestrator"},
+        ),
+        "announcement_activity": (
+            {"direction": "IN", "type": "activityTrigger", "name": "task_id", "activity": "announcement_activity"},
+            CLIENT,
         ),
     }
 
