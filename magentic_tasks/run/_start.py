@@ -45,7 +45,8 @@ async def first_attempt(task: TaskInput, settings: Settings, store: TaskStore, n
     attempt = await best_effort(store.begin_first_attempt, task, now)
     if attempt is None:
         return None
-    return Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds), marked=_mark_running(task, store, now))
+    deadline = now + timedelta(seconds=settings.task_timeout_seconds)
+    return Start(attempt, deadline, marked=_mark_running(task, store, now))
 
 
 async def start_attempt(task: TaskInput, settings: Settings, store: TaskStore, holder: str, now: datetime) -> Start:

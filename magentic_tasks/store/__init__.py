@@ -5,8 +5,9 @@ duplicate rows. Calls block; async code runs them on the mirror's own threads (`
 `best_effort`).
 
 Two kinds of file: the shared one (`TASKS_DB_PATH`: a row per task, its outcome; listing and
-retention, plan reviews) and one per task beside it (`_task_files`: attempts, the message stream,
-progress, usage, checkpoints, the task's files' rows), so a run's writes take no lock another task takes. Layers, no class hierarchy:
+retention) and one per task beside it (`_task_files`: attempts, the message stream, progress,
+usage, checkpoints, plan reviews, the task's files' rows), so a run's writes take no lock another task
+takes. Layers, no class hierarchy:
 
 - `Database` (`_connection`) owns one file: its connection, transactions grouped per process
   (`_group`, `_transaction`), bounded retries, dot-file locks and, for the shared file, the schema

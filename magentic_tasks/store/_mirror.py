@@ -2,9 +2,9 @@
 
 Each method runs one function over a connection (from `_tasks`, `_transcript`, `_listing`,
 `_checkpoints`, `_reviews`, `_files`, `_batches`, `_rows` or `_schema`) in one transaction: on the
-shared `Database` for what is about tasks (rows, outcomes, plan reviews, listing), on the task's
-own file (`TaskFiles`) for what is about one run (attempts, messages, progress, usage,
-checkpoints, its files' rows, an outcome waiting for Blob Storage).
+shared `Database` for what is about tasks (rows, outcomes, listing), on the task's own file
+(`TaskFiles`) for what is about its runs (attempts, messages, progress, usage, checkpoints, plan
+reviews, its files' rows, an outcome waiting for Blob Storage).
 """
 
 from __future__ import annotations
@@ -256,11 +256,11 @@ class TaskStore:
         self, task_id: str, decision: ReviewDecision, at: datetime, attempt: int | None
     ) -> ReviewDecision:
         """Record the decision on the plan under review unless one is (first writer wins); the one held."""
-        return self.db.write(lambda conn: _reviews.decide_review(conn, task_id, decision, at, attempt))
+        return self.files.write(task_id, lambda conn: _reviews.decide_review(conn, task_id, decision, at, attempt))
 
     def review_decision(self, task_id: str, attempt: int | None = None) -> ReviewDecision | None:
         """The decision recorded for the plan of `attempt` (None: the latest attempt's), if any."""
-        return self.db.read(lambda conn: _reviews.review_decision(conn, task_id, attempt))
+        return self.files.read(task_id, lambda conn: _reviews.review_decision(conn, task_id, attempt))
 
     def checkpoint_bytes(self, task_id: str) -> int:
         """Size of the task's stored team states."""
@@ -270,7 +270,9 @@ class TaskStore:
 
     def record_files(self, task_id: str, rows: list[FileRow], replace_outputs: bool = False) -> None:
         """Record the task's files (with `replace_outputs`, its outputs become exactly `rows`' outputs)."""
-        self.files.write(task_id, lambda conn: _files.record_files(conn, task_id, rows, replace_outputs=replace_outputs))
+        self.files.write(
+            task_id, lambda conn: _files.record_files(conn, task_id, rows, replace_outputs=replace_outputs)
+        )
 
     def file_rows(self, task_id: str) -> list[FileRow]:
         """The task's recorded files, inputs first, each kind by name."""

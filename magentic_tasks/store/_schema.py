@@ -17,9 +17,9 @@ v5 (task files): `task_files` (a task's attachments and kept outputs, with their
 `finishing_outcomes` (a run's outcome waiting for its outputs to reach Blob Storage); the step
 lives in `store/_files.py` (`MIGRATION`).
 
-v6 (the mirror scales on a share): a task's attempts, messages, progress, usage, checkpoints, file
-rows and held outcome live in its own file (`TASK_FILE_SCHEMA`, `store/_task_files.py`); the
-shared file keeps the tasks table and the plan reviews. Rows that v5 and earlier wrote into the
+v6 (the mirror scales on a share): a task's attempts, messages, progress, usage, checkpoints, plan
+reviews, file rows and held outcome live in its own file (`TASK_FILE_SCHEMA`,
+`store/_task_files.py`); the shared file keeps the tasks table. Rows that v5 and earlier wrote into the
 shared file stay there and are read in place, and a task run before the upgrade goes on writing
 there: `layout.legacy_until` is when the file became v6 if it held any (a task created well after
 that cannot have any). Code before v6 refuses a v6 file, so it never writes transcripts where v6
@@ -148,7 +148,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE layout (legacy_until TEXT)",
         """INSERT INTO layout (legacy_until) SELECT datetime('now') WHERE EXISTS (SELECT 1 FROM attempts)
                OR EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM checkpoints)
-               OR EXISTS (SELECT 1 FROM task_files) OR EXISTS (SELECT 1 FROM finishing_outcomes)""",
+               OR EXISTS (SELECT 1 FROM task_files) OR EXISTS (SELECT 1 FROM finishing_outcomes)
+               OR EXISTS (SELECT 1 FROM plan_reviews)""",
     ),
 }
 
@@ -182,6 +183,7 @@ TASK_FILE_SCHEMA: tuple[str, ...] = (
         content TEXT NOT NULL
     )""",
     _MIGRATIONS[3][-1],  # checkpoints
+    _MIGRATIONS[4][0],  # plan_reviews
     *_files.MIGRATION,  # task_files, finishing_outcomes
     f"PRAGMA user_version = {TASK_FILE_VERSION}",
 )

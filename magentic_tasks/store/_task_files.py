@@ -174,7 +174,7 @@ def _has_rows(conn: sqlite3.Connection, task_id: str) -> bool:
     """Whether the shared file holds any of the task's transcript rows (written before v6)."""
     return any(
         conn.execute(f"SELECT 1 FROM {table} WHERE task_id = ? LIMIT 1", (task_id,)).fetchone() is not None
-        for table in ("attempts", "messages", "checkpoints", "task_files", "finishing_outcomes")
+        for table in ("attempts", "messages", "checkpoints", "plan_reviews", "task_files", "finishing_outcomes")
     )
 
 
