@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..clock import utc_now
 from ..schemas import MessageView, TaskInput, TokenUsage
 from ..settings import Settings
 from ..store import Checkpoint, TaskStore, best_effort
@@ -36,16 +37,19 @@ class Start:
     marked: asyncio.Future[None] | None = None  # the task's row marked running (awaited before the end)
 
 
-async def first_attempt(task: TaskInput, settings: Settings, store: TaskStore, now: datetime) -> Start | None:
+async def first_attempt(
+    task: TaskInput, settings: Settings, store: TaskStore, now: datetime, lease: tuple[str, float]
+) -> Start | None:
     """The task's first attempt, when the task has written nothing yet (no file of its own: it has
-    not run, and no outcome was recorded for it), begun in the one transaction that makes its file,
-    without a read of the shared file; None otherwise (`start_attempt`, once no outcome is found)."""
+    not run, and no outcome was recorded for it), begun in the one transaction that makes its file
+    and takes the run's `lease`, without a read of the shared file; None otherwise (`start_attempt`,
+    once the lease is held and no outcome is found)."""
     if task.resume is not None:
         return None
-    attempt = await best_effort(store.begin_first_attempt, task, now)
+    attempt = await best_effort(store.begin_first_attempt, task, now, lease)
     if attempt is None:
         return None
-    deadline = now + timedelta(seconds=settings.task_timeout_seconds)
+    deadline = utc_now() + timedelta(seconds=settings.task_timeout_seconds)  # from when the run can begin
     return Start(attempt, deadline, marked=_mark_running(task, store, now))
 
 
