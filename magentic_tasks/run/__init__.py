@@ -22,6 +22,7 @@ from ._attempt import execute_slice, execute_task, record_failure
 from ._clients import build_model_client, shared_http_client
 from ._code_execution import build_code_executor
 from ._errors import TRANSIENT_ERRORS, budget_message, describe
+from ._lease import RunLease
 from ._metering import AttemptMeter, MeteredClient, UsageMeter
 from ._progress import ProgressTracker
 from ._recorder import AttemptRecorder
@@ -50,6 +51,7 @@ __all__ = [
     "ProgressTracker",
     "Resume",
     "RoundBoundary",
+    "RunLease",
     "RunReport",
     "SharedConverter",
     "Start",

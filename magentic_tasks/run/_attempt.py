@@ -37,6 +37,7 @@ from ..telemetry import record_outcome
 from ..text import storable
 from ._files import RunFiles, remove_workspace
 from ._finishing import finish_pending, for_durable, record_pending, staged_run, with_outputs
+from ._lease import RunLease, paused_by_holder
 from ._metering import AttemptMeter
 from ._progress import ProgressTracker
 from ._recorder import AttemptRecorder
@@ -95,11 +96,14 @@ async def _attempt(
 ) -> RunOutcome | RunPaused:
     redact = Redactor(settings.secrets())
     holder = uuid.uuid4().hex
+    lease = RunLease(store, task.task_id, holder)  # one live copy of the run at a time
     store.hold(task.task_id)  # the task's own file stays open while this attempt writes it
     start: Start | None = None
+    written = False
     try:
-        start = await first_attempt(task, settings, store, utc_now())
+        start = await first_attempt(task, settings, store, utc_now(), lease.terms())
         if start is None:  # the task has run before, or has an outcome
+            await lease.take_or_wait(slice_seconds or settings.task_timeout_seconds)
             done = await best_effort(store.get_task, task.task_id)
             if done is not None and done.outcome is not None:
                 # Finished: completed, or failed for good (deadline, budget, ledger); never run a task twice.
@@ -108,9 +112,15 @@ async def _attempt(
             pending = await best_effort(store.finishing, task.task_id)
             if pending is not None:  # the team ran to its end; only its outputs wait for Blob Storage
                 return await finish_pending(task, settings, store, *pending)
+            if lease.waited and (paused := await paused_by_holder(task, store)) is not None:
+                return paused  # the copy it waited for paused: the next slice goes on from there
             start = await start_attempt(task, settings, store, holder, utc_now())
-        return await _go_on(task, settings, store, client, stop, slice_seconds, redact, holder, start)
+        lease.keep()
+        ended = await _go_on(task, settings, store, client, stop, slice_seconds, redact, holder, start)
+        written = True  # recording the outcome, or the pause, let the lease go
+        return ended
     finally:
+        await lease.let_go(written=written)
         if start is not None and start.marked is not None:  # the row's write (in the background) ends first
             await start.marked
         await best_effort(store.release, task.task_id)

@@ -79,10 +79,12 @@ def drop_checkpoints(conn: sqlite3.Connection, task_id: str) -> None:
 
 
 def release_checkpoint(conn: sqlite3.Connection, task_id: str, attempt: int, holder: str) -> bool:
+    """The slice ends here: its checkpoint, and the run's lease (`_lease`, the same holder), are let go."""
     cursor = conn.execute(
         "UPDATE checkpoints SET held_by = NULL WHERE task_id = ? AND attempt = ? AND held_by = ?",
         (task_id, attempt, holder),
     )
+    conn.execute("DELETE FROM lease WHERE task_id = ? AND holder = ?", (task_id, holder))
     return cursor.rowcount == 1
 
 

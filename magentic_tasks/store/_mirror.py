@@ -10,6 +10,7 @@ reviews, its files' rows, an outcome waiting for Blob Storage).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -28,7 +29,7 @@ from ..schemas import (
     TokenUsage,
 )
 from ..settings import Settings, SqliteLocking
-from . import _batches, _checkpoints, _files, _listing, _outcomes, _reviews, _rows, _schema, _tasks, _transcript
+from . import _batches, _checkpoints, _files, _lease, _listing, _outcomes, _reviews, _rows, _schema, _tasks, _transcript
 from ._batches import Batch
 from ._checkpoints import Checkpoint
 from ._connection import Database
@@ -124,12 +125,18 @@ class TaskStore:
         return self.files.write(task.task_id, lambda conn: _transcript.begin_attempt(conn, task.task_id, at),
                                 task.created_at)
 
-    def begin_first_attempt(self, task: TaskInput, at: datetime) -> int | None:
-        """Begin the task's first attempt in the transaction that makes its file: its number; None
-        when the task has a file already (it has run, or has an outcome: ask `get_task` first)."""
+    def begin_first_attempt(self, task: TaskInput, at: datetime, lease: tuple[str, float] | None = None) -> int | None:
+        """Begin the task's first attempt in the transaction that makes its file, taking the lease
+        (holder, until) for it: its number; None when the task has a file already (it has run, or
+        has an outcome: ask `get_task` first)."""
+
+        def begin(conn: sqlite3.Connection) -> int:
+            if lease is not None:
+                _lease.take_lease(conn, task.task_id, lease[0], at.timestamp(), lease[1])
+            return _transcript.begin_attempt(conn, task.task_id, at)
+
         try:
-            return self.files.write(task.task_id, lambda conn: _transcript.begin_attempt(conn, task.task_id, at),
-                                    task.created_at, fresh=True)
+            return self.files.write(task.task_id, begin, task.created_at, fresh=True)
         except NotFresh:
             return None
 
@@ -187,6 +194,21 @@ class TaskStore:
     def attempt_open(self, task_id: str, started_after: datetime) -> bool:
         """Whether an attempt started after `started_after` is still streaming (has not finished)."""
         return self.files.read(task_id, lambda conn: _transcript.attempt_open(conn, task_id, started_after))
+
+    # ---- the lease of the task's live run (the task's own file) ---------------------------------------
+
+    def take_lease(self, task_id: str, holder: str, now: float, until: float) -> bool:
+        """Take the lease unless another holder's is live; whether `holder` holds it now."""
+        return self.files.write(task_id, lambda conn: _lease.take_lease(conn, task_id, holder, now, until))
+
+    def renew_lease(self, task_id: str, holder: str, until: float) -> bool:
+        return self.files.write(task_id, lambda conn: _lease.renew_lease(conn, task_id, holder, until))
+
+    def release_lease(self, task_id: str, holder: str) -> None:
+        self.files.write(task_id, lambda conn: _lease.release_lease(conn, task_id, holder))
+
+    def live_holder(self, task_id: str, now: float) -> str | None:
+        return self.files.read(task_id, lambda conn: _lease.live_holder(conn, task_id, now))
 
     def hold(self, task_id: str) -> None:
         """Keep the task's file open between transactions (a run writing it) until `release`."""

@@ -18,7 +18,7 @@ v5 (task files): `task_files` (a task's attachments and kept outputs, with their
 lives in `store/_files.py` (`MIGRATION`).
 
 v6 (the mirror scales on a share): a task's attempts, messages, progress, usage, checkpoints, plan
-reviews, file rows and held outcome live in its own file (`TASK_FILE_SCHEMA`,
+reviews, file rows, held outcome and the lease of its live run live in its own file (`TASK_FILE_SCHEMA`,
 `store/_task_files.py`); the shared file keeps the tasks table. Rows that v5 and earlier wrote into the
 shared file stay there and are read in place, and a task run before the upgrade goes on writing
 there: `layout.legacy_until` is when the file became v6 if it held any (a task created well after
@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from ..clock import as_utc
 from ..errors import StoreError
-from . import _files
+from . import _files, _lease
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
                OR EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM checkpoints)
                OR EXISTS (SELECT 1 FROM task_files) OR EXISTS (SELECT 1 FROM finishing_outcomes)
                OR EXISTS (SELECT 1 FROM plan_reviews)""",
+        _lease.TABLE,  # for the runs of tasks that still write here
     ),
 }
 
@@ -185,6 +186,7 @@ TASK_FILE_SCHEMA: tuple[str, ...] = (
     _MIGRATIONS[3][-1],  # checkpoints
     _MIGRATIONS[4][0],  # plan_reviews
     *_files.MIGRATION,  # task_files, finishing_outcomes
+    _lease.TABLE,
     f"PRAGMA user_version = {TASK_FILE_VERSION}",
 )
 

@@ -127,7 +127,8 @@ def close_transcript(
     """The task is final, its outcome recorded: attempt `ended` (the one that produced the outcome,
     0 for none) ends with `error`, and so does every attempt paused at a checkpoint (released: no
     activity runs it, and none will continue it) instead of looking like a run still streaming;
-    the round checkpoints go (a final task never resumes). The transcript of `final_attempt`."""
+    the round checkpoints go (a final task never resumes), and the lease of its live run. The
+    transcript of `final_attempt`."""
     conn.execute(
         """UPDATE attempts SET finished_at = ? WHERE task_id = ? AND finished_at IS NULL AND attempt IN
            (SELECT attempt FROM checkpoints WHERE task_id = ? AND held_by IS NULL)""",
@@ -139,6 +140,7 @@ def close_transcript(
             (iso(at), error, task_id, ended),
         )
     conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,))  # as _checkpoints.drop_checkpoints
+    conn.execute("DELETE FROM lease WHERE task_id = ?", (task_id,))  # no run of a final task goes on
     return read_messages(conn, task_id, final_attempt)
 
 

@@ -185,8 +185,9 @@ async def test_a_run_writes_a_batch_per_round_and_a_constant_number_of_other_tra
     # Per round one batch (with its checkpoint), per second at most one more, and the attempt's last.
     assert len(store.batches) <= rounds + 1 + math.ceil(elapsed / settings.mirror_flush_seconds)
     # The shared file: the task's row marked running, its outcome. Its own file: made with the first
-    # attempt; the last batch ends the attempt and drops the checkpoints.
-    assert sorted(w for w in store.writes if w != "batch") == ["own", "shared", "shared"]
+    # attempt (taking the run's lease); after the outcome, the attempt ends, the checkpoints and the
+    # lease go.
+    assert sorted(w for w in store.writes if w != "batch") == ["own", "own", "shared", "shared"]
     assert store.latest_checkpoint(task.task_id) is None
     assert [m.content for m in store.messages(task.task_id, 1)] == [m.content for m in outcome.messages]
 
