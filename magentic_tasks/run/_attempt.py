@@ -96,7 +96,7 @@ async def _attempt(
 ) -> RunOutcome | RunPaused:
     redact = Redactor(settings.secrets())
     holder = uuid.uuid4().hex
-    lease = RunLease(store, task.task_id, holder)  # one live copy of the run at a time
+    lease = RunLease(store, task.task_id, holder, settings.run_lease_seconds)  # one live copy of the run at a time
     store.hold(task.task_id)  # the task's own file stays open while this attempt writes it
     start: Start | None = None
     written = False

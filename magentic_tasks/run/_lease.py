@@ -4,14 +4,14 @@ Durable delivers an activity at least once: a second copy of the run activity ca
 first still runs (a worker that looked lost, a redelivered message), and both would run the whole
 team and pay for it twice. So the run that goes on holds the task's lease: taken with the task's
 first attempt (in the transaction that makes its file) or before any later one, renewed every
-`renew_seconds` from the background, let go when the slice ends however it ends (by the write
+sixth of `RUN_LEASE_SECONDS` (60 s) from the background, let go when the slice ends however it ends (by the write
 that records its outcome or its pause, else by a write of its own). A lease not
-renewed for `seconds` is a dead run's, and the next copy may take it. So a run that stalls (its
-event loop blocked) past `seconds` can lose it; it then goes on, logging a warning. Its tokens are
+renewed for `RUN_LEASE_SECONDS` is a dead run's, and the next copy may take it. So a run that
+stalls (its event loop blocked) that long can lose it; it then goes on, logging a warning. Its tokens are
 on its own attempt's row: the result, recorded by whichever copy finishes first, counts every
 attempt's tokens as stored then (a copy still running after that spends what the result misses).
 
-A copy that finds the lease held waits, reading the task's own file every `poll_seconds`, until the
+A copy that finds the lease held waits, reading the task's own file every second, until the
 holder lets go or its lease expires; then it looks again (`_attempt`): the task has an outcome (it
 returns it, as the holder did), the holder paused at a checkpoint (it returns that point, as the
 holder did), or it takes the lease and goes on from the latest checkpoint. It never waits past
@@ -36,12 +36,11 @@ logger = logging.getLogger(__name__)
 class RunLease:
     """This run's claim on its task."""
 
-    seconds = 60.0  # a lease not renewed for this long is a dead run's
-    renew_seconds = 10.0
-    poll_seconds = 1.0
-
-    def __init__(self, store: TaskStore, task_id: str, holder: str) -> None:
+    def __init__(self, store: TaskStore, task_id: str, holder: str, seconds: float) -> None:
         self.store, self.task_id, self.holder = store, task_id, holder
+        self.seconds = seconds  # RUN_LEASE_SECONDS: a lease not renewed for this long is a dead run's
+        self.renew_seconds = seconds / 6
+        self.poll_seconds = min(1.0, seconds / 20)
         self._renewing: asyncio.Task[None] | None = None
         self.waited = False  # another copy held the lease when this one arrived
 

@@ -56,7 +56,8 @@ def run_once(folder: Path, server: ScriptedModelServer, scenario: Scenario, *arg
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder),
         "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-resumable-0123456789",
         "TASKS_DB_PATH": str(folder / "tasks.db"), "TASK_WORKSPACE_ROOT": str(folder / "workspaces"),
-        "MODEL_MAX_RETRIES": "0", **dict(scenario.env),
+        "MODEL_MAX_RETRIES": "0", "RUN_LEASE_SECONDS": "2",  # the killed run's lease is soon a dead run's
+        **dict(scenario.env),
     }
     done = subprocess.run([sys.executable, "-m", "tests.resumable.run_once", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=False)

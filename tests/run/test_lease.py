@@ -17,7 +17,7 @@ import pytest
 from autogen_core.models import CreateResult, ModelInfo
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from magentic_tasks.run import RunLease, execute_slice, execute_task
+from magentic_tasks.run import execute_slice, execute_task
 from magentic_tasks.schemas import RunPaused, TaskInput
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import TaskStore
@@ -47,15 +47,7 @@ class GatedClient(ReplayChatCompletionClient):
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(OPENAI_API_KEY="sk-test-key-000000000000", TASKS_DB_PATH=str(tmp_path / "tasks.db"),
-                    TASK_WORKSPACE_ROOT=str(tmp_path / "workspaces"))
-
-
-@pytest.fixture(autouse=True)
-def quick_lease(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Renewed many times over within its term, so a live holder never looks dead on a busy machine."""
-    monkeypatch.setattr(RunLease, "seconds", 30.0)
-    monkeypatch.setattr(RunLease, "renew_seconds", 0.05)
-    monkeypatch.setattr(RunLease, "poll_seconds", 0.02)
+                    TASK_WORKSPACE_ROOT=str(tmp_path / "workspaces"), RUN_LEASE_SECONDS=30)  # renewed every 5 s
 
 
 async def until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -106,7 +98,7 @@ async def test_a_copy_whose_holder_died_takes_over_once_the_lease_expires(settin
 
 async def test_a_second_copy_of_a_slice_whose_holder_paused_returns_the_same_point(tmp_path: Path) -> None:
     settings = Settings(OPENAI_API_KEY="sk-test-key-000000000000", TASKS_DB_PATH=str(tmp_path / "tasks.db"),
-                        TASK_WORKSPACE_ROOT=str(tmp_path / "workspaces"), SLICE_SECONDS=0.001)
+                        TASK_WORKSPACE_ROOT=str(tmp_path / "workspaces"), SLICE_SECONDS=0.001, RUN_LEASE_SECONDS=30)
     store = TaskStore.from_settings(settings)
     first_client, second_client = GatedClient(hold_at=3), GatedClient()
     first = asyncio.create_task(execute_slice(TASK, settings, store=store, client=first_client))
