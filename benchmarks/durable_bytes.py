@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -32,9 +33,12 @@ COMPRESSION_POINT = 45 * 1024
 
 
 def transcript_bytes(db: Path, task_id: str) -> tuple[int, int]:
-    """UTF-8 bytes of the task's final transcript rows in SQLite, and how many rows."""
+    """UTF-8 bytes of the task's final transcript rows in SQLite, and how many rows (in the task's
+    own file, `tasks/*/<id>-*.db`, or in the shared file for code before per-task files)."""
     with sqlite3.connect(db) as conn:
         (attempt,) = conn.execute("SELECT final_attempt FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+    own = next((db.parent / "tasks").glob(f"*/{task_id}-*.db"), db)
+    with sqlite3.connect(own) as conn:
         rows = conn.execute("SELECT source, type, content FROM messages WHERE task_id = ? AND attempt = ?",
                             (task_id, attempt)).fetchall()
     return sum(len(f"{s}{t}{c}".encode()) for s, t, c in rows), len(rows)
@@ -84,6 +88,7 @@ async def one_task(rounds: int, scratch: Path, reply_chars: int, *, mirror_fails
             await host.wait_for(task_id, timeout=120)
             if mirror_fails:  # the mirror loses everything the run wrote: only Durable has the result
                 (folder / "tasks.db").unlink()
+                shutil.rmtree(folder / "tasks", ignore_errors=True)
             instance = host.get_instance(task_id)
             assert instance is not None and instance.runtime_status == "Completed", instance
             weight, largest = durable_bytes(instance)

@@ -101,8 +101,11 @@ def warm_imports() -> None:
 
 def team_runs(db: Path) -> tuple[int, datetime | None]:
     """From the attempts the activity recorded: the most team runs at one moment, and when the last ended."""
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        rows = conn.execute("SELECT started_at, finished_at FROM attempts WHERE finished_at IS NOT NULL").fetchall()
+    rows = []
+    for file in [db, *(db.parent / "tasks").glob("*/*.db")]:  # each task's own file; the shared one before them
+        with contextlib.closing(sqlite3.connect(file)) as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'attempts'").fetchone():
+                rows += conn.execute("SELECT started_at, finished_at FROM attempts WHERE finished_at IS NOT NULL")
     spans = [(datetime.fromisoformat(start), datetime.fromisoformat(end)) for start, end in rows]
     edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
     running = peak = 0

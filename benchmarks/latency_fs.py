@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+COUNTER = ".round-trips"
 _STAT_FIELDS = ("st_atime", "st_ctime", "st_gid", "st_mode", "st_mtime", "st_nlink", "st_size", "st_uid")
 
 
@@ -59,13 +60,19 @@ def available() -> str | None:
     return None
 
 
-def serve(backing: str, mountpoint: str, rtt: float, parent: int | None = None) -> None:
+def serve(backing: str, mountpoint: str, rtt: float, parent: int | None = None, stats: str | None = None) -> None:
+    """Serve until unmounted. With `stats`, that file gets the number of round trips paid so far
+    whenever `MOUNTPOINT/.round-trips` is looked up (which itself costs none and does not exist)."""
     from fuse import FUSE, FuseOSError, Operations  # type: ignore[import-untyped]
 
     if parent is not None:  # a benchmark killed without cleaning up must not leave the mount behind
         threading.Thread(target=_unmount_when_orphaned, args=(parent, mountpoint), daemon=True).start()
+    paid = [0]
+    counting = threading.Lock()
 
     def slow(calls: int = 1) -> None:
+        with counting:
+            paid[0] += calls
         time.sleep(rtt * calls)
 
     class LatencyPassthrough(Operations):  # type: ignore[misc]
@@ -79,6 +86,9 @@ def serve(backing: str, mountpoint: str, rtt: float, parent: int | None = None) 
                 raise FuseOSError(error.errno or errno.EIO) from error
 
         def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
+            if path == "/" + COUNTER and stats is not None:
+                Path(stats).write_text(f"{paid[0]}\n")
+                raise FuseOSError(errno.ENOENT)
             slow()
             st = os.lstat(self._path(path))
             return {key: getattr(st, key) for key in _STAT_FIELDS}
@@ -140,13 +150,29 @@ def serve(backing: str, mountpoint: str, rtt: float, parent: int | None = None) 
             os.chmod(self._path(path), mode)
 
     FUSE(LatencyPassthrough(), mountpoint, foreground=True, nothreads=False, direct_io=True)
+    if stats is not None:
+        Path(stats).write_text(f"{paid[0]}\n")
 
 
 def _unmount_when_orphaned(parent: int, mountpoint: str) -> None:
     while os.getppid() == parent:
         time.sleep(1)
     unmount = shutil.which("fusermount") or shutil.which("fusermount3") or "fusermount"
-    subprocess.run([unmount, "-u", mountpoint], check=False, capture_output=True)
+    for _ in range(60):  # the benchmark's own processes may still hold files open for a while
+        if subprocess.run([unmount, "-u", mountpoint], check=False, capture_output=True).returncode == 0:
+            return
+        time.sleep(1)
+    subprocess.run([unmount, "-uz", mountpoint], check=False, capture_output=True)
+
+
+def round_trips(mountpoint: Path) -> int:
+    """Round trips the mount has paid since it was mounted (every process's file calls)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.stat(mountpoint / COUNTER)
+    return int(_stats[mountpoint].read_text())
+
+
+_stats: dict[Path, Path] = {}
 
 
 @contextlib.contextmanager
@@ -154,8 +180,10 @@ def mounted(rtt: float) -> Iterator[Path]:
     """A fresh share-like folder (a FUSE mount with `rtt` seconds per call) for the block."""
     backing = Path(tempfile.mkdtemp(prefix="latency-backing-"))
     mountpoint = Path(tempfile.mkdtemp(prefix="latency-mount-"))
+    stats = Path(tempfile.mkdtemp(prefix="latency-stats-")) / "round-trips"
+    _stats[mountpoint] = stats
     server = subprocess.Popen([sys.executable, __file__, str(backing), str(mountpoint), "--rtt-ms", str(rtt * 1000),
-                               "--parent", str(os.getpid())], stdout=subprocess.DEVNULL)
+                               "--parent", str(os.getpid()), "--stats", str(stats)], stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while not os.path.ismount(mountpoint):
@@ -166,9 +194,16 @@ def mounted(rtt: float) -> Iterator[Path]:
     finally:
         unmount = shutil.which("fusermount") or shutil.which("fusermount3") or "fusermount"
         subprocess.run([unmount, "-u", str(mountpoint)], check=False, capture_output=True)
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a file still open in it: detach it lazily, stop the server
+            subprocess.run([unmount, "-uz", str(mountpoint)], check=False, capture_output=True)
+            server.kill()
+            server.wait(timeout=10)
         shutil.rmtree(backing, ignore_errors=True)
         shutil.rmtree(mountpoint, ignore_errors=True)
+        shutil.rmtree(stats.parent, ignore_errors=True)
+        _stats.pop(mountpoint, None)
 
 
 def main() -> None:
@@ -177,8 +212,9 @@ def main() -> None:
     parser.add_argument("mountpoint")
     parser.add_argument("--rtt-ms", type=float, default=2.0, help="added per call (default 2 ms)")
     parser.add_argument("--parent", type=int, help="unmount when this process is gone")
+    parser.add_argument("--stats", help="where to write the round trips paid (see `round_trips`)")
     args = parser.parse_args()
-    serve(args.backing, args.mountpoint, args.rtt_ms / 1000, args.parent)
+    serve(args.backing, args.mountpoint, args.rtt_ms / 1000, args.parent, args.stats)
 
 
 if __name__ == "__main__":

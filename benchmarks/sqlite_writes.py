@@ -1,10 +1,10 @@
 """Benchmark the SQLite task mirror under concurrent writers, per locking mode.
 
 Several processes (spawned, like Function instances on separate hosts) each run the store calls of
-`--tasks` task runs on one database file at once: create the task, begin an attempt, append
-`--messages` transcript entries in batches of `--batch`, finish the attempt, save the outcome, read
-the task back. Prints write transactions and messages per second, wall time, store-level lock
-retries (tries that outlasted the busy timeout), write latency and `PRAGMA integrity_check`.
+`--tasks` task runs on one mirror at once: create the task, begin an attempt and mark it running,
+append `--messages` transcript entries in batches of `--batch`, finish the attempt, save the
+outcome, read the task back. Prints write calls and messages per second, wall time, write latency
+and `PRAGMA integrity_check` of the shared file and every task's own file.
 
     python benchmarks/sqlite_writes.py --mode both
     python benchmarks/sqlite_writes.py --path /mnt/tasks/bench --processes 8   # e.g. on an SMB mount
@@ -20,9 +20,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +33,7 @@ if str(ROOT) not in sys.path:
 
 from magentic_tasks.schemas import MessageView, RunOutcome, TaskInput, TokenUsage  # noqa: E402
 from magentic_tasks.settings import SqliteLocking  # noqa: E402
-from magentic_tasks.store import Database, TaskStore  # noqa: E402
+from magentic_tasks.store import TaskStore  # noqa: E402
 
 T = TypeVar("T")
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -42,35 +41,11 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 _start: Any = None  # barrier: every worker starts writing at the same moment
 
 
-class CountingDatabase(Database):
-    """A store's `Database` that counts its transactions and the connections they opened (one per try)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.operations = 0
-        self.connections = 0
-
-    def _with_retries(self, work: Callable[[sqlite3.Connection], T], *, write: bool, **options: bool) -> T:
-        self.operations += 1
-        return super()._with_retries(work, write=write, **options)
-
-    @contextmanager
-    def _connection(self, **options: bool) -> Iterator[sqlite3.Connection]:
-        self.connections += 1
-        with super()._connection(**options) as conn:
-            yield conn
-
-    @property
-    def retries(self) -> int:
-        return self.connections - self.operations
-
-
 @dataclass
 class WorkerResult:
     writes: int = 0
     reads: int = 0
     messages: int = 0
-    retries: int = 0
     started: float = 0.0
     finished: float = 0.0
     write_latencies: list[float] = field(default_factory=list)
@@ -83,9 +58,7 @@ def _init(barrier: Any) -> None:
 
 def _worker(path: str, locking: SqliteLocking, worker: int, tasks: int, messages: int, batch: int,
             busy_timeout_ms: int, lock_retries: int) -> WorkerResult:
-    store = TaskStore(path)
-    store.db = counting = CountingDatabase(path, locking=locking, busy_timeout_ms=busy_timeout_ms,
-                                           lock_retries=lock_retries)
+    store = TaskStore(path, locking=locking, busy_timeout_ms=busy_timeout_ms, lock_retries=lock_retries)
     result = WorkerResult()
 
     def write(operation: Callable[..., T], *args: Any) -> T:
@@ -103,6 +76,7 @@ def _worker(path: str, locking: SqliteLocking, worker: int, tasks: int, messages
         task = TaskInput(task_id=f"w{worker}-t{n}", prompt="p", use_aoai=False, model_name="m", created_at=T0)
         write(store.create_task, task)
         attempt = write(store.begin_attempt, task, T0)
+        write(store.mark_running, task, T0)
         for first in range(0, messages, batch):
             write(store.append_messages, task.task_id, attempt, first, transcript[first:first + batch])
         result.messages += messages
@@ -111,7 +85,6 @@ def _worker(path: str, locking: SqliteLocking, worker: int, tasks: int, messages
         store.get_task(task.task_id)
         result.reads += 1
     result.finished = time.perf_counter()
-    result.retries = counting.retries
     return result
 
 
@@ -121,17 +94,14 @@ class ModeResult:
     writes: int
     messages: int
     wall: float
-    retries: int
     latencies: list[float]
     integrity: str
     rows_ok: bool
 
 
 def run_mode(directory: Path, locking: SqliteLocking, args: argparse.Namespace) -> ModeResult:
-    db = directory / f"bench-{locking}.db"
-    for leftover in (db, db.with_name(db.name + "-journal")):
-        leftover.unlink(missing_ok=True)
-    shutil.rmtree(db.with_name(db.name + ".lock"), ignore_errors=True)
+    db = directory / f"bench-{locking}" / "tasks.db"  # the tasks' own files go beside it
+    shutil.rmtree(db.parent, ignore_errors=True)
 
     TaskStore(db, locking=locking).integrity_check()  # create the schema outside the timed run
     ctx = multiprocessing.get_context("spawn")
@@ -145,19 +115,24 @@ def run_mode(directory: Path, locking: SqliteLocking, args: argparse.Namespace) 
         results = [future.result() for future in futures]
 
     wall = max(r.finished for r in results) - min(r.started for r in results)
-    conn = sqlite3.connect(db)
-    try:
-        integrity = str(conn.execute("PRAGMA integrity_check").fetchone()[0])
-        counts = [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("tasks", "attempts", "messages")]
-    finally:
-        conn.close()
+    counts = [0, 0, 0]
+    checks = set()
+    for file in (db, *(db.parent / "tasks").glob("*/*.db")):  # the shared file, then each task's own
+        conn = sqlite3.connect(file)
+        try:
+            checks.add(str(conn.execute("PRAGMA integrity_check").fetchone()[0]))
+            for i, table in enumerate(("tasks", "attempts", "messages")):
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
+                    counts[i] += conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        finally:
+            conn.close()
+    integrity = "ok" if checks == {"ok"} else ", ".join(sorted(checks))
     total_tasks = args.processes * args.tasks
     return ModeResult(
         mode=locking,
         writes=sum(r.writes for r in results),
         messages=sum(r.messages for r in results),
         wall=wall,
-        retries=sum(r.retries for r in results),
         latencies=[x for r in results for x in r.write_latencies],
         integrity=integrity,
         rows_ok=counts == [total_tasks, total_tasks, total_tasks * args.messages],
@@ -167,14 +142,14 @@ def run_mode(directory: Path, locking: SqliteLocking, args: argparse.Namespace) 
 def print_table(results: list[ModeResult], args: argparse.Namespace) -> None:
     print(f"\n{args.processes} processes x {args.tasks} tasks x {args.messages} messages (batches of {args.batch}), "
           f"busy_timeout {args.busy_timeout_ms} ms, lock_retries {args.lock_retries}\n")
-    header = ("mode", "write txns", "txn/s", "msgs/s", "wall s", "lock retries", "p50 ms", "p95 ms", "max ms",
+    header = ("mode", "write calls", "calls/s", "msgs/s", "wall s", "p50 ms", "p95 ms", "max ms",
               "rows", "integrity")
     table = [header]
     for r in results:
         q = statistics.quantiles(r.latencies, n=20) if len(r.latencies) > 1 else [0.0] * 19
         table.append((
             r.mode, str(r.writes), f"{r.writes / r.wall:.0f}", f"{r.messages / r.wall:.0f}", f"{r.wall:.2f}",
-            str(r.retries), f"{statistics.median(r.latencies) * 1000:.1f}", f"{q[18] * 1000:.1f}",
+            f"{statistics.median(r.latencies) * 1000:.1f}", f"{q[18] * 1000:.1f}",
             f"{max(r.latencies) * 1000:.1f}", "exact" if r.rows_ok else "WRONG", r.integrity,
         ))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
@@ -192,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=3, help="entries per append_messages call")
     parser.add_argument("--mode", choices=("default", "dotfile", "both"), default="both")
     parser.add_argument("--path", type=Path, default=None,
-                        help="directory for the bench-<mode>.db files (default: a temporary directory)")
+                        help="directory for the bench-<mode> folders (default: a temporary directory)")
     parser.add_argument("--busy-timeout-ms", type=int, default=30_000)
     parser.add_argument("--lock-retries", type=int, default=10)
     args = parser.parse_args(argv)

@@ -244,6 +244,9 @@ class Settings(StartupSettings):
     slice_seconds: float = Field(
         default=240.0, gt=0, lt=FUNCTION_TIMEOUT_SECONDS, validation_alias=_alias("SLICE_SECONDS")
     )
+    # A run renews its task's lease (one live copy of the run at a time) every sixth of this; a lease
+    # not renewed for this long is a dead run's, and the next copy of the activity takes over.
+    run_lease_seconds: float = Field(default=60.0, ge=1, le=600, validation_alias=_alias("RUN_LEASE_SECONDS"))
     # How long a task with "review": "plan" waits in awaiting_input for POST /tasks/{id}/input (no compute
     # is held: a Durable timer); then it ends cancelled.
     review_timeout_seconds: float = Field(

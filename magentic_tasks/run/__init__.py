@@ -17,15 +17,17 @@ autogen. Calls go downward, each module one idea:
 The autogen subclasses that make a run resumable live in `magentic_tasks.resumable`.
 """
 
+from ..schemas import IMAGE_REF_TYPE, IMAGE_TYPE
 from ._attempt import execute_slice, execute_task, record_failure
 from ._clients import build_model_client, shared_http_client
 from ._code_execution import build_code_executor
 from ._errors import TRANSIENT_ERRORS, budget_message, describe
+from ._lease import RunLease
 from ._metering import AttemptMeter, MeteredClient, UsageMeter
 from ._progress import ProgressTracker
 from ._recorder import AttemptRecorder
 from ._review import PLAN_REJECTED, REVIEW_EXPIRED, awaits_review, decided, planned, with_plan
-from ._shaping import IMAGE_REF_TYPE, IMAGE_TYPE, to_views, without_image_bytes
+from ._shaping import to_views, without_image_bytes
 from ._start import Start, start_attempt
 from ._stop_signal import StopCheck, StopSignal
 from ._team import ORCHESTRATOR_NAME, SharedConverter, WorkspaceBrowser, WorkspaceFileSurfer, build_team
@@ -49,6 +51,7 @@ __all__ = [
     "ProgressTracker",
     "Resume",
     "RoundBoundary",
+    "RunLease",
     "RunReport",
     "SharedConverter",
     "Start",

@@ -37,11 +37,12 @@ from ..telemetry import record_outcome
 from ..text import storable
 from ._files import RunFiles, remove_workspace
 from ._finishing import finish_pending, for_durable, record_pending, staged_run, with_outputs
+from ._lease import RunLease, paused_by_holder
 from ._metering import AttemptMeter
 from ._progress import ProgressTracker
 from ._recorder import AttemptRecorder
 from ._review import awaits_review, decided, review_taken
-from ._start import start_attempt
+from ._start import Start, first_attempt, start_attempt
 from ._stop_signal import StopSignal
 from ._team import task_settings
 from ._team_run import run_team
@@ -94,17 +95,41 @@ async def _attempt(
     stop: StopSignal | None, slice_seconds: float | None,
 ) -> RunOutcome | RunPaused:
     redact = Redactor(settings.secrets())
-    done = await best_effort(store.get_task, task.task_id)
-    if done is not None and done.outcome is not None:
-        # Finished: completed, or failed for good (deadline, budget, ledger); never run a task twice.
-        logger.info("task %s already finished; re-delivered activity returns the stored result", task.task_id)
-        return for_durable(done.outcome)
-    pending = await best_effort(store.finishing, task.task_id)
-    if pending is not None:  # the team ran to its end; only its outputs wait for Blob Storage
-        return await finish_pending(task, settings, store, *pending)
-
     holder = uuid.uuid4().hex
-    start = await start_attempt(task, settings, store, holder, utc_now())
+    lease = RunLease(store, task.task_id, holder, settings.run_lease_seconds)  # one live copy of the run at a time
+    store.hold(task.task_id)  # the task's own file stays open while this attempt writes it
+    start: Start | None = None
+    written = False
+    try:
+        start = await first_attempt(task, settings, store, utc_now(), lease.terms())
+        if start is None:  # the task has run before, or has an outcome
+            await lease.take_or_wait(slice_seconds or settings.task_timeout_seconds)
+            done = await best_effort(store.get_task, task.task_id)
+            if done is not None and done.outcome is not None:
+                # Finished: completed, or failed for good (deadline, budget, ledger); never run a task twice.
+                logger.info("task %s already finished; re-delivered activity returns the stored result", task.task_id)
+                return for_durable(done.outcome)
+            pending = await best_effort(store.finishing, task.task_id)
+            if pending is not None:  # the team ran to its end; only its outputs wait for Blob Storage
+                return await finish_pending(task, settings, store, *pending)
+            if lease.waited and (paused := await paused_by_holder(task, store)) is not None:
+                return paused  # the copy it waited for paused: the next slice goes on from there
+            start = await start_attempt(task, settings, store, holder, utc_now())
+        lease.keep()
+        ended = await _go_on(task, settings, store, client, stop, slice_seconds, redact, holder, start)
+        written = True  # recording the outcome, or the pause, let the lease go
+        return ended
+    finally:
+        await lease.let_go(written=written)
+        if start is not None and start.marked is not None:  # the row's write (in the background) ends first
+            await start.marked
+        await best_effort(store.release, task.task_id)
+
+
+async def _go_on(
+    task: TaskInput, settings: Settings, store: TaskStore, client: ChatCompletionClient | None,
+    stop: StopSignal | None, slice_seconds: float | None, redact: Redactor, holder: str, start: Start,
+) -> RunOutcome | RunPaused:
     attempt = start.attempt
     meter = AttemptMeter(settings.max_tokens_per_task, start.usage, _tokens(start.spent_before))
     tracker = ProgressTracker(attempt or 0)
@@ -159,11 +184,10 @@ async def _attempt(
         slices = task.resume.slices + 1 if task.resume is not None else 2
         return RunPaused(resume=ResumePoint(attempt=attempt, round=report.rounds, slices=slices), review=report.review)
     retried = report.status == "failed" and report.retryable
-    if writer is not None:
-        # An attempt that ends the task ends with its outcome, in the transaction that records it
-        # (`save_outcome`): nothing that waits for a stopped run (the announcement of a cancelled
-        # task, DELETE) sees it ended before its outcome is written.
-        await writer.close(AttemptEnd(utc_now(), report.error) if retried else None)
+    # The last batch. An attempt that ends the task ends after its outcome is recorded
+    # (`save_outcome`): nothing that waits for a stopped run (the announcement of a cancelled task,
+    # DELETE) sees it ended before its outcome is written.
+    streamed = writer is not None and await writer.close(AttemptEnd(utc_now(), report.error) if retried else None)
     if retried:
         settled = await best_effort(store.get_task, task.task_id)
         if settled is not None and settled.outcome is not None:
@@ -172,7 +196,7 @@ async def _attempt(
 
     held = None
     try:
-        outcome, held = await _record(task, store, report, attempt, stop, redact, files)
+        outcome, held = await _record(task, store, report, attempt, stop, redact, files, streamed)
     finally:
         if held is None and writer is not None and attempt is not None:  # not recorded: the attempt ends anyway
             await best_effort(store.finish_attempt, task.task_id, attempt, utc_now(), dict(meter.by_agent),
@@ -183,7 +207,7 @@ async def _attempt(
 
 async def _record(
     task: TaskInput, store: TaskStore, report: RunReport, attempt: int | None, stop: StopSignal | None,
-    redact: Redactor, files: RunFiles,
+    redact: Redactor, files: RunFiles, streamed: bool,
 ) -> tuple[RunOutcome, RunOutcome | None]:
     """The run's final outcome with its outputs kept, and the one SQLite holds once it is recorded
     (the first written wins). Outputs that Blob Storage cannot take keep the outcome in SQLite for
@@ -209,7 +233,7 @@ async def _record(
         else:
             raise TaskRunError(f"the task's outputs could not be stored ({error}); retrying") from None
     await asyncio.to_thread(remove_workspace, files.workspace)  # nothing serves the workspace after the run
-    held = await best_effort(store.save_outcome, task, outcome, attempt)  # its checkpoints go with it
+    held = await best_effort(store.save_outcome, task, outcome, attempt, streamed)  # its checkpoints go with it
     if held is not None and attempt is not None and held.stop_reason == STOPPED != outcome.stop_reason:
         # A cancel was recorded first (without this run's transcript): it decided the task, and it
         # keeps what this run did, as a run the cancel stopped would have kept it.

@@ -37,7 +37,7 @@ from ..files import (
 from ..redaction import Redactor
 from ..schemas import SkippedFile, TaskFile, TaskInput
 from ..settings import Settings
-from ..store import FileRow, TaskStore, best_effort
+from ..store import FileRow, TaskStore, best_effort, in_thread
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class RunFiles:
                 now = {file.name for file, _ in collected.files}
                 rows_now = [FileRow("output", f.name, f.size, f.sha256, f.content_type, output_key(task_id, f.name))
                             for f, _ in collected.files]
-                await asyncio.to_thread(self.store.record_files, task_id, rows_now, True)
+                await in_thread(self.store.record_files, task_id, rows_now, True)
                 for name, row in before.items():
                     if name not in now:
                         await blobs.delete(row.blob)

@@ -18,11 +18,8 @@ from typing import Any
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, MultiModalMessage
 from autogen_core import Image
 
-from ..schemas import MessageView
+from ..schemas import IMAGE_REF_TYPE, IMAGE_TYPE, MessageView
 from ..text import storable
-
-IMAGE_TYPE = "base64_image"
-IMAGE_REF_TYPE = "image_ref"
 
 
 def to_views(message: BaseAgentEvent | BaseChatMessage) -> list[MessageView]:

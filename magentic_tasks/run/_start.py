@@ -10,10 +10,12 @@ and says why in the log: facts and plan are made again, by a team that exists.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..clock import utc_now
 from ..schemas import MessageView, TaskInput, TokenUsage
 from ..settings import Settings
 from ..store import Checkpoint, TaskStore, best_effort
@@ -32,12 +34,30 @@ class Start:
     resume: Resume | None = None
     usage: dict[str, TokenUsage] = field(default_factory=dict)  # the attempt's own, so far
     spent_before: dict[str, TokenUsage] = field(default_factory=dict)  # the run's, before this attempt
+    marked: asyncio.Future[None] | None = None  # the task's row marked running (awaited before the end)
+
+
+async def first_attempt(
+    task: TaskInput, settings: Settings, store: TaskStore, now: datetime, lease: tuple[str, float]
+) -> Start | None:
+    """The task's first attempt, when the task has written nothing yet (no file of its own: it has
+    not run, and no outcome was recorded for it), begun in the one transaction that makes its file
+    and takes the run's `lease`, without a read of the shared file; None otherwise (`start_attempt`,
+    once the lease is held and no outcome is found)."""
+    if task.resume is not None:
+        return None
+    attempt = await best_effort(store.begin_first_attempt, task, now, lease)
+    if attempt is None:
+        return None
+    deadline = utc_now() + timedelta(seconds=settings.task_timeout_seconds)  # from when the run can begin
+    return Start(attempt, deadline, marked=_mark_running(task, store, now))
 
 
 async def start_attempt(task: TaskInput, settings: Settings, store: TaskStore, holder: str, now: datetime) -> Start:
     """The next slice continues its attempt in place when it can claim the checkpoint it was handed
     and that attempt's transcript ends there; otherwise a new attempt begins, resumed from the
-    latest checkpoint (its transcript copied up to it) or from scratch when there is none."""
+    latest checkpoint (its transcript copied up to it) or from scratch when there is none, and the
+    task's row is marked running in the background (the run does not wait for the shared file)."""
     if task.resume is not None:
         point = task.resume
         claimed = await best_effort(store.claim_checkpoint, task.task_id, point.attempt, point.round, holder)
@@ -55,15 +75,19 @@ async def start_attempt(task: TaskInput, settings: Settings, store: TaskStore, h
     latest = await best_effort(store.latest_checkpoint, task.task_id)
     if latest is not None and _team_gone(task, latest, settings):
         return await _over(task, settings, store, now)
-    attempt = await best_effort(store.begin_attempt, task, now)
-    fresh = Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds))
-    if latest is None or attempt is None:
-        return fresh
-    history = (await best_effort(store.messages, task.task_id, latest.attempt) or [])[: latest.messages]
-    if len(history) < latest.messages:  # its transcript is not all there: a resume would leave a gap
-        return fresh
-    await best_effort(store.resume_attempt, task.task_id, latest.attempt, attempt, latest.messages)
-    return Start(attempt, latest.deadline, _resume(latest, history), {}, dict(latest.usage_by_agent))
+    # One transaction of the task's own file; the shared file's row is marked running meanwhile.
+    begun = await best_effort(store.start_attempt, task, now)
+    if begun is None:
+        return Start(None, now + timedelta(seconds=settings.task_timeout_seconds))
+    attempt, resumed, history = begun
+    marked = _mark_running(task, store, now)
+    if resumed is None:
+        return Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds), marked=marked)
+    return Start(attempt, resumed.deadline, _resume(resumed, history), {}, dict(resumed.usage_by_agent), marked)
+
+
+def _mark_running(task: TaskInput, store: TaskStore, now: datetime) -> asyncio.Future[None]:
+    return asyncio.ensure_future(best_effort(store.mark_running, task, now))
 
 
 def _team_gone(task: TaskInput, checkpoint: Checkpoint, settings: Settings) -> bool:
@@ -85,7 +109,8 @@ async def _over(task: TaskInput, settings: Settings, store: TaskStore, now: date
     spent: dict[str, TokenUsage] = {}
     for usage in recorded.values():
         spent = {agent: spent.get(agent, TokenUsage()) + usage.get(agent, TokenUsage()) for agent in {*spent, *usage}}
-    return Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds), spent_before=spent)
+    marked = None if attempt is None else _mark_running(task, store, now)
+    return Start(attempt, now + timedelta(seconds=settings.task_timeout_seconds), spent_before=spent, marked=marked)
 
 
 def _resume(checkpoint: Checkpoint, history: list[MessageView]) -> Resume:

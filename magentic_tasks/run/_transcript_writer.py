@@ -1,13 +1,20 @@
 """An attempt's writes to the mirror, batched: a transaction per round or per `flush_seconds`.
 
-Messages and token usage arrive as the team produces them. The writer holds them and writes one
-`Batch` when the oldest has waited `flush_seconds` (MIRROR_FLUSH_SECONDS: a follower of
+Messages and token usage arrive as the team produces them. The writer holds them and hands over
+one `Batch` when the oldest has waited `flush_seconds` (MIRROR_FLUSH_SECONDS: a follower of
 `GET /tasks/{id}/messages` sees every message within about that long), at once when the run
 reaches a round boundary (the batch then carries the round's checkpoint), and when the attempt
-ends (the batch then records its end). Batches are written one at a time, in order. One that
-cannot be written stays held and goes with the next (the store's writes are idempotent), so a
-short mirror outage loses nothing while the attempt lives; a crash loses at most the last
-`flush_seconds` of messages and usage (a resumed run starts from its checkpoint, which is whole).
+ends (the batch then records its end).
+
+A batch is handed over without waiting for the one before it to land: on a file share a write
+takes a few hundred milliseconds, and a round boundary that comes while a timed batch is still
+taking the file's lock joins that batch's transaction instead of queueing behind it. Each batch
+carries how far the attempt had got (`progress_mark`), so the store keeps the newest usage and
+progress whatever order batches land in, and it stores a batch only on top of the entries before
+it. One that cannot be written, and any handed over after it, go again with the next batch (the
+store's writes are idempotent), so a short mirror outage loses nothing while the attempt lives; a
+crash loses at most the last `flush_seconds` of messages and usage (a resumed run starts from its
+checkpoint, which is whole).
 """
 
 from __future__ import annotations
@@ -15,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from ..schemas import MessageView
-from ..store import AttemptEnd, Batch, Checkpoint, TaskStore, best_effort
+from ..store import AttemptEnd, Batch, Checkpoint, TaskStore, best_effort, progress_mark
 from ._metering import UsageMeter
 from ._progress import ProgressTracker
 
@@ -35,20 +43,21 @@ class TranscriptWriter:
         self._tracker = tracker
         self._meter = meter
         self._flush_seconds = flush_seconds
-        self._held: list[MessageView] = []
-        self._first = tracker.messages  # the transcript position of `_held[0]`
+        self._stored = tracker.messages  # entries of the transcript known to be stored
+        self._pending: list[MessageView] = []  # every entry after those, in order
+        self._handed = tracker.messages  # entries handed over in a batch so far (stored or not)
         self._usage_changed = False
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Future[bool]] = set()
-        self._writing: asyncio.Future[int | None] | None = None  # the latest batch's write
+        self._writing: set[asyncio.Future[int | None]] = set()  # batches handed over, not landed yet
         self._closed = False
         self.batches = 0  # written so far
 
     def add(self, views: Sequence[MessageView]) -> None:
         """Messages the team produced, in order."""
         self._tracker.add(views)
-        self._held.extend(views)
+        self._pending.extend(views)
         self._soon()
 
     def usage_changed(self) -> None:
@@ -57,45 +66,56 @@ class TranscriptWriter:
         self._soon()
 
     async def flush(self, checkpoint: Checkpoint | None = None, end: AttemptEnd | None = None) -> bool:
-        """Write what is held, with `checkpoint` and `end`, in one transaction; whether it was written
+        """Write what is held, with `checkpoint` and `end`, in one batch; whether it was written
         (True when there was nothing to write)."""
-        async with self._lock:
+        async with self._lock:  # only to make the batch: its write is not waited for here
             self._cancel_timer()
-            if self._writing is not None and not self._writing.done():
-                # A flush cancelled mid-write leaves its thread writing: let it land first, or it
-                # could overwrite a later batch's usage and progress with older ones.
-                await asyncio.wait([self._writing])
             if self._closed:
                 return False
-            messages = list(self._held)
+            messages = self._pending[self._handed - self._stored:]
             if not messages and not self._usage_changed and checkpoint is None and end is None:
                 return True
             self._usage_changed = False
+            usage = dict(self._meter.by_agent)
+            mark = progress_mark(self._handed + len(messages), sum(u.prompt_tokens + u.completion_tokens
+                                                                    for u in usage.values()))
             batch = Batch(
-                task_id=self._task_id, attempt=self._tracker.attempt, first_seq=self._first, messages=messages,
-                progress=self._tracker.progress(self._meter.total), usage=dict(self._meter.by_agent),
-                checkpoint=checkpoint, end=end,
+                task_id=self._task_id, attempt=self._tracker.attempt, first_seq=self._handed, messages=messages,
+                progress=self._tracker.progress(self._meter.total), usage=usage, checkpoint=checkpoint, end=end,
+                number=mark,
             )
-            self._writing = asyncio.ensure_future(best_effort(self._store.write_batch, batch))
-            written = await asyncio.shield(self._writing) is not None
-            if written:
-                del self._held[: len(messages)]
-                self._first += len(messages)
-                self.batches += 1
-            else:  # held for the next batch
-                self._usage_changed = True
-                self._soon()
-            return written
+            self._handed += len(messages)
+            writing = asyncio.ensure_future(best_effort(self._store.write_batch, batch))
+            self._writing.add(writing)
+            writing.add_done_callback(lambda done: self._landed(batch, done))  # also when no one awaits it
+        return await asyncio.shield(writing) is not None
 
     async def close(self, end: AttemptEnd | None = None) -> bool:
         """The slice's last batch, with the attempt's `end` when the attempt ends here; nothing is
-        written after it. Whether it was written."""
+        written after it. Whether it was written, with everything before it."""
         written = await self.flush(end=end)
+        if not written and end is not None:  # a batch before it failed meanwhile: everything again
+            written = await self.flush(end=end)
         self._closed = True
         self._cancel_timer()
-        if self._background:  # they find the writer closed; their errors are logged as they end
-            await asyncio.wait(list(self._background))
-        return written
+        unfinished: list[asyncio.Future[Any]] = [*self._background, *self._writing]
+        if unfinished:  # they find the writer closed; their errors are logged as they end
+            await asyncio.wait(unfinished)
+        return written and self._stored == self._handed
+
+    def _landed(self, batch: Batch, done: asyncio.Future[int | None]) -> None:
+        self._writing.discard(done)
+        if not done.cancelled() and done.exception() is None and done.result() is not None:
+            end = batch.first_seq + len(batch.messages)
+            if batch.messages and end > self._stored:  # stored on top of all before it (or refused)
+                del self._pending[: end - self._stored]
+                self._stored = end
+            self._handed = max(self._handed, self._stored)
+            self.batches += 1
+        else:  # it, and whatever was handed over after it, go again with the next batch
+            self._handed = self._stored
+            self._usage_changed = True
+            self._soon()
 
     def _soon(self) -> None:
         if self._timer is None and not self._closed:

@@ -21,7 +21,17 @@ from .._lazy import lazy_names
 if TYPE_CHECKING:
     from ._errors import ErrorDetail, ValidationErrorItem, ValidationErrors
     from ._files import INPUTS_FOLDER, FileKind, FileRef, FileUpload, SkippedFile, TaskFile, TaskFilesView
-    from ._outcomes import CANCEL_REASON, MAX_ERROR_CHARS, STOPPED, MessageView, RunOutcome, TaskSnapshot, TokenUsage
+    from ._outcomes import (
+        CANCEL_REASON,
+        IMAGE_REF_TYPE,
+        IMAGE_TYPE,
+        MAX_ERROR_CHARS,
+        STOPPED,
+        MessageView,
+        RunOutcome,
+        TaskSnapshot,
+        TokenUsage,
+    )
     from ._progress import CallbackState, TaskProgress
     from ._requests import PlanInput, Prompt, QueuedTask, TaskCreate
     from ._runs import PlanReview, ResumePoint, ReviewDecision, RunPaused, TaskInput
@@ -53,8 +63,8 @@ if TYPE_CHECKING:
 _MODULES: dict[str, tuple[str, ...]] = {
     "_errors": ("ErrorDetail", "ValidationErrorItem", "ValidationErrors"),
     "_files": ("INPUTS_FOLDER", "FileKind", "FileRef", "FileUpload", "SkippedFile", "TaskFile", "TaskFilesView"),
-    "_outcomes": ("CANCEL_REASON", "MAX_ERROR_CHARS", "STOPPED", "MessageView", "RunOutcome", "TaskSnapshot",
-                  "TokenUsage"),
+    "_outcomes": ("CANCEL_REASON", "IMAGE_REF_TYPE", "IMAGE_TYPE", "MAX_ERROR_CHARS", "STOPPED", "MessageView",
+                  "RunOutcome", "TaskSnapshot", "TokenUsage"),
     "_progress": ("CallbackState", "TaskProgress"),
     "_requests": ("PlanInput", "Prompt", "QueuedTask", "TaskCreate"),
     "_runs": ("PlanReview", "ResumePoint", "ReviewDecision", "RunPaused", "TaskInput"),
@@ -76,6 +86,8 @@ __all__ = [
     "AGENT_NAMES",
     "CANCEL_REASON",
     "FINAL_STATUSES",
+    "IMAGE_REF_TYPE",
+    "IMAGE_TYPE",
     "INPUTS_FOLDER",
     "MAX_ERROR_CHARS",
     "MODEL_NAME_PATTERN",

@@ -15,6 +15,8 @@ MAX_ERROR_CHARS = 2000
 STOPPED = "cancelled"
 # The terminate reason `POST /tasks/{id}/cancel` gives; it becomes the cancelled task's `error`.
 CANCEL_REASON = "cancelled through POST /tasks/{task_id}/cancel"
+IMAGE_TYPE = "base64_image"  # a transcript entry that is an image: its bytes, base64 (SQLite keeps them)
+IMAGE_REF_TYPE = "image_ref"  # the same image as Durable state keeps it: its SHA-256 and size
 
 
 class MessageView(BaseModel):

@@ -9,7 +9,6 @@ store that could change the answer cannot be read.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -22,7 +21,7 @@ from ..files import BlobStore, ConnectionMissing, FilesUnavailable, open_blob_st
 from ..redaction import Redactor
 from ..schemas import FINAL_STATUSES, STOPPED, TASK_ID_PATTERN, TaskInput, TaskSnapshot
 from ..settings import CANCEL_GRACE_SECONDS, Settings
-from ..store import TaskStore, best_effort
+from ..store import TaskStore, best_effort, in_thread
 from ._errors import FilesStoreUnavailable, InvalidRequest, TaskNotFound, Unavailable, error_entry
 from ._orchestrations import Orchestrations
 from ._owners import visible_to
@@ -83,7 +82,7 @@ class TaskReader:
         mirrored, mirror_ok = None, True
         if needs_mirror:
             try:
-                mirrored = await asyncio.to_thread(partial(self.store.get_task, task_id, transcript=transcript))
+                mirrored = await in_thread(partial(self.store.get_task, task_id, transcript=transcript))
             except StoreError as error:
                 logger.warning("task mirror unavailable for %s: %s", task_id, self.redact(str(error)))
                 mirror_ok = False

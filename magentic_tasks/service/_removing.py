@@ -16,10 +16,11 @@ import asyncio
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from ..files import task_prefix
 from ..schemas import FINAL_STATUSES, TaskSnapshot
-from ..store import best_effort
+from ..store import best_effort, in_thread
 from ._errors import Conflict, FilesStoreUnavailable, Unavailable
 from ._reader import TaskReader, logger
 
@@ -56,7 +57,7 @@ async def remove(reader: TaskReader, task_id: str, found: TaskSnapshot | None = 
     if await _has_files(reader, task_id, found):
         async with reader.blobs() as blobs:
             await blobs.delete_prefix(task_prefix(task_id))
-    await asyncio.to_thread(reader.store.delete_task, task_id)
+    await in_thread(reader.store.delete_task, task_id)
     await asyncio.to_thread(shutil.rmtree, reader.settings.task_workspace_root / task_id, True)
 
 
@@ -64,9 +65,9 @@ async def _has_files(reader: TaskReader, task_id: str, found: TaskSnapshot | Non
     """Whether the task may have blobs: attachments or outputs known to either store."""
     if found is not None and (found.files or (found.outcome is not None and found.outcome.files)):
         return True
-    if await asyncio.to_thread(reader.store.file_rows, task_id):
+    if await in_thread(reader.store.file_rows, task_id):
         return True
-    held = await asyncio.to_thread(reader.store.get_task, task_id, transcript=False)
+    held = await in_thread(partial(reader.store.get_task, task_id, transcript=False))
     return held is not None and held.outcome is not None and bool(held.outcome.files)
 
 

@@ -2,8 +2,9 @@
 
 A checkpoint holds the idle team's saved state (`save_state()`, JSON), the attempt's token usage at
 that boundary, the chain-wide round and transcript counts, the time the run has used and its
-deadline. It lives on the shared mount beside the transcript it matches (one write transaction
-for both), so a retry on any instance can read it; Durable state carries only (attempt, round).
+deadline. It lives in the task's own file on the shared mount, beside the transcript it matches
+(one write transaction for both), so a retry on any instance can read it; Durable state carries
+only (attempt, round).
 
 `held_by` says which execution may continue the attempt in place: the one that wrote the
 checkpoint holds it; a slice that ends releases it, and the next slice claims it. A checkpoint
@@ -14,15 +15,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
 from ..clock import iso
-from ..schemas import TokenUsage
-from ._rows import insert_messages, set_attempt_usage, usage_json
+from ..schemas import MessageView, TokenUsage
+from ._rows import insert_messages, read_messages, set_attempt_usage, usage_json
 from ._tasks import parse_timestamp
+from ._transcript import begin_attempt
 
 
 class Checkpoint(BaseModel):
@@ -39,9 +42,14 @@ class Checkpoint(BaseModel):
 
 
 def upsert_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> int:
-    """Replace the attempt's checkpoint with this one; the saved state's size in bytes."""
+    """Replace the attempt's checkpoint with this one unless it has a later round's (batches may land
+    out of order); the saved state's size in bytes (as JSON).
+
+    The state is stored compressed (zlib: a team's state is a few KB of JSON, about a fifth of that
+    compressed), so that the row fits its page: on a share every page written costs round trips."""
     # ASCII: a lone surrogate in a message (which SQLite cannot encode) survives as its JSON escape.
     state_json = json.dumps(checkpoint.state, separators=(",", ":"))
+    state = zlib.compress(state_json.encode(), 6)
     conn.execute(
         """INSERT INTO checkpoints (task_id, attempt, round, messages, state_json, usage_json, elapsed,
                                     deadline, held_by, saved_at)
@@ -49,8 +57,9 @@ def upsert_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> int:
            ON CONFLICT (task_id, attempt) DO UPDATE SET round = excluded.round,
                messages = excluded.messages, state_json = excluded.state_json,
                usage_json = excluded.usage_json, elapsed = excluded.elapsed, deadline = excluded.deadline,
-               held_by = excluded.held_by, saved_at = excluded.saved_at""",
-        (checkpoint.task_id, checkpoint.attempt, checkpoint.round, checkpoint.messages, state_json,
+               held_by = excluded.held_by, saved_at = excluded.saved_at
+           WHERE excluded.round >= checkpoints.round""",
+        (checkpoint.task_id, checkpoint.attempt, checkpoint.round, checkpoint.messages, state,
          usage_json(checkpoint.usage_by_agent), checkpoint.elapsed, iso(checkpoint.deadline), checkpoint.held_by,
          iso(checkpoint.saved_at)),
     )
@@ -64,11 +73,18 @@ def save_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint, attempt_us
     return size
 
 
+def drop_checkpoints(conn: sqlite3.Connection, task_id: str) -> None:
+    """The task is final: it never resumes."""
+    conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,))
+
+
 def release_checkpoint(conn: sqlite3.Connection, task_id: str, attempt: int, holder: str) -> bool:
+    """The slice ends here: its checkpoint, and the run's lease (`_lease`, the same holder), are let go."""
     cursor = conn.execute(
         "UPDATE checkpoints SET held_by = NULL WHERE task_id = ? AND attempt = ? AND held_by = ?",
         (task_id, attempt, holder),
     )
+    conn.execute("DELETE FROM lease WHERE task_id = ? AND holder = ?", (task_id, holder))
     return cursor.rowcount == 1
 
 
@@ -106,6 +122,20 @@ def resume_attempt(conn: sqlite3.Connection, task_id: str, source: int, attempt:
     insert_messages(conn, [(task_id, attempt, r["seq"], r["source"], r["type"], r["content"]) for r in rows])
 
 
+def begin_resumed(
+    conn: sqlite3.Connection, task_id: str, at: datetime
+) -> tuple[int, Checkpoint | None, list[MessageView]]:
+    """A new attempt, resumed from the latest checkpoint when its transcript is all there (the
+    entries up to it copied into the new attempt's); its number, that checkpoint and transcript."""
+    latest = latest_checkpoint(conn, task_id)
+    attempt = begin_attempt(conn, task_id, at)
+    history = [] if latest is None else read_messages(conn, task_id, latest.attempt)[: latest.messages]
+    if latest is None or len(history) < latest.messages:  # a resume would leave a gap: start afresh
+        return attempt, None, []
+    resume_attempt(conn, task_id, latest.attempt, attempt, latest.messages)
+    return attempt, latest, history
+
+
 def discard_checkpoints(conn: sqlite3.Connection, task_id: str) -> int:
     """Drop every checkpoint of the task (its run starts over); how many there were."""
     return conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,)).rowcount
@@ -119,10 +149,15 @@ def checkpoint_bytes(conn: sqlite3.Connection, task_id: str) -> int:
     return int(size)
 
 
+def _state_text(stored: bytes | str) -> str | bytes:
+    """A checkpoint's state as JSON: compressed (in task files, since schema v6), or as text (written before)."""
+    return zlib.decompress(stored) if isinstance(stored, bytes) else stored
+
+
 def _checkpoint(row: sqlite3.Row) -> Checkpoint:
     return Checkpoint(
         task_id=row["task_id"], attempt=row["attempt"], round=row["round"], messages=row["messages"],
-        state=json.loads(row["state_json"]),
+        state=json.loads(_state_text(row["state_json"])),
         usage_by_agent={a: TokenUsage.model_validate(u) for a, u in json.loads(row["usage_json"]).items()},
         elapsed=row["elapsed"], deadline=parse_timestamp(row["deadline"]), held_by=row["held_by"],
         saved_at=parse_timestamp(row["saved_at"]),

@@ -3,7 +3,7 @@
 A task created with `"review": "plan"` shows its plan (the round-0 checkpoint of an attempt) and
 waits. Every reviewer's input, and the expiry the next slice records when no input came in time,
 try to record a decision for that attempt's plan; the first one written is the decision, for every
-instance of the app alike (they share the file). Durable's external events are no lock: two inputs
+instance of the app alike (they share the task's file). Durable's external events are no lock: two inputs
 raised at once are both delivered, and the orchestration takes one of them.
 """
 

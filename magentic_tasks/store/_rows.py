@@ -39,13 +39,16 @@ def insert_messages(conn: sqlite3.Connection, rows: Sequence[MessageRow]) -> Non
     """Transcript rows (task_id, attempt, seq, source, type, content); a stored seq is kept as it is.
 
     Each new row takes the task's next stream `position`: writers hold the write lock in turn, so
-    positions are dense and a reader never sees a later position before an earlier one commits."""
+    positions are dense and a reader never sees a later position before an earlier one commits. A
+    task's own file keys messages by position alone (no second index to write: on a share every
+    page costs round trips), so a stored seq is looked for, not caught as a conflict."""
     for task_id, attempt, seq, source, kind, content in rows:
         conn.execute(
             """INSERT INTO messages (task_id, attempt, seq, source, type, content, position)
                SELECT ?, ?, ?, ?, ?, ?, COALESCE(MAX(position), -1) + 1 FROM messages WHERE task_id = ?
-               ON CONFLICT (task_id, attempt, seq) DO NOTHING""",
-            (task_id, attempt, seq, storable(source), storable(kind), storable(content), task_id),
+               HAVING NOT EXISTS (SELECT 1 FROM messages WHERE task_id = ? AND attempt = ? AND seq = ?)""",
+            (task_id, attempt, seq, storable(source), storable(kind), storable(content), task_id, task_id, attempt,
+             seq),
         )
 
 

@@ -16,19 +16,32 @@ v4: `plan_reviews`, the one decision taken on an attempt's plan under review, fi
 v5 (task files): `task_files` (a task's attachments and kept outputs, with their blobs) and
 `finishing_outcomes` (a run's outcome waiting for its outputs to reach Blob Storage); the step
 lives in `store/_files.py` (`MIGRATION`).
+
+v6 (the mirror scales on a share): a task's attempts, messages, progress, usage, checkpoints, plan
+reviews, file rows, held outcome and the lease of its live run live in its own file (`TASK_FILE_SCHEMA`,
+`store/_task_files.py`); the shared file keeps the tasks table. Rows that v5 and earlier wrote into the
+shared file stay there and are read in place, and a task run before the upgrade goes on writing
+there: `layout.legacy_until` is when the file became v6 if it held any (a task created well after
+that cannot have any). Code before v6 refuses a v6 file, so it never writes transcripts where v6
+code does not look.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+from datetime import datetime, timedelta
 
+from ..clock import as_utc
 from ..errors import StoreError
-from . import _files
+from . import _files, _lease
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+# How much later than `legacy_until` a task must have been created to be sure it has no rows in the
+# shared file's transcript tables: instances' clocks differ, and a task is created on one.
+LEGACY_MARGIN = timedelta(hours=1)
 
 
 def _tasks_rebuilt(suffix: str, statuses: tuple[str, ...]) -> tuple[str, ...]:
@@ -130,7 +143,52 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
     ),
     5: _files.MIGRATION,
+    6: (
+        "ALTER TABLE attempts ADD COLUMN batch INTEGER",
+        "CREATE TABLE layout (legacy_until TEXT)",
+        """INSERT INTO layout (legacy_until) SELECT datetime('now') WHERE EXISTS (SELECT 1 FROM attempts)
+               OR EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM checkpoints)
+               OR EXISTS (SELECT 1 FROM task_files) OR EXISTS (SELECT 1 FROM finishing_outcomes)
+               OR EXISTS (SELECT 1 FROM plan_reviews)""",
+        _lease.TABLE,  # for the runs of tasks that still write here
+    ),
 }
+
+# A task's own file: the v3 tables of a run, without the foreign keys to the tasks table (which is
+# in the shared file), its checkpoints' states compressed (`_checkpoints`). `PRAGMA user_version`
+# is its version, set in the transaction that creates it, so a file left empty by a crash reads as
+# no file at all.
+TASK_FILE_VERSION = 1
+TASK_FILE_SCHEMA: tuple[str, ...] = (
+    """CREATE TABLE attempts (
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        usage_json TEXT,
+        error TEXT,
+        progress_json TEXT,
+        batch INTEGER,
+        PRIMARY KEY (task_id, attempt)
+    )""",
+    # The stream position is the rowid, and the only key: a batch of messages touches the table's
+    # last page alone (on a share, every page a transaction changes costs four file calls); a task's
+    # few hundred messages are scanned for a seq (`insert_messages`).
+    """CREATE TABLE messages (
+        position INTEGER PRIMARY KEY,
+        task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        type TEXT NOT NULL,
+        content TEXT NOT NULL
+    )""",
+    _MIGRATIONS[3][-1],  # checkpoints
+    _MIGRATIONS[4][0],  # plan_reviews
+    *_files.MIGRATION,  # task_files, finishing_outcomes
+    _lease.TABLE,
+    f"PRAGMA user_version = {TASK_FILE_VERSION}",
+)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -141,8 +199,32 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the schema up to date; run with foreign keys off (a table rebuild drops a parent table)."""
+def schema_state(conn: sqlite3.Connection) -> tuple[int, datetime | None]:
+    """The shared file's schema version, and (from v6) until when it was written with transcripts in it."""
+    version = schema_version(conn)
+    if version < 6:
+        return version, None
+    row = conn.execute("SELECT MAX(legacy_until) FROM layout").fetchone()
+    return version, None if row[0] is None else as_utc(datetime.fromisoformat(row[0]))
+
+
+def task_file_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def create_task_file(conn: sqlite3.Connection) -> None:
+    """Make an empty task file's tables (in the caller's write transaction); a newer one is refused."""
+    version = task_file_version(conn)
+    if version > TASK_FILE_VERSION:
+        raise StoreError(f"task file schema v{version} is newer than this code (v{TASK_FILE_VERSION})")
+    if version == 0:
+        for statement in TASK_FILE_SCHEMA:
+            conn.execute(statement)
+
+
+def migrate(conn: sqlite3.Connection) -> tuple[int, datetime | None]:
+    """Bring the schema up to date; run with foreign keys off (a table rebuild drops a parent table).
+    The state after (`schema_state`)."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     current = schema_version(conn)
     if current > SCHEMA_VERSION:
@@ -157,6 +239,7 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
     if current < SCHEMA_VERSION:
         logger.info("task database migrated to schema v%d (from v%d)", SCHEMA_VERSION, current)
+    return schema_state(conn)
 
 
 def integrity_check(conn: sqlite3.Connection) -> str:

@@ -1,4 +1,5 @@
-"""Attempts (runs of the team), their token usage and progress, and the message stream they write."""
+"""Attempts (runs of the team), their token usage and progress, and the message stream they write
+(a task's own file)."""
 
 from __future__ import annotations
 
@@ -6,30 +7,20 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import takewhile
 
 from ..clock import iso
-from ..schemas import MessageView, TaskInput, TaskProgress, TokenUsage
-from ._rows import insert_messages, insert_pending, message_rows, set_attempt_progress
+from ..schemas import IMAGE_REF_TYPE, IMAGE_TYPE, MessageView, TaskProgress, TokenUsage
+from ._rows import insert_messages, message_rows, read_messages, set_attempt_progress
 
 StreamEntry = tuple[int, int, MessageView]  # (position in the task's stream, attempt, message)
 
 
-def begin_attempt(conn: sqlite3.Connection, task: TaskInput, at: datetime) -> int:
-    """A new attempt row (and the task row, if missing; the task now runs unless final); its number."""
-    insert_pending(conn, task)
-    (last,) = conn.execute(
-        "SELECT COALESCE(MAX(attempt), 0) FROM attempts WHERE task_id = ?", (task.task_id,)
-    ).fetchone()
+def begin_attempt(conn: sqlite3.Connection, task_id: str, at: datetime) -> int:
+    """A new attempt row; its number."""
+    (last,) = conn.execute("SELECT COALESCE(MAX(attempt), 0) FROM attempts WHERE task_id = ?", (task_id,)).fetchone()
     attempt = int(last) + 1
-    conn.execute(
-        "INSERT INTO attempts (task_id, attempt, started_at) VALUES (?, ?, ?)",
-        (task.task_id, attempt, iso(at)),
-    )
-    conn.execute(
-        """UPDATE tasks SET status = 'running', updated_at = ?
-           WHERE task_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')""",
-        (iso(at), task.task_id),
-    )
+    conn.execute("INSERT INTO attempts (task_id, attempt, started_at) VALUES (?, ?, ?)", (task_id, attempt, iso(at)))
     return attempt
 
 
@@ -92,8 +83,10 @@ def task_progress(conn: sqlite3.Connection, task_id: str) -> TaskProgress | None
 
 
 def stream_page(conn: sqlite3.Connection, task_id: str, after: int, limit: int) -> tuple[list[StreamEntry], bool]:
-    """One more row than asked for tells whether anything lies beyond the page; a page stops where
-    the attempt changes."""
+    """One more row than asked for tells whether anything lies beyond the page. A page is the run of
+    one attempt's messages from `after`: it ends before the first message of another attempt, so
+    that `next_after` never passes a message of another attempt (two copies of a run streaming at
+    once interleave)."""
     rows = conn.execute(
         """SELECT position, attempt, source, content, type FROM messages
            WHERE task_id = ? AND position >= ? ORDER BY position LIMIT ?""",
@@ -101,8 +94,54 @@ def stream_page(conn: sqlite3.Connection, task_id: str, after: int, limit: int) 
     ).fetchall()
     page = [(int(r["position"]), int(r["attempt"]),
              MessageView(source=r["source"], content=r["content"], type=r["type"])) for r in rows]
-    same = [entry for entry in page[:limit] if entry[1] == page[0][1]] if page else []
-    return same, len(same) == len(page)
+    run = list(takewhile(lambda entry: entry[1] == page[0][1], page[:limit])) if page else []
+    return run, len(run) == len(page)
+
+
+def keep_transcript(conn: sqlite3.Connection, task_id: str, attempt: int, messages: Sequence[MessageView]) -> None:
+    """An outcome's transcript, stored as `attempt`'s where that holds fewer entries (a result
+    copied back from Durable state, or a run whose last batches could not be written)."""
+    (count,) = conn.execute(
+        "SELECT COUNT(*) FROM messages WHERE task_id = ? AND attempt = ?", (task_id, attempt)
+    ).fetchone()
+    if count < len(messages):
+        insert_messages(conn, message_rows(task_id, attempt, 0, messages))
+
+
+def streamed_attempt(conn: sqlite3.Connection, task_id: str, messages: Sequence[MessageView]) -> int | None:
+    """The latest attempt when its stored transcript is `messages` (an image there matches Durable
+    state's reference to it): a result copied back from Durable state that the run itself streamed,
+    whose outcome alone was lost (a crash between the two files' writes, or the shared file locked)."""
+    last = last_attempt(conn, task_id)
+    stored = read_messages(conn, task_id, last)
+    same = len(stored) == len(messages) and all(
+        a.source == b.source and (a == b or (a.type == IMAGE_TYPE and b.type == IMAGE_REF_TYPE))
+        for a, b in zip(stored, messages, strict=True)
+    )
+    return last if same and stored else None
+
+
+def close_transcript(
+    conn: sqlite3.Connection, task_id: str, final_attempt: int | None, ended: int, at: datetime, error: str | None
+) -> list[MessageView]:
+    """The task is final, its outcome recorded: attempt `ended` (the one that produced the outcome,
+    0 for none) ends with `error`, and so does every attempt paused at a checkpoint (released: no
+    activity runs it, and none will continue it) instead of looking like a run still streaming;
+    the round checkpoints go (a final task never resumes), and the lease of its live run. The
+    transcript of `final_attempt`."""
+    conn.execute(
+        """UPDATE attempts SET finished_at = ? WHERE task_id = ? AND finished_at IS NULL AND attempt IN
+           (SELECT attempt FROM checkpoints WHERE task_id = ? AND held_by IS NULL)""",
+        (iso(at), task_id, task_id),
+    )
+    if ended:
+        conn.execute(
+            "UPDATE attempts SET finished_at = ?, error = ? WHERE task_id = ? AND attempt = ? AND finished_at IS NULL",
+            (iso(at), error, task_id, ended),
+        )
+    conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,))  # as _checkpoints.drop_checkpoints
+    conn.execute("DELETE FROM lease WHERE task_id = ?", (task_id,))  # no run of a final task goes on
+    return read_messages(conn, task_id, final_attempt)
 
 
 def attempt_open(conn: sqlite3.Connection, task_id: str, started_after: datetime) -> bool:

@@ -35,6 +35,7 @@ DEFAULTED: dict[str, str] = {
     "CALLBACK_ALLOW_PRIVATE_NETWORKS": "development only; default false refuses http and private addresses",
     "WEBHOOK_SECRET": "a secret: set it from Key Vault when enabling callbacks; unset keeps callbacks off",
     "CALLBACK_RETRY_HOURS": "default 24 hours of retries with growing delays",
+    "RUN_LEASE_SECONDS": "default 60 s, renewed every 10 s; a retry after a crash waits at most that long",
     "EVENTS_QUEUE": "event sinks are opt-in; none is created by the template",
     "EventGridConnection__topicEndpointUri": "event sinks are opt-in; none is created by the template",
     "EVENTS_SERVICE_BUS_QUEUE": "event sinks are opt-in; none is created by the template",

@@ -200,18 +200,21 @@ class Harness:
 
 
 def db_rows(path: Path, table: str) -> list[dict[str, Any]]:
-    """Every row of `table` in the SQLite file at `path` (opened read-only); [] without file or table."""
-    if not path.is_file():
-        return []
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        conn.row_factory = sqlite3.Row
-        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
-        if exists is None:
-            return []
-        return [dict(row) for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid')]
-    finally:
-        conn.close()
+    """Every row of `table` in the mirror at `path` (opened read-only): the shared file's, then each
+    task's own file's (attempts, messages, checkpoints live there); [] without file or table."""
+    found: list[dict[str, Any]] = []
+    for file in (path, *sorted((path.parent / "tasks").glob("*/*.db"))):
+        if not file.is_file():
+            continue
+        conn = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+        try:
+            conn.row_factory = sqlite3.Row
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+            if exists is not None:
+                found += [dict(row) for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid')]
+        finally:
+            conn.close()
+    return found
 
 
 def app_environment(

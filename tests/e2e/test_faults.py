@@ -294,14 +294,16 @@ async def test_a_database_locked_by_another_process_does_not_stop_the_task(
     assert len(result["result"]["messages"]) == 5
     assert_tokens_are_the_servers(result, app.server)
     skipped = [r.getMessage() for r in caplog.records if "database is locked" in r.getMessage()]
-    assert any("begin_attempt" in m for m in skipped) and any("save_outcome" in m for m in skipped)
-    assert app.db_rows("tasks") == []  # nothing got through while the lock was held
+    assert any("mark_running" in m for m in skipped) and any("save_outcome" in m for m in skipped)
+    assert app.db_rows("tasks") == []  # nothing got through to the shared file while the lock was held
+    assert len(app.db_rows("messages")) == 5  # the run's own file was not locked: it streamed as ever
 
     await app.host.run_timer("reconcile_mirror")
 
     (row,) = app.db_rows("tasks")
-    assert (row["task_id"], row["status"]) == (task_id, "completed")
+    assert (row["task_id"], row["status"], row["final_attempt"]) == (task_id, "completed", 1)
     assert app.final_messages(task_id) == result["result"]["messages"]
+    assert len(app.db_rows("messages")) == 5  # the outcome found the run's own transcript: no copy of it
     assert as_json(await app.get_result(task_id)) == result
     app.host.purge(task_id)
     assert as_json(await app.get_result(task_id)) == result  # now served by SQLite alone

@@ -69,6 +69,7 @@ async def test_a_deleted_task_is_gone_from_both_stores(app: Harness) -> None:
     assert deleted.status_code == 204 and deleted.get_body() == b""
     assert app.host.get_instance(task_id) is None
     assert app.db_rows("tasks") == [] and app.db_rows("messages") == [] and app.db_rows("attempts") == []
+    assert list((app.db_path.parent / "tasks").glob("*/*")) == []  # its own file, and nothing beside it
     assert (await app.get_status(task_id)).status_code == 404
     again = await app.host.call_http(("DELETE", f"/tasks/{task_id}"))
     assert again.status_code == 404
@@ -166,6 +167,7 @@ async def test_retention_deletes_tasks_past_task_retention(start_app: StartApp) 
     await app.host.run_timer("apply_retention")
 
     assert app.host.get_instance(task_id) is None and app.db_rows("tasks") == []
+    assert list((app.db_path.parent / "tasks").glob("*/*")) == []  # the task's own file went with it
     assert (await app.get_status(task_id)).status_code == 404
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from magentic_tasks.store import TaskStore
 from tests.resumable.run_once import KILLED, TASK_ID
 from tests.support.model_server import Faults, Script, ScriptedModelServer
 
@@ -55,7 +56,8 @@ def run_once(folder: Path, server: ScriptedModelServer, scenario: Scenario, *arg
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(folder),
         "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-resumable-0123456789",
         "TASKS_DB_PATH": str(folder / "tasks.db"), "TASK_WORKSPACE_ROOT": str(folder / "workspaces"),
-        "MODEL_MAX_RETRIES": "0", **dict(scenario.env),
+        "MODEL_MAX_RETRIES": "0", "RUN_LEASE_SECONDS": "2",  # the killed run's lease is soon a dead run's
+        **dict(scenario.env),
     }
     done = subprocess.run([sys.executable, "-m", "tests.resumable.run_once", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
@@ -120,9 +122,10 @@ def test_a_run_killed_after_round_k_resumes_to_the_same_requests_and_transcript(
     if name == "stall":  # the orchestrator did gather facts and plan again, before or after the kill
         assert [kind for kind, _ in log].count("plan_update") == 1
     db = tmp_path / "tasks.db"
-    assert rows(db, "SELECT COUNT(*) FROM checkpoints") == [(0,)]  # a finished run is never resumed
+    own = TaskStore(db).task_file(TASK_ID)  # the run's checkpoints and transcript are in the task's own file
+    assert rows(own, "SELECT COUNT(*) FROM checkpoints") == [(0,)]  # a finished run is never resumed
     # The stream: the resumed attempt restated the transcript up to the checkpoint, once, in order.
-    positions = rows(db, "SELECT position FROM messages ORDER BY position")
+    positions = rows(own, "SELECT position FROM messages ORDER BY position")
     assert [p for (p,) in positions] == list(range(len(positions)))
     final = rows(db, f"SELECT final_attempt FROM tasks WHERE task_id = '{TASK_ID}'")
     assert final == [(2,)]

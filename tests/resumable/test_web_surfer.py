@@ -29,8 +29,9 @@ import pytest
 from PIL import Image
 
 from magentic_tasks.resumable._images import IMAGES
+from magentic_tasks.store import TaskStore
 from tests.browser.conftest import chromium_pids
-from tests.resumable.run_once import KILLED
+from tests.resumable.run_once import KILLED, TASK_ID
 from tests.resumable.test_equivalence import Ran, Scenario, request_log, rows, run_once
 from tests.support.model_server import Script, ScriptedModelServer, click, scroll_down, visit
 from tests.support.web_site import CHROMIUM, Site, chromium_missing, serve_site
@@ -108,7 +109,9 @@ def test_a_web_surfer_run_killed_after_round_k_reopens_its_page_and_sends_the_sa
     with ScriptedModelServer(scenario.script) as server:
         killed = run_once(tmp_path, server, scenario, "--kill-after-round", str(k), QUICK)
         wait_gone(marker)  # the killed worker's browser went with it
-        ((saved,),) = rows(tmp_path / "tasks.db", "SELECT state_json FROM checkpoints")
+        checkpoint = TaskStore(tmp_path / "tasks.db").latest_checkpoint(TASK_ID)  # in the task's own file
+        assert checkpoint is not None
+        saved = json.dumps(checkpoint.state)
         before = len(site.requests)
         resumed = run_once(tmp_path, server, scenario, QUICK)
         log = [(kind, without_images(body)) for kind, body in request_log(server, tmp_path)]
@@ -123,7 +126,7 @@ def test_a_web_surfer_run_killed_after_round_k_reopens_its_page_and_sends_the_sa
     assert sum(1 for kind, _ in log if kind == "web_surfer") == ROUNDS  # three actions and an answer
     assert transcript(resumed.outcome) == transcript(whole.outcome)
     assert resumed.outcome["prompt_tokens"] + resumed.outcome["completion_tokens"] == served
-    assert rows(tmp_path / "tasks.db", "SELECT COUNT(*) FROM checkpoints") == [(0,)]
+    assert rows(TaskStore(tmp_path / "tasks.db").task_file(TASK_ID), "SELECT COUNT(*) FROM checkpoints") == [(0,)]
     # The checkpoint held each of the k screenshots once (autogen's state repeats them per agent buffer).
     images = json.loads(saved)[IMAGES]
     assert len(images) == k and all(saved.count(image) == 1 for image in images)

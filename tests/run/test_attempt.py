@@ -200,10 +200,12 @@ class DefectiveStore(TaskStore):
     """A store with a bug that is not a `StoreError` where the run records its result: what a lone
     surrogate used to cause."""
 
-    def save_outcome(self, task: TaskInput, outcome: RunOutcome, attempt: int | None) -> RunOutcome:
+    def save_outcome(
+        self, task: TaskInput, outcome: RunOutcome, attempt: int | None, streamed: bool = False
+    ) -> RunOutcome:
         if outcome.status == "completed":  # the run's own result
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
-        return super().save_outcome(task, outcome, attempt)
+        return super().save_outcome(task, outcome, attempt, streamed)
 
 
 async def test_a_defect_after_the_run_fails_the_task_with_its_reason_instead_of_a_retry(

@@ -1,7 +1,7 @@
 """An attempt's mirror writes, batched: one transaction per round or per flush interval, nothing lost.
 
-The store is real SQLite; a `CountingStore` counts write transactions (every `write` of its
-`Database`) and remembers each batch it committed, with the moment it did.
+The store is real SQLite; a `CountingStore` counts write transactions (of the shared file and of
+the task's own) and remembers each batch it committed, with the moment it did.
 """
 
 from __future__ import annotations
@@ -13,56 +13,66 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
 from magentic_tasks.errors import StoreError
 from magentic_tasks.run import ProgressTracker, TranscriptWriter, UsageMeter, execute_task
 from magentic_tasks.schemas import MessageView, TaskInput, TokenUsage
-from magentic_tasks.settings import Settings
-from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, Database, TaskStore
+from magentic_tasks.settings import Settings, SqliteLocking
+from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, TaskStore, progress_mark
 from tests.run.test_attempt import TASK, scripted_client
 
 T = TypeVar("T")
 
 
-class CountingDatabase(Database):
-    """Names each committed write transaction after the store operation under way."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.writes: list[str] = []  # the name of each committed write operation, in order
-        self.operation = "other"
-
-    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        result = super().write(fn)
-        self.writes.append(self.operation)
-        return result
-
-
 class CountingStore(TaskStore):
-    """`first_batch`, when given, runs in the first batch's write before anything is written: it may
-    raise (the write fails) or sleep (the share is slow)."""
+    """Names each committed write transaction: "batch" (the transcript writer's), "own" (another of
+    the task's own file) or "shared" (the file every instance shares). `first_batch`, when given,
+    runs in the first batch's write before anything is written: it may raise (the write fails) or
+    sleep (the share is slow)."""
 
-    def __init__(self, path: Path, *, first_batch: Callable[[], None] | None = None) -> None:
-        super().__init__(path)
-        self.db = self.counting = CountingDatabase(path)
-        self.writes = self.counting.writes
+    def __init__(
+        self, path: Path, *, first_batch: Callable[[], None] | None = None, locking: SqliteLocking = "default"
+    ) -> None:
+        super().__init__(path, locking=locking)
+        self.writes: list[str] = []
         self.batches: list[tuple[float, Batch]] = []
         self.first_batch = first_batch
+        self.in_batch = False
+        shared_write, own_write = self.db.write, self.files.write
+
+        def counted_shared(fn: Callable[[sqlite3.Connection], T]) -> T:
+            result = shared_write(fn)
+            self.writes.append("shared")
+            return result
+
+        def counted_own(task_id: str, fn: Callable[[sqlite3.Connection], T], *args: Any, **kwargs: Any) -> T:
+            result = own_write(task_id, fn, *args, **kwargs)
+            self.writes.append("batch" if self.in_batch else "own")
+            return result
+
+        self.db.write = counted_shared  # type: ignore[method-assign]
+        self.files.write = counted_own  # type: ignore[method-assign]
 
     def write_batch(self, batch: Batch) -> int:
         first, self.first_batch = self.first_batch, None
         if first is not None:
             first()
-        self.counting.operation = "batch"
+        self.in_batch = True
         try:
             stored = super().write_batch(batch)
         finally:
-            self.counting.operation = "other"
+            self.in_batch = False
         self.batches.append((time.monotonic(), batch))
         return stored
+
+
+def until(condition: Callable[[], bool]) -> None:
+    """Wait (in a thread) for another thread's state."""
+    while not condition():
+        time.sleep(0.01)
 
 
 def mirror_down() -> None:
@@ -174,7 +184,11 @@ async def test_a_run_writes_a_batch_per_round_and_a_constant_number_of_other_tra
     assert rounds >= 1
     # Per round one batch (with its checkpoint), per second at most one more, and the attempt's last.
     assert len(store.batches) <= rounds + 1 + math.ceil(elapsed / settings.mirror_flush_seconds)
-    assert [w for w in store.writes if w != "batch"] == ["other", "other"]  # begin the attempt; the outcome
+    # The shared file: the task's row marked running, its outcome. Its own file: made with the first
+    # attempt (taking the run's lease); after the outcome, the attempt ends, the checkpoints and the
+    # lease go.
+    assert sorted(w for w in store.writes if w != "batch") == ["own", "own", "shared", "shared"]
+    assert store.latest_checkpoint(task.task_id) is None
     assert [m.content for m in store.messages(task.task_id, 1)] == [m.content for m in outcome.messages]
 
 
@@ -209,3 +223,57 @@ async def test_a_defect_in_a_background_batch_is_logged_and_its_messages_go_with
     ]
     assert await writer.close(AttemptEnd(datetime(2026, 11, 28, tzinfo=UTC)))
     assert stored(store) == ["a"]
+
+
+async def test_a_round_boundary_while_a_timed_batch_takes_the_lock_joins_its_transaction(tmp_path: Path) -> None:
+    """On a share a batch waits round trips (or another instance) for the file's lock; the round's
+    checkpoint, handed over meanwhile, is committed with it: the run waits for one write, not two."""
+    store = CountingStore(tmp_path / "tasks.db", locking="dotfile")
+    store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
+    store.hold(TASK.task_id)
+    own = store.files._database(TASK.task_id)
+    transactions: list[int] = []
+    run_batch = own._group._run_batch
+
+    def counted(works: list[Any], late: Any) -> None:
+        run_batch(works, late)
+        transactions.append(len(works))
+
+    own._group._run_batch = counted
+    lock = store.task_file(TASK.task_id).with_name(store.task_file(TASK.task_id).name + ".lock")
+    lock.mkdir()  # the file's lock is taken: the timed batch waits for it
+    writer = writer_for(store, flush_seconds=30)
+    writer.add(views("instruction"))
+    timed = asyncio.ensure_future(writer.flush())
+    await asyncio.to_thread(until, lambda: own._group._busy)  # the timed batch leads, and waits for the lock
+    writer.add(views("answer"))
+    boundary = asyncio.ensure_future(writer.flush(checkpoint=Checkpoint(
+        task_id=TASK.task_id, attempt=1, round=1, messages=2, state={}, usage_by_agent={}, elapsed=1.0,
+        deadline=datetime(2026, 11, 29, tzinfo=UTC), saved_at=datetime(2026, 11, 28, tzinfo=UTC))))
+    await asyncio.to_thread(until, lambda: len(own._group._queue) == 1)  # handed over while the first waits
+    lock.rmdir()
+
+    assert await timed and await boundary
+    assert transactions == [2]
+    assert stored(store) == ["instruction", "answer"] and store.latest_checkpoint(TASK.task_id) is not None
+    store.release(TASK.task_id)
+
+
+def test_batches_that_land_out_of_order_keep_the_newest_usage_and_never_leave_a_gap(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path / "tasks.db")
+    store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
+
+    def batch(first: int, contents: list[str], tokens: int, entries: int | None = None) -> Batch:
+        end = first + len(contents) if entries is None else entries
+        return Batch(task_id=TASK.task_id, attempt=1, first_seq=first, messages=views(*contents), progress=None,
+                     usage={"Coder": TokenUsage(prompt_tokens=tokens)}, number=progress_mark(end, tokens))
+
+    with pytest.raises(StoreError, match="only 0 stored before it"):
+        store.write_batch(batch(1, ["b"], 20))  # its entry 0 is not stored yet
+    store.write_batch(batch(2, [], 30, entries=2))  # usage alone, made after both
+    store.write_batch(batch(0, ["a"], 10))  # the oldest lands last
+    assert stored(store) == ["a"]
+    assert store.attempt_usage(TASK.task_id) == {1: {"Coder": TokenUsage(prompt_tokens=30)}}
+    store.write_batch(batch(0, ["a", "b"], 40))  # everything from the stored entries on, again
+    assert stored(store) == ["a", "b"]
+    assert store.attempt_usage(TASK.task_id) == {1: {"Coder": TokenUsage(prompt_tokens=40)}}

@@ -328,7 +328,7 @@ async def test_unreachable_durable_state_falls_back_to_sqlite(
     await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
     await answered(service.create(body(prompt="not run yet", use_aoai=False), owner=None))
     store = service.store
-    store.begin_attempt(durable.started["task-1"], NOW)  # its run has begun, and wrote its row
+    store.mark_running(durable.started["task-1"], NOW)  # its run has begun, and wrote its row
     durable.unreachable = True
     assert (await answered(service.status("task-1", None))).body["status"] == "running"
     assert (await answered(service.status("task-2", None))).status_code == 503  # only Durable knew of it
@@ -385,3 +385,23 @@ async def test_reconcile_copies_only_finished_results_that_sqlite_is_missing(
     assert store.get_task("task-3") is None
     assert await service.mirror_recent() == 1  # the unfinished one gets its row too
     assert store.get_task("task-3").status == "pending"  # type: ignore[union-attr]
+
+
+async def test_following_messages_while_two_copies_of_the_run_stream_at_once_skips_none(
+    service: TaskService, store: TaskStore, durable: InMemoryOrchestrations
+) -> None:
+    await answered(service.create(body(prompt="hi", use_aoai=False), owner=None))
+    task = durable.started["task-1"]
+    first, second = store.begin_attempt(task, NOW), store.begin_attempt(task, NOW)
+    for seq in range(2):  # the two copies' batches interleave in the stream
+        store.append_messages("task-1", first, seq, [MessageView(source="a", content=f"a{seq}", type="TextMessage")])
+        store.append_messages("task-1", second, seq, [MessageView(source="b", content=f"b{seq}", type="TextMessage")])
+
+    contents, after = [], 0
+    for _ in range(10):
+        view = (await answered(service.messages("task-1", None, {"after": str(after), "limit": "50"}))).body
+        contents += [m["content"] for m in view["messages"]]
+        if view["next_after"] == after:
+            break
+        after = view["next_after"]
+    assert contents == ["a0", "b0", "a1", "b1"]

@@ -64,9 +64,14 @@ def rows(path: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
 
 
 def count(path: Path, table: str) -> int:
-    (value,) = rows(path, f"SELECT COUNT(*) FROM {table}")[0]
-    assert isinstance(value, int)
-    return value
+    """Rows of `table` in the shared file and (for a run's tables) in every task's own file."""
+    total = 0
+    for file in (path, *sorted((path.parent / "tasks").glob("*/*.db"))):
+        if rows(file, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", table):
+            (value,) = rows(file, f"SELECT COUNT(*) FROM {table}")[0]
+            assert isinstance(value, int)
+            total += value
+    return total
 
 
 def uri(path: Path, locking: SqliteLocking) -> str:
@@ -123,7 +128,7 @@ def test_first_use_creates_the_schema_and_its_directory(store: TaskStore, db: Pa
     assert not db.parent.exists()
     assert store.task_exists("nope") is False
 
-    assert rows(db, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(5,)]
+    assert rows(db, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)] == [(6,)]
     tables = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"schema_version", "tasks", "attempts", "messages"} <= tables
 
@@ -141,7 +146,7 @@ def test_a_second_store_on_the_same_file_does_not_migrate_again(
     assert again.create_task(make_task("task-2"))
 
     assert not any("migrated" in r.getMessage() for r in caplog.records)
-    assert rows(db, "SELECT version FROM schema_version") == [(5,)]
+    assert rows(db, "SELECT version FROM schema_version") == [(6,)]
     assert count(db, "tasks") == 2
 
 
@@ -187,7 +192,7 @@ def test_a_newer_schema_in_the_file_is_refused(db: Path, locking: SqliteLocking)
     conn.close()
 
     newer = TaskStore(db, locking=locking)
-    with pytest.raises(StoreError, match=r"schema v6 is newer than this code \(v5\)"):
+    with pytest.raises(StoreError, match=r"schema v7 is newer than this code \(v6\)"):
         newer.get_task("task-1")
     with pytest.raises(StoreError, match="newer"):
         newer.create_task(make_task("task-2"))
@@ -264,29 +269,41 @@ def test_set_status_moves_an_unfinished_task_but_never_a_finished_one(store: Tas
 # ---- attempts and the streamed transcript --------------------------------------------------------
 
 
-def test_messages_of_an_unknown_task_are_refused(store: TaskStore, db: Path) -> None:
-    with pytest.raises(StoreError, match="FOREIGN KEY"):
-        store.append_messages("missing", 1, 0, views(1))
-    assert count(db, "messages") == 0
+def test_a_run_writes_its_own_file_and_the_shared_file_only_gets_its_row(store: TaskStore, db: Path) -> None:
+    task = make_task()
+    attempt = store.begin_attempt(task, T0)
+    store.append_messages("task-1", attempt, 0, views(2))
+
+    own = store.task_file("task-1")
+    assert own.parent.parent == db.parent / "tasks" and own.name.startswith("task-1-")
+    assert rows(own, "SELECT task_id, attempt, seq, position FROM messages ORDER BY seq") == [
+        ("task-1", 1, 0, 0), ("task-1", 1, 1, 1)]
+    assert rows(db, "SELECT COUNT(*) FROM messages") == rows(db, "SELECT COUNT(*) FROM attempts") == [(0,)]
+    assert store.get_task("task-1") is None  # no row until the run marks it running (in the background)
+
+    store.mark_running(task, T0)
+    assert store.get_task("task-1").status == "running"  # type: ignore[union-attr]
 
 
-def test_begin_attempt_numbers_attempts_and_creates_a_missing_task(store: TaskStore, db: Path) -> None:
+def test_begin_attempt_numbers_attempts_and_mark_running_creates_a_missing_task(store: TaskStore, db: Path) -> None:
     task = make_task()
     assert store.last_attempt("task-1") is None
     assert store.begin_attempt(task, T0) == 1
+    store.mark_running(task, T0)
     assert store.get_task("task-1").status == "running"  # type: ignore[union-attr]
     assert store.begin_attempt(task, T0 + timedelta(seconds=1)) == 2
     assert store.begin_attempt(task, T0 + timedelta(seconds=2)) == 3
 
     assert store.last_attempt("task-1") == 3
     assert count(db, "tasks") == 1
-    assert rows(db, "SELECT attempt FROM attempts ORDER BY attempt") == [(1,), (2,), (3,)]
+    assert rows(store.task_file("task-1"), "SELECT attempt FROM attempts ORDER BY attempt") == [(1,), (2,), (3,)]
 
 
-def test_begin_attempt_does_not_reopen_a_finished_task(store: TaskStore) -> None:
+def test_mark_running_does_not_reopen_a_finished_task(store: TaskStore) -> None:
     task = make_task()
     store.save_outcome(task, outcome(), None)
     store.begin_attempt(task, T0 + timedelta(hours=1))
+    store.mark_running(task, T0 + timedelta(hours=1))
     assert store.get_task("task-1").status == "completed"  # type: ignore[union-attr]
 
 
@@ -378,6 +395,7 @@ def test_save_outcome_returns_the_final_attempts_transcript(store: TaskStore, db
     assert snapshot.outcome == result
     assert count(db, "messages") == 7  # the transcript was not written a second time
     assert rows(db, "SELECT status, error, final_attempt FROM tasks") == [("completed", None, final)]
+    assert rows(db, "SELECT COUNT(*) FROM messages") == [(0,)]  # all of them in the task's own file
 
 
 def test_a_failed_outcome_keeps_its_error(store: TaskStore) -> None:

@@ -1,4 +1,5 @@
-"""Several processes (standing in for Function hosts) writing one SQLite file at once lose nothing."""
+"""Several processes (standing in for Function hosts) writing one mirror at once lose nothing: the
+shared file (every task's row) and each task's own file (its attempts and transcript)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def _worker(path: str, locking: SqliteLocking, worker: int) -> int:
             store.finish_attempt(task.task_id, failed, T0, {"Coder": TokenUsage(prompt_tokens=1)}, "timeout")
             writes += 3
         attempt = store.begin_attempt(task, T0)
-        writes += 1
+        store.mark_running(task, T0)
+        writes += 2
         transcript = _views(MESSAGES, "m")
         for first in range(0, MESSAGES, BATCH):
             store.append_messages(task.task_id, attempt, first, transcript[first:first + BATCH])
@@ -72,7 +74,7 @@ def test_processes_writing_one_file_at_once_lose_and_duplicate_nothing(tmp_path:
         writes = [future.result(timeout=120) for future in futures]
 
     retried_tasks = len(range(0, TASKS, FAILED_EVERY))
-    assert sum(writes) == PROCESSES * (TASKS * (2 + -(-MESSAGES // BATCH) + 3) + retried_tasks * 3)
+    assert sum(writes) == PROCESSES * (TASKS * (3 + -(-MESSAGES // BATCH) + 3) + retried_tasks * 3)
 
     conn = sqlite3.connect(db)
     try:
@@ -86,20 +88,26 @@ def test_processes_writing_one_file_at_once_lose_and_duplicate_nothing(tmp_path:
         assert one("SELECT COUNT(*) FROM tasks WHERE status = 'completed' AND outcome_json IS NOT NULL") == (
             PROCESSES * TASKS
         )
-        assert one("SELECT COUNT(*) FROM attempts") == PROCESSES * (TASKS + retried_tasks)
-        assert one("SELECT COUNT(*) FROM attempts WHERE finished_at IS NULL") == 0
-        assert one("SELECT COUNT(*) FROM messages") == PROCESSES * (TASKS * MESSAGES + retried_tasks * 2)
-        # each task's final attempt holds exactly its transcript, seq 0..MESSAGES-1
-        assert conn.execute(
-            """SELECT t.task_id FROM tasks t JOIN messages m ON m.task_id = t.task_id AND m.attempt = t.final_attempt
-               GROUP BY t.task_id HAVING COUNT(*) != ? OR MIN(m.seq) != 0 OR MAX(m.seq) != ?""",
-            (MESSAGES, MESSAGES - 1),
-        ).fetchall() == []
+        assert one("SELECT COUNT(*) FROM attempts") == one("SELECT COUNT(*) FROM messages") == 0
         final_attempts = dict(conn.execute("SELECT task_id, final_attempt FROM tasks").fetchall())
-        assert final_attempts == {
-            f"w{w}-t{n}": 2 if n % FAILED_EVERY == 0 else 1 for w in range(PROCESSES) for n in range(TASKS)
-        }
     finally:
         conn.close()
-    assert not db.with_name("tasks.db.lock").exists()
-    assert not db.with_name("tasks.db-journal").exists()
+    assert final_attempts == {
+        f"w{w}-t{n}": 2 if n % FAILED_EVERY == 0 else 1 for w in range(PROCESSES) for n in range(TASKS)
+    }
+    store = TaskStore(db, locking=locking)
+    for task_id, final in final_attempts.items():
+        own = sqlite3.connect(store.task_file(task_id))
+        try:
+            assert own.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            attempts = own.execute("SELECT attempt, finished_at IS NOT NULL FROM attempts ORDER BY attempt").fetchall()
+            assert attempts == [(a, 1) for a in range(1, final + 1)]
+            # the final attempt holds exactly its transcript, seq 0..MESSAGES-1; the failed one its 2
+            assert own.execute("SELECT attempt, COUNT(*), MIN(seq), MAX(seq) FROM messages GROUP BY attempt").fetchall(
+            ) == ([(1, 2, 0, 1)] if final == 2 else []) + [(final, MESSAGES, 0, MESSAGES - 1)]
+            positions = [p for (p,) in own.execute("SELECT position FROM messages ORDER BY position")]
+            assert positions == list(range(len(positions)))
+        finally:
+            own.close()
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.name.endswith(("-journal", ".lock"))]
+    assert leftovers == []

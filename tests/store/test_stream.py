@@ -1,4 +1,4 @@
-"""Schema v2 on real SQLite files: migrating a v1 file, the task-wide message stream, progress rows."""
+"""Migrating a v1 file, the task-wide message stream, progress rows."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_a_v1_file_is_migrated_in_place_keeping_every_row(tmp_path: Path) -> Non
     store = TaskStore(db)
     old = store.get_task("old-1")
 
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     assert old is not None and old.status == "failed" and old.owner == "alice"
     assert old.outcome is not None and [m.content for m in old.outcome.messages] == ["b0", "b1"]
     page, complete = store.stream_page("old-1", 0, 10)  # attempt 1 first, in seq order
@@ -71,7 +71,8 @@ def test_a_v1_file_is_migrated_in_place_keeping_every_row(tmp_path: Path) -> Non
 
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(5,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(6,)]
+        assert conn.execute("SELECT COUNT(*) FROM messages WHERE task_id = 'old-2'").fetchone() == (2,)  # in place
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         indexes = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -153,3 +154,29 @@ def test_progress_is_written_with_its_messages_and_counts_every_attempts_tokens(
 
     assert store.task_progress(task.task_id) == TaskProgress(
         attempt=retry, rounds=1, last_speaker="Coder", messages=3, prompt_tokens=70, completion_tokens=7)
+
+
+def test_a_page_ends_where_another_attempts_messages_interleave_so_following_it_skips_nothing(
+    tmp_path: Path,
+) -> None:
+    """Two copies of the run activity streaming at once interleave their rows in the task's stream.
+    A page is one attempt's run of them: following `next_after` visits every position once."""
+    store = TaskStore(tmp_path / "tasks.db")
+    task = make_task()
+    first, second = store.begin_attempt(task, T0), store.begin_attempt(task, T0)
+    for seq in range(3):  # positions 0, 2, 4 are the first copy's; 1, 3, 5 the second's
+        store.append_messages(task.task_id, first, seq, [MessageView(source="a", content=f"a{seq}", type="T")])
+        store.append_messages(task.task_id, second, seq, [MessageView(source="b", content=f"b{seq}", type="T")])
+
+    seen: list[tuple[int, int, str]] = []
+    after = 0
+    for _ in range(10):
+        page, complete = store.stream_page(task.task_id, after, 10)
+        assert page and len({attempt for _, attempt, _ in page}) == 1
+        seen += [(pos, attempt, m.content) for pos, attempt, m in page]
+        after = page[-1][0] + 1  # next_after
+        if complete:
+            break
+    assert seen == [(0, first, "a0"), (1, second, "b0"), (2, first, "a1"), (3, second, "b1"), (4, first, "a2"),
+                    (5, second, "b2")]
+    assert store.stream_page(task.task_id, 6, 10) == ([], True)

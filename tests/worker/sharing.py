@@ -392,17 +392,19 @@ class WorkerHarness(Harness):
 
 
 def task_ids_in(db_path: Path) -> frozenset[str]:
-    """Every task id any table of the SQLite file at `db_path` holds (read-only); none without a file."""
-    if not db_path.is_file():
-        return frozenset()
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        ids: set[str] = set()
-        for table in tables:
-            columns = {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
-            if "task_id" in columns:
-                ids.update(str(task_id) for (task_id,) in conn.execute(f'SELECT DISTINCT task_id FROM "{table}"'))
-        return frozenset(ids)
-    finally:
-        conn.close()
+    """Every task id the mirror at `db_path` holds, in any table of the shared file or of a task's own
+    file (read-only); none without a file."""
+    ids: set[str] = set()
+    for file in (db_path, *(db_path.parent / "tasks").glob("*/*.db")):
+        if not file.is_file():
+            continue
+        conn = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+        try:
+            tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for table in tables:
+                columns = {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
+                if "task_id" in columns:
+                    ids.update(str(task_id) for (task_id,) in conn.execute(f'SELECT DISTINCT task_id FROM "{table}"'))
+        finally:
+            conn.close()
+    return frozenset(ids)

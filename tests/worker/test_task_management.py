@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from magentic_tasks.store import TaskStore
 from tests.e2e.conftest import Harness, as_json
 from tests.worker.conftest import worker_of
 
@@ -60,8 +61,8 @@ async def test_a_result_the_mirror_lost_is_served_whole_from_durables_history_th
     task_id = await app.create_task()
     result = await app.run_to_end(task_id)
     with sqlite3.connect(app.db_path) as conn:  # the mirror loses the task (its share was restored from backup)
-        for table in ("messages", "checkpoints", "attempts", "tasks"):
-            conn.execute(f"DELETE FROM {table} WHERE task_id = ?", (task_id,))
+        conn.execute("DELETE FROM tasks WHERE task_id = ?", (task_id,))
+    TaskStore(app.db_path).task_file(task_id).unlink()
 
     # The worker's durable client reads the history (showHistoryOutput) for the transcript the output leaves out.
     assert as_json(await app.get_result(task_id)) == result
