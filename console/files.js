@@ -4,20 +4,11 @@
 // File names are the team's or the caller's text: only ever set as text.
 
 import { call, fetchBlob, taskPath } from "./api.js";
+import { el } from "./dom.js";
 
 // How long a downloaded file's blob: URL lives after the browser was handed it (some browsers read
 // the blob after the click returns); then its memory is freed.
 const REVOKE_AFTER_MS = 30_000;
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (name === "class") node.className = value;
-    else node.setAttribute(name, value);
-  }
-  node.append(...children);
-  return node;
-}
 
 /** `bytes` for people: "912 bytes", "48.8 KiB", "3.1 MiB". */
 export function size(bytes) {

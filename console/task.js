@@ -3,6 +3,7 @@
 // and its files (files.js).
 
 import { call, taskPath } from "./api.js";
+import { el } from "./dom.js";
 import { FilesView } from "./files.js";
 import { markdown } from "./markdown.js";
 import { follow } from "./transcript.js";
@@ -10,16 +11,6 @@ import { follow } from "./transcript.js";
 const FINAL = new Set(["completed", "failed", "cancelled"]);
 const CANCELLABLE = new Set(["pending", "running", "awaiting_input"]);
 const number = (n) => Number(n).toLocaleString("en");
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (name === "class") node.className = value;
-    else node.setAttribute(name, value);
-  }
-  node.append(...children);
-  return node;
-}
 
 function button(text, onClick, attrs = {}) {
   const node = el("button", { type: "button", ...attrs }, text);

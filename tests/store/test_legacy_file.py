@@ -22,16 +22,21 @@ def task(task_id: str, created_at: datetime = T0) -> TaskInput:
                      created_at=created_at)
 
 
-def v5_file(path: Path) -> None:
-    """A file as schema v5 left it: `done` finished (a failed attempt, then the final one; an output
-    file kept), `paused` between two slices (its checkpoint released), `crashed` with its checkpoint
-    still held by a run that died."""
-    conn = sqlite3.connect(path)
+def v5_schema(conn: sqlite3.Connection) -> None:
+    """The tables as schema v5 made them."""
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     for version in (1, 2, 3, 4, 5):
         for statement in _MIGRATIONS[version]:
             conn.execute(statement)
     conn.execute("INSERT INTO schema_version VALUES (5)")
+
+
+def v5_file(path: Path) -> None:
+    """A file as schema v5 left it: `done` finished (a failed attempt, then the final one; an output
+    file kept), `paused` between two slices (its checkpoint released), `crashed` with its checkpoint
+    still held by a run that died."""
+    conn = sqlite3.connect(path)
+    v5_schema(conn)
     conn.execute("INSERT INTO task_files VALUES ('done', 'output', 'out.txt', 3, 'abc', 'text/plain', 'done/out.txt')")
     at = T0.isoformat()
     outcome = json.dumps({"status": "completed", "final_answer": "42", "finished_at": at, "attempts": 2})
@@ -128,11 +133,7 @@ def test_a_file_without_transcripts_is_not_asked_about_them(tmp_path: Path) -> N
     """A v5 file that held no transcript rows (or a new one): no task is looked for in it."""
     db = tmp_path / "tasks.db"
     conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    for version in (1, 2, 3, 4, 5):
-        for statement in _MIGRATIONS[version]:
-            conn.execute(statement)
-    conn.execute("INSERT INTO schema_version VALUES (5)")
+    v5_schema(conn)
     conn.commit()
     conn.close()
 
