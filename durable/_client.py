@@ -27,6 +27,7 @@ from ._names import (
     TASK_ORCHESTRATOR,
     announcement_instance_id,
     callback_instance_id,
+    is_task_instance,
 )
 
 if TYPE_CHECKING:  # the service is loaded on first use, not when the worker indexes the app
@@ -197,7 +198,7 @@ class DurableOrchestrations:
         max_pages: int | None = None,
         budget_seconds: float | None = None,
     ) -> tuple[list[str], bool]:
-        """Ids of the instances created between `created_from` and `created_to` that finished
+        """Ids of the task instances created between `created_from` and `created_to` that finished
         (Completed or Terminated), following the host's continuation token page by page, within
         `max_pages` and `budget_seconds` (the class's defaults when None); and whether every page
         was read."""
@@ -206,7 +207,8 @@ class DurableOrchestrations:
             created_from=created_from, created_to=created_to, statuses=statuses, show_input=False,
             page_size=page_size, max_pages=max_pages, budget_seconds=budget_seconds,
         )
-        return [str(item["instanceId"]) for item in items if item.get("instanceId")], complete
+        ids = [str(item["instanceId"]) for item in items if item.get("instanceId")]
+        return [i for i in ids if is_task_instance(i)], complete  # not the tasks' deliveries and announcements
 
     async def _query(
         self,

@@ -27,6 +27,12 @@ def publish_activity(sink: str) -> str:
     return f"publish_event_to_{sink}"
 
 
+def is_task_instance(instance_id: str) -> bool:
+    """Whether the instance is a task's own orchestration (its deliveries and announcements are
+    suffixed with a colon, which no task id has)."""
+    return ":" not in instance_id
+
+
 def callback_instance_id(task_id: str) -> str:
     """The callback delivery's instance id: the task's own, suffixed (no task id has a colon)."""
     return f"{task_id}:callback"

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pytest
 import activities
 import orchestrators
 import starters
+from durable import DurableOrchestrations
 from magentic_tasks.settings import get_settings
 from tests.e2e.conftest import HOST_JSON, RUN_ACTIVITY, TIMER_SCALE, Harness, StartApp, app_starter, as_json
 from tests.support.durable_host import FakeDurableHost
@@ -177,3 +179,23 @@ async def test_deleting_a_task_waits_for_its_deliverys_termination_to_be_carried
 
     assert deleted.status_code == 204, deleted.get_body()
     assert app.host.get_instance(task_id) is None and app.host.get_instance(f"{task_id}:callback") is None
+
+
+async def test_the_finished_task_query_names_tasks_not_their_deliveries_or_announcements(
+    start_announcing_app: StartApp,
+) -> None:
+    """The reconcile timer and the retention read this list as task ids: a `:callback` or
+    `:announce` instance there would be read (and purged) as a task of its own."""
+    async with webhook_receiver(SECRET) as receiver:
+        app = await start_announcing_app(UNTIL_STOPPED, Faults(latency=0.05), **ANNOUNCED)
+        task_id = await create(app, receiver)
+        await app.host.wait_until(lambda: bool(app.host.calls_of(RUN_ACTIVITY, task_id)), 10.0, "the run")
+        assert (await cancel(app, task_id)).status_code == 202
+        await announced(app, task_id)
+    client = df.DurableOrchestrationClient(app.host.starter_json())
+
+    ids, complete = await DurableOrchestrations(client).finished_ids(datetime.now(UTC) - timedelta(hours=1))
+
+    assert app.host.get_instance(f"{task_id}:announce") is not None  # both ran, and finished
+    assert app.host.get_instance(f"{task_id}:callback") is not None
+    assert (ids, complete) == ([task_id], True)
