@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from ..clock import iso
 from ..schemas import MessageView, TokenUsage
+from ._lease import release_lease
 from ._rows import insert_messages, read_messages, set_attempt_usage, usage_json
 from ._tasks import parse_timestamp
 from ._transcript import begin_attempt
@@ -73,18 +74,13 @@ def save_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint, attempt_us
     return size
 
 
-def drop_checkpoints(conn: sqlite3.Connection, task_id: str) -> None:
-    """The task is final: it never resumes."""
-    conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,))
-
-
 def release_checkpoint(conn: sqlite3.Connection, task_id: str, attempt: int, holder: str) -> bool:
     """The slice ends here: its checkpoint, and the run's lease (`_lease`, the same holder), are let go."""
     cursor = conn.execute(
         "UPDATE checkpoints SET held_by = NULL WHERE task_id = ? AND attempt = ? AND held_by = ?",
         (task_id, attempt, holder),
     )
-    conn.execute("DELETE FROM lease WHERE task_id = ? AND holder = ?", (task_id, holder))
+    release_lease(conn, task_id, holder)
     return cursor.rowcount == 1
 
 
@@ -137,7 +133,7 @@ def begin_resumed(
 
 
 def discard_checkpoints(conn: sqlite3.Connection, task_id: str) -> int:
-    """Drop every checkpoint of the task (its run starts over); how many there were."""
+    """Drop every checkpoint of the task (its run starts over, or it is final); how many there were."""
     return conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,)).rowcount
 
 

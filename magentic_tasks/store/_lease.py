@@ -35,6 +35,11 @@ def release_lease(conn: sqlite3.Connection, task_id: str, holder: str) -> None:
     conn.execute("DELETE FROM lease WHERE task_id = ? AND holder = ?", (task_id, holder))
 
 
+def end_lease(conn: sqlite3.Connection, task_id: str) -> None:
+    """The task is final: no run of it goes on, whoever held its lease."""
+    conn.execute("DELETE FROM lease WHERE task_id = ?", (task_id,))
+
+
 def live_holder(conn: sqlite3.Connection, task_id: str, now: float) -> str | None:
     """Who holds a live lease on the task; None when nobody does."""
     row = conn.execute("SELECT holder FROM lease WHERE task_id = ? AND until > ?", (task_id, now)).fetchone()

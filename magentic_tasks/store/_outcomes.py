@@ -20,10 +20,13 @@ A run whose last batch stored its whole transcript (`streamed`) needs no copy of
 
 from __future__ import annotations
 
+import sqlite3
+
 from ..schemas import STOPPED, MessageView, RunOutcome, TaskInput
 from ..text import storable
-from . import _tasks, _transcript
+from . import _checkpoints, _lease, _tasks, _transcript
 from ._connection import Database
+from ._rows import read_messages
 from ._task_files import TaskFiles
 
 
@@ -46,10 +49,14 @@ def save_outcome(
                     task.created_at)
     held, final_attempt = db.write(lambda conn: _tasks.record_outcome(conn, task, outcome, number))
     ended, at, error = attempt or 0, outcome.finished_at, storable(outcome.error) if outcome.error else None
-    stored = files.write(
-        task_id, lambda conn: _transcript.close_transcript(conn, task_id, final_attempt, ended, at, error),
-        task.created_at,
-    )
+
+    def close(conn: sqlite3.Connection) -> list[MessageView]:  # step 3, one transaction
+        _transcript.end_attempts(conn, task_id, ended, at, error)
+        _checkpoints.discard_checkpoints(conn, task_id)
+        _lease.end_lease(conn, task_id)
+        return read_messages(conn, task_id, final_attempt)
+
+    stored = files.write(task_id, close, task.created_at)
     held.messages = [_as_stored(m) for m in outcome.messages] if streamed and final_attempt == number else stored
     return held
 

@@ -121,14 +121,10 @@ def streamed_attempt(conn: sqlite3.Connection, task_id: str, messages: Sequence[
     return last if same and stored else None
 
 
-def close_transcript(
-    conn: sqlite3.Connection, task_id: str, final_attempt: int | None, ended: int, at: datetime, error: str | None
-) -> list[MessageView]:
-    """The task is final, its outcome recorded: attempt `ended` (the one that produced the outcome,
-    0 for none) ends with `error`, and so does every attempt paused at a checkpoint (released: no
-    activity runs it, and none will continue it) instead of looking like a run still streaming;
-    the round checkpoints go (a final task never resumes), and the lease of its live run. The
-    transcript of `final_attempt`."""
+def end_attempts(conn: sqlite3.Connection, task_id: str, ended: int, at: datetime, error: str | None) -> None:
+    """The task is final: attempt `ended` (the one that produced its outcome, 0 for none) ends with
+    `error`, and so does every attempt paused at a released checkpoint (no activity runs it, and
+    none will continue it) instead of looking like a run still streaming. Before the checkpoints go."""
     conn.execute(
         """UPDATE attempts SET finished_at = ? WHERE task_id = ? AND finished_at IS NULL AND attempt IN
            (SELECT attempt FROM checkpoints WHERE task_id = ? AND held_by IS NULL)""",
@@ -139,9 +135,6 @@ def close_transcript(
             "UPDATE attempts SET finished_at = ?, error = ? WHERE task_id = ? AND attempt = ? AND finished_at IS NULL",
             (iso(at), error, task_id, ended),
         )
-    conn.execute("DELETE FROM checkpoints WHERE task_id = ?", (task_id,))  # as _checkpoints.drop_checkpoints
-    conn.execute("DELETE FROM lease WHERE task_id = ?", (task_id,))  # no run of a final task goes on
-    return read_messages(conn, task_id, final_attempt)
 
 
 def attempt_open(conn: sqlite3.Connection, task_id: str, started_after: datetime) -> bool:

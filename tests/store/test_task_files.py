@@ -137,10 +137,10 @@ def test_a_crash_after_the_outcome_before_the_task_file_is_closed_leaves_nothing
     attempt = store.begin_first_attempt(task, T0)
     assert attempt is not None
     store.save_checkpoint(checkpoint(task.task_id, attempt, 1, 0), {})
-    def died(*_: object) -> list[MessageView]:
+    def died(*_: object) -> None:
         raise StoreError("the process died here")
 
-    monkeypatch.setattr(_transcript, "close_transcript", died)  # the step the crash skips
+    monkeypatch.setattr(_transcript, "end_attempts", died)  # the step the crash skips
     result = RunOutcome(status="completed", messages=views(2), final_answer="42", finished_at=T0)
     with pytest.raises(StoreError):
         store.save_outcome(task, result, None)
