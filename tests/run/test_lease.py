@@ -9,6 +9,7 @@ first copy is mid-run (holding the lease) when the second arrives.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.run.test_attempt import INFO, ledger
 
 TASK = TaskInput(task_id="task-1", prompt="What is 2+2?", use_aoai=False, model_name="gpt-4o",
                  created_at=datetime(2026, 11, 25, tzinfo=UTC))
+WAITING = "another copy of this run is live; waiting for it"  # run/_lease.py's log line
 ANSWERS = ["facts", "plan", ledger(False), "2+2 is 4.", ledger(True), "The answer is 4."]
 
 
@@ -58,7 +60,10 @@ async def until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.01)
 
 
-async def test_a_second_live_copy_waits_for_the_first_and_returns_its_result(settings: Settings) -> None:
+async def test_a_second_live_copy_waits_for_the_first_and_returns_its_result(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="magentic_tasks.run")
     store = TaskStore.from_settings(settings)
     first_client, second_client = GatedClient(hold_at=3), GatedClient()
     first = asyncio.create_task(execute_task(TASK, settings, store=store, client=first_client))
@@ -69,7 +74,7 @@ async def test_a_second_live_copy_waits_for_the_first_and_returns_its_result(set
     second = asyncio.create_task(execute_task(TASK, settings, store=store, client=second_client))
 
     async def waiting() -> bool:  # the second copy has looked and found the lease held
-        return second_client.calls == 0 and not second.done() and store.last_attempt(TASK.task_id) == 1
+        return WAITING in caplog.text and not second.done() and second_client.calls == 0
     await until(waiting, "the second copy waiting")
     first_client.gate.set()
     outcomes = await asyncio.gather(first, second)
@@ -96,7 +101,10 @@ async def test_a_copy_whose_holder_died_takes_over_once_the_lease_expires(settin
     assert store.last_attempt(TASK.task_id) == 2
 
 
-async def test_a_second_copy_of_a_slice_whose_holder_paused_returns_the_same_point(tmp_path: Path) -> None:
+async def test_a_second_copy_of_a_slice_whose_holder_paused_returns_the_same_point(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="magentic_tasks.run")
     settings = Settings(OPENAI_API_KEY="sk-test-key-000000000000", TASKS_DB_PATH=str(tmp_path / "tasks.db"),
                         TASK_WORKSPACE_ROOT=str(tmp_path / "workspaces"), SLICE_SECONDS=0.001, RUN_LEASE_SECONDS=30)
     store = TaskStore.from_settings(settings)
@@ -106,7 +114,7 @@ async def test_a_second_copy_of_a_slice_whose_holder_paused_returns_the_same_poi
     second = asyncio.create_task(execute_slice(TASK, settings, store=store, client=second_client))
 
     async def waiting() -> bool:
-        return second_client.calls == 0 and not second.done() and store.last_attempt(TASK.task_id) == 1
+        return WAITING in caplog.text and not second.done() and second_client.calls == 0
     await until(waiting, "the second copy waiting")
     first_client.gate.set()
     paused, standing_down = await asyncio.gather(first, second)
