@@ -73,12 +73,15 @@ def run_works(
     error_for: Callable[[BaseException], StoreError],
 ) -> list[Outcome]:
     """Each work's outcome, from one transaction (`BEGIN IMMEDIATE` for a write); the works `late`
-    gives once the lock is held join it. Raises `Locked` (or sqlite3's lock error) when the file's
-    lock got in the way: the whole batch goes again."""
+    gives once the lock is held, and again before the commit, join it. Raises `Locked` (or sqlite3's
+    lock error) when the file's lock got in the way: the whole batch goes again."""
     conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
     works.extend(late(write))  # queued while the lock was taken (round trips, on a share)
     try:
-        outcomes = [_one(conn, work, alone=len(works) == 1, error_for=error_for) for work in works]
+        outcomes: list[Outcome] = []
+        while len(outcomes) < len(works):
+            outcomes += [_one(conn, work, alone=len(works) == 1, error_for=error_for) for work in works[len(outcomes):]]
+            works.extend(late(write))  # queued while those ran (their reads are round trips too)
         conn.execute("COMMIT")
     except _Failed as failed:  # the only work failed: its transaction goes with it
         conn.execute("ROLLBACK")
