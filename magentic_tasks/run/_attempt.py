@@ -152,14 +152,14 @@ async def _go_on(
             report = after_review
             report.usage_by_agent = dict(meter.by_agent)
             plan = RoundBoundary(resume.state, 0, len(resume.history), resume.elapsed)
-            if report.paused and not await recorder.checkpoint(plan):
+            if report.paused and not await (await recorder.checkpoint(plan)):
                 raise TaskRunError("the plan could not be saved for review (the task mirror is unavailable)")
         else:  # the time spent waiting for the reviewer is not the run's: its deadline starts again
             resume = after_review
             left = max(settings.task_timeout_seconds - resume.elapsed, 0.0)
             start.deadline = utc_now() + timedelta(seconds=left)
             await best_effort(store.set_status, task.task_id, "running", utc_now())
-    files = RunFiles(task, settings, store, workspace)
+    files = RunFiles(task, settings, store, workspace, new_file=start.fresh)
     try:
         if report is None:
             report = await staged_run(files, meter, lambda text: run_team(

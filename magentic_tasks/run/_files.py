@@ -63,9 +63,13 @@ def remove_workspace(workspace: Path) -> None:
 class RunFiles:
     def __init__(
         self, task: TaskInput, settings: Settings, store: TaskStore, workspace: Path,
-        blob_store: Callable[[], BlobStore] | None = None,
+        blob_store: Callable[[], BlobStore] | None = None, *, new_file: bool = False,
     ) -> None:
         self.task, self.settings, self.store, self.workspace = task, settings, store, workspace
+        # The attempt made the task's file: it holds no file rows but those this run records (on a
+        # share each read of them is round trips at the start and at the end of the run).
+        self._no_outputs_yet = new_file
+        self._no_rows_yet = new_file
         self.redact = Redactor(settings.secrets())
         self._open = blob_store or (lambda: open_blob_store(settings.task_files_connection,
                                                             settings.task_files_container))
@@ -82,7 +86,7 @@ class RunFiles:
         """The task text (the prompt and its attachments); raises `FilesRefused`, or `FilesUnavailable`
         / `FetchFailed` (retryable) for a failure worth another attempt."""
         task = self.task
-        rows = await best_effort(self.store.file_rows, task.task_id) or []
+        rows = [] if self._no_rows_yet else await best_effort(self.store.file_rows, task.task_id) or []
         missing = [row for row in rows if row.kind == "output" and not (self.workspace / row.name).exists()]
         if not task.files and not missing:
             return task.prompt
@@ -112,7 +116,7 @@ class RunFiles:
         """Store and record the workspace's outputs; raises `FilesUnavailable` when Blob Storage fails.
         Without a workspace, the outputs kept so far (`after_retry`: with a note that the rest is lost)."""
         settings, task_id = self.settings, self.task.task_id
-        rows = await best_effort(self.store.file_rows, task_id) or []
+        rows = [] if self._no_outputs_yet else await best_effort(self.store.file_rows, task_id) or []
         before = {row.name: row for row in rows if row.kind == "output"}
         if not await asyncio.to_thread(self.workspace.is_dir):
             kept = [TaskFile(name=r.name, size=r.size or 0, sha256=r.sha256 or "", content_type=r.content_type)
@@ -131,6 +135,7 @@ class RunFiles:
                 now = {file.name for file, _ in collected.files}
                 rows_now = [FileRow("output", f.name, f.size, f.sha256, f.content_type, output_key(task_id, f.name))
                             for f, _ in collected.files]
+                self._no_outputs_yet = False
                 await in_thread(self.store.record_files, task_id, rows_now, True)
                 for name, row in before.items():
                     if name not in now:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from ..clock import utc_now
@@ -29,9 +30,10 @@ class AttemptRecorder:
         if self.writer is not None:
             self.writer.add(views)
 
-    async def checkpoint(self, boundary: RoundBoundary) -> bool:
-        """Save the boundary; whether it was saved. A checkpoint never fails the run: it only loses
-        the chance to resume here."""
+    async def checkpoint(self, boundary: RoundBoundary) -> asyncio.Future[bool]:
+        """Hand the boundary's checkpoint to the writer: a future of whether it was saved, which the
+        run need not wait for. A checkpoint never fails the run: it only loses the chance to resume
+        here (the round's messages go with the next batch)."""
         writer, attempt = self.writer, self.start.attempt
         assert attempt is not None and writer is not None
         checkpoint = Checkpoint(
@@ -39,12 +41,13 @@ class AttemptRecorder:
             state=dict(boundary.state), usage_by_agent=_plus(self.start.spent_before, self.meter.by_agent),
             elapsed=boundary.elapsed, deadline=self.start.deadline, held_by=self.holder, saved_at=utc_now(),
         )
-        try:
-            return await writer.flush(checkpoint=checkpoint)
-        except Exception:
-            logger.exception("task %s: round %d could not be checkpointed", self.task_id, boundary.rounds)
-            await writer.flush()  # the round's messages, without the checkpoint
-            return False
+        landing = await writer.hand(checkpoint=checkpoint)
+        landing.add_done_callback(lambda done: self._unsaved(done, boundary.rounds))
+        return landing
+
+    def _unsaved(self, landing: asyncio.Future[bool], round_: int) -> None:
+        if not landing.cancelled() and not landing.result():
+            logger.warning("task %s: round %d could not be checkpointed", self.task_id, round_)
 
 
 def _plus(a: dict[str, TokenUsage], b: dict[str, TokenUsage]) -> dict[str, TokenUsage]:

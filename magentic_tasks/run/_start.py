@@ -35,6 +35,7 @@ class Start:
     usage: dict[str, TokenUsage] = field(default_factory=dict)  # the attempt's own, so far
     spent_before: dict[str, TokenUsage] = field(default_factory=dict)  # the run's, before this attempt
     marked: asyncio.Future[None] | None = None  # the task's row marked running (awaited before the end)
+    fresh: bool = False  # the attempt made the task's file: nothing was recorded for the task before it
 
 
 async def first_attempt(
@@ -50,7 +51,7 @@ async def first_attempt(
     if attempt is None:
         return None
     deadline = utc_now() + timedelta(seconds=settings.task_timeout_seconds)  # from when the run can begin
-    return Start(attempt, deadline, marked=_mark_running(task, store, now))
+    return Start(attempt, deadline, marked=_mark_running(task, store, now), fresh=True)
 
 
 async def start_attempt(task: TaskInput, settings: Settings, store: TaskStore, holder: str, now: datetime) -> Start:

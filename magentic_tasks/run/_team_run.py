@@ -59,7 +59,12 @@ class _Progress:
     final_answer: str | None = None
     rounds: int = 0
     saved: int = 0  # rounds checkpointed by this slice
+    saving: set[asyncio.Future[bool]] = field(default_factory=set)  # checkpoints handed over, not landed yet
     review: PlanReview | None = None
+
+    def landed(self, landing: asyncio.Future[bool]) -> None:
+        self.saving.discard(landing)
+        self.saved += not landing.cancelled() and landing.result()
 
 
 async def run_team(
@@ -122,15 +127,20 @@ async def run_team(
         progress.rounds += not review
         elapsed = time.monotonic() - started
         boundary = RoundBoundary(state, progress.rounds, len(progress.messages), elapsed_before + elapsed)
-        saved = checkpoint is not None and await checkpoint(boundary)
-        progress.saved += saved
+        landing = None if checkpoint is None else await checkpoint(boundary)
+        if landing is not None:
+            progress.saving.add(landing)
+            landing.add_done_callback(progress.landed)
+        # The next round runs while the checkpoint is written; a run waits for it only to pause here.
+        pausing = review or (slice_seconds is not None and elapsed >= slice_seconds)
+        saved = pausing and landing is not None and await asyncio.shield(landing)
         if review:
             if not saved:  # a task cannot wait for its reviewer without its state: try again later
                 raise PlanNotSaved("the plan could not be saved for review (the task mirror is unavailable)")
             progress.review = planned(state, settings)
             return False
         # A slice pauses only where it can be resumed: at a boundary it saved.
-        return slice_seconds is None or elapsed < slice_seconds or not saved
+        return not pausing or not saved
 
     async with contextlib.AsyncExitStack() as resources:
         try:
@@ -165,6 +175,8 @@ async def run_team(
         except TimeoutError:
             await _cancel(consumer, token)
             await _keep_prompt(task, progress, sink, redact)
+            if progress.saving:  # whether the last boundaries were saved decides what comes next
+                await asyncio.wait(progress.saving)
             if hard < time_left and progress.saved:  # a round outran the function: go on from the last boundary
                 return report("completed", paused=True, stop_reason="slice")
             if await answered_last():

@@ -3,8 +3,9 @@
 Messages and token usage arrive as the team produces them. The writer holds them and hands over
 one `Batch` when the oldest has waited `flush_seconds` (MIRROR_FLUSH_SECONDS: a follower of
 `GET /tasks/{id}/messages` sees every message within about that long), at once when the run
-reaches a round boundary (the batch then carries the round's checkpoint), and when the attempt
-ends (the batch then records its end).
+reaches a round boundary (the batch then carries the round's checkpoint: `hand` gives the run a
+future of its landing, and the run goes on while it is written), and when the attempt ends (the
+batch then records its end).
 
 A batch is handed over without waiting for the one before it to land: on a file share a write
 takes a few hundred milliseconds, and a round boundary that comes while a timed batch is still
@@ -52,6 +53,7 @@ class TranscriptWriter:
         self._background: set[asyncio.Future[bool]] = set()
         self._writing: set[asyncio.Future[int | None]] = set()  # batches handed over, not landed yet
         self._closed = False
+        self._write_seconds = 0.0  # how long the last batch took to land once handed over
         self.batches = 0  # written so far
 
     def add(self, views: Sequence[MessageView]) -> None:
@@ -68,13 +70,18 @@ class TranscriptWriter:
     async def flush(self, checkpoint: Checkpoint | None = None, end: AttemptEnd | None = None) -> bool:
         """Write what is held, with `checkpoint` and `end`, in one batch; whether it was written
         (True when there was nothing to write)."""
-        async with self._lock:  # only to make the batch: its write is not waited for here
+        return await asyncio.shield(await self.hand(checkpoint, end))
+
+    async def hand(self, checkpoint: Checkpoint | None = None, end: AttemptEnd | None = None) -> asyncio.Future[bool]:
+        """Hand over what is held, with `checkpoint` and `end`, as one batch, without waiting for its
+        write: a future of whether it was written (True at once when there was nothing to write)."""
+        async with self._lock:  # only to make the batch
             self._cancel_timer()
             if self._closed:
-                return False
+                return _settled(False)
             messages = self._pending[self._handed - self._stored:]
             if not messages and not self._usage_changed and checkpoint is None and end is None:
-                return True
+                return _settled(True)
             self._usage_changed = False
             usage = dict(self._meter.by_agent)
             mark = progress_mark(self._handed + len(messages), sum(u.prompt_tokens + u.completion_tokens
@@ -87,8 +94,16 @@ class TranscriptWriter:
             self._handed += len(messages)
             writing = asyncio.ensure_future(best_effort(self._store.write_batch, batch))
             self._writing.add(writing)
-            writing.add_done_callback(lambda done: self._landed(batch, done))  # also when no one awaits it
-        return await asyncio.shield(writing) is not None
+            written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            handed_at = asyncio.get_running_loop().time()
+            writing.add_done_callback(lambda done: self._landed(batch, done, written, handed_at))  # awaited or not
+        return written
+
+    def next_batch_in(self) -> float | None:
+        """Seconds until what is held is handed over; None when nothing is due."""
+        if self._timer is None:
+            return None
+        return max(self._timer.when() - asyncio.get_running_loop().time(), 0.0)
 
     async def close(self, end: AttemptEnd | None = None) -> bool:
         """The slice's last batch, with the attempt's `end` when the attempt ends here; nothing is
@@ -103,9 +118,18 @@ class TranscriptWriter:
             await asyncio.wait(unfinished)
         return written and self._stored == self._handed
 
-    def _landed(self, batch: Batch, done: asyncio.Future[int | None]) -> None:
+    def _landed(
+        self, batch: Batch, done: asyncio.Future[int | None], written: asyncio.Future[bool], handed_at: float
+    ) -> None:
         self._writing.discard(done)
-        if not done.cancelled() and done.exception() is None and done.result() is not None:
+        landed = not done.cancelled() and done.exception() is None and done.result() is not None
+        if landed:
+            self._write_seconds = asyncio.get_running_loop().time() - handed_at
+        if not written.done():  # a write that raised (not a StoreError: a defect) is told here, once
+            written.set_result(landed)
+            if not done.cancelled() and (error := done.exception()) is not None:
+                logger.error("task %s: a transcript batch failed", self._task_id, exc_info=error)
+        if landed:
             end = batch.first_seq + len(batch.messages)
             if batch.messages and end > self._stored:  # stored on top of all before it (or refused)
                 del self._pending[: end - self._stored]
@@ -119,7 +143,11 @@ class TranscriptWriter:
 
     def _soon(self) -> None:
         if self._timer is None and not self._closed:
-            self._timer = asyncio.get_running_loop().call_later(self._flush_seconds, self._flush_in_background)
+            # Handed over early by as long as the last write took, so that it lands about
+            # `flush_seconds` after the oldest message (on a share a write takes a good part of a
+            # second); never more often than twice per `flush_seconds`.
+            delay = max(self._flush_seconds - self._write_seconds, self._flush_seconds / 2)
+            self._timer = asyncio.get_running_loop().call_later(delay, self._flush_in_background)
 
     def _flush_in_background(self) -> None:
         self._timer = None
@@ -137,3 +165,9 @@ class TranscriptWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def _settled(value: bool) -> asyncio.Future[bool]:
+    settled: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    settled.set_result(value)
+    return settled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +35,8 @@ class Resume:
     attempt: int = 0
 
 
-# Saves a boundary; whether it was saved.
-CheckpointSink = Callable[[RoundBoundary], Awaitable[bool]]
+# Hands a boundary over to be saved: a future of whether it was (the run waits only where it pauses).
+CheckpointSink = Callable[[RoundBoundary], Awaitable[asyncio.Future[bool]]]
 
 
 @dataclass

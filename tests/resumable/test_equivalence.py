@@ -4,7 +4,10 @@ subclasses touch private autogen APIs) to autogen-agentchat / autogen-ext 0.7.5.
 
 Each run is a subprocess (`run_once`) against one scripted model server over real HTTP, with real
 SQLite: the killed process dies with `os._exit` right after a checkpoint commits, and the resumed
-one knows only what the shared file holds."""
+one knows only what the shared file holds. A run does not wait for its checkpoint to be written:
+the next round's first call may already be on its way when the process dies, as any call in
+flight at a kill is. The server holds that call unanswered, so the killed process dies with it
+in flight (never answered, never billed), and the resumed run makes it again."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +70,34 @@ def run_once(folder: Path, server: ScriptedModelServer, scenario: Scenario, *arg
     return Ran(json.loads(done.stdout) if done.returncode == 0 else None, done.returncode)
 
 
+def killed_after_round(
+    folder: Path, server: ScriptedModelServer, scenario: Scenario, k: int, whole_log: list[Any], *args: str
+) -> Ran:
+    """Run until round k's checkpoint commits, then die. Round k + 1 begins with the progress ledger
+    that follows the k-th one naming a speaker (one followed by a re-plan or the final answer names
+    none): that call, if the run sends it before dying, waits unanswered and is abandoned by the
+    kill; every later call is answered as usual."""
+    ledgers = [i for i, (kind, _) in enumerate(whole_log) if kind == "ledger"]
+    naming = [i for i in ledgers if whole_log[i + 1][0] not in ("facts_update", "final_answer")]
+    first_of_next_round = next(i for i in ledgers if i > naming[k - 1])
+    server.set_faults(Faults(hold_after=first_of_next_round, latency=0.001, notice_hangups=True))
+    killed = run_once(folder, server, scenario, "--kill-after-round", str(k), *args)
+    server.set_faults(Faults())
+    server.release_all()
+    deadline = time.monotonic() + 30
+    while any(r.ended_at is None for r in server.requests):  # the held call notices its client is gone
+        assert time.monotonic() < deadline, "a held call was never abandoned"
+        time.sleep(0.01)
+    return killed
+
+
+def answered(server: ScriptedModelServer, log: list[Any]) -> list[Any]:
+    """The log without the calls abandoned unanswered (at most the one in flight at a kill)."""
+    abandoned = [r.abandoned for r in server.requests]
+    assert sum(abandoned) <= 1
+    return [entry for entry, gone in zip(log, abandoned, strict=True) if not gone]
+
+
 def request_log(server: ScriptedModelServer, folder: Path) -> list[tuple[str | None, str]]:
     """Each request's kind and body (the run's own temporary folder, which the FileSurfer names, masked)."""
     return [(r.kind, json.dumps(r.body, sort_keys=True).replace(str(folder), "<folder>")) for r in server.requests]
@@ -106,14 +138,18 @@ def test_a_run_killed_after_round_k_resumes_to_the_same_requests_and_transcript(
     whole, whole_log, _ = uninterrupted[name]
     assert whole.outcome is not None and whole.outcome["status"] == "completed"
     with ScriptedModelServer(scenario.script) as server:
-        killed = run_once(tmp_path, server, scenario, "--kill-after-round", str(k))
+        killed = killed_after_round(tmp_path, server, scenario, k, whole_log)
         calls_before_resume = server.calls
+        in_flight = [entry for entry, r in zip(request_log(server, tmp_path), server.requests, strict=True)
+                     if r.abandoned]
         resumed = run_once(tmp_path, server, scenario)
-        log, served = request_log(server, tmp_path), server.served.total
+        log, served = answered(server, request_log(server, tmp_path)), server.served.total
 
     assert killed.returncode == KILLED and resumed.outcome is not None
-    assert log == whole_log  # not one model call made twice, none left out, each request byte-identical
-    assert calls_before_resume < len(whole_log)  # the kill really came before the end
+    assert log == whole_log  # not one answered model call made twice, none left out, each byte-identical
+    # The call in flight at the kill, if any, was round k + 1's first, which the resumed run made again.
+    assert in_flight in ([], [whole_log[calls_before_resume - 1]])
+    assert calls_before_resume - len(in_flight) < len(whole_log)  # the kill really came before the end
     assert transcript(resumed.outcome) == transcript(whole.outcome)
     assert resumed.outcome["final_answer"] == whole.outcome["final_answer"] is not None
     outcome = resumed.outcome

@@ -32,7 +32,7 @@ from magentic_tasks.resumable._images import IMAGES
 from magentic_tasks.store import TaskStore
 from tests.browser.conftest import chromium_pids
 from tests.resumable.run_once import KILLED, TASK_ID
-from tests.resumable.test_equivalence import Ran, Scenario, request_log, rows, run_once
+from tests.resumable.test_equivalence import Ran, Scenario, answered, killed_after_round, request_log, rows, run_once
 from tests.support.model_server import Script, ScriptedModelServer, click, scroll_down, visit
 from tests.support.web_site import CHROMIUM, Site, chromium_missing, serve_site
 
@@ -107,14 +107,14 @@ def test_a_web_surfer_run_killed_after_round_k_reopens_its_page_and_sends_the_sa
     assert whole.outcome is not None and whole.outcome["status"] == "completed"
     assert whole_paths == ["/start", "/article", "/next"]
     with ScriptedModelServer(scenario.script) as server:
-        killed = run_once(tmp_path, server, scenario, "--kill-after-round", str(k), QUICK)
+        killed = killed_after_round(tmp_path, server, scenario, k, whole_log, QUICK)
         wait_gone(marker)  # the killed worker's browser went with it
         checkpoint = TaskStore(tmp_path / "tasks.db").latest_checkpoint(TASK_ID)  # in the task's own file
         assert checkpoint is not None
         saved = json.dumps(checkpoint.state)
         before = len(site.requests)
         resumed = run_once(tmp_path, server, scenario, QUICK)
-        log = [(kind, without_images(body)) for kind, body in request_log(server, tmp_path)]
+        log = answered(server, [(kind, without_images(body)) for kind, body in request_log(server, tmp_path)])
         served = server.served.total
     wait_gone(marker)
 
@@ -122,7 +122,7 @@ def test_a_web_surfer_run_killed_after_round_k_reopens_its_page_and_sends_the_sa
     # The resumed WebSurfer went straight back to its page (the article, or the page its link led to).
     assert site.paths()[before] == ("/article" if k < 3 else "/next")
     assert "/start" not in site.paths()[before:]
-    assert log == whole_log  # every model call once, each request the same but for its screenshots' bytes
+    assert log == whole_log  # every answered model call once, each the same but for its screenshots' bytes
     assert sum(1 for kind, _ in log if kind == "web_surfer") == ROUNDS  # three actions and an answer
     assert transcript(resumed.outcome) == transcript(whole.outcome)
     assert resumed.outcome["prompt_tokens"] + resumed.outcome["completion_tokens"] == served

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from magentic_tasks.schemas import MessageView, TaskInput, TokenUsage
 from magentic_tasks.settings import Settings, SqliteLocking
 from magentic_tasks.store import AttemptEnd, Batch, Checkpoint, TaskStore, progress_mark
 from tests.run.test_attempt import TASK, scripted_client
+from tests.support.model_server import Script, ScriptedModelServer
 
 T = TypeVar("T")
 
@@ -40,7 +42,7 @@ class CountingStore(TaskStore):
         self.writes: list[str] = []
         self.batches: list[tuple[float, Batch]] = []
         self.first_batch = first_batch
-        self.in_batch = False
+        self._batch_thread = threading.local()  # batches are written in the mirror's threads, several at once
         shared_write, own_write = self.db.write, self.files.write
 
         def counted_shared(fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -50,21 +52,29 @@ class CountingStore(TaskStore):
 
         def counted_own(task_id: str, fn: Callable[[sqlite3.Connection], T], *args: Any, **kwargs: Any) -> T:
             result = own_write(task_id, fn, *args, **kwargs)
-            self.writes.append("batch" if self.in_batch else "own")
+            self.writes.append("batch" if getattr(self._batch_thread, "on", False) else "own")
             return result
+
+        own_read = self.files.read
+        self.reads = 0  # of the task's own file
+
+        def counted_read(task_id: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+            self.reads += 1
+            return own_read(task_id, fn)
 
         self.db.write = counted_shared  # type: ignore[method-assign]
         self.files.write = counted_own  # type: ignore[method-assign]
+        self.files.read = counted_read  # type: ignore[method-assign]
 
     def write_batch(self, batch: Batch) -> int:
         first, self.first_batch = self.first_batch, None
         if first is not None:
             first()
-        self.in_batch = True
+        self._batch_thread.on = True
         try:
             stored = super().write_batch(batch)
         finally:
-            self.in_batch = False
+            self._batch_thread.on = False
         self.batches.append((time.monotonic(), batch))
         return stored
 
@@ -188,8 +198,65 @@ async def test_a_run_writes_a_batch_per_round_and_a_constant_number_of_other_tra
     # attempt (taking the run's lease); after the outcome, the attempt ends, the checkpoints and the
     # lease go.
     assert sorted(w for w in store.writes if w != "batch") == ["own", "own", "shared", "shared"]
+    # Read back: the tokens of every attempt, once. The attempt made the task's file, so it reads no
+    # file rows back (on a share each read is round trips at the start and at the end of the run).
+    assert store.reads == 1
     assert store.latest_checkpoint(task.task_id) is None
     assert [m.content for m in store.messages(task.task_id, 1)] == [m.content for m in outcome.messages]
+
+
+async def test_the_next_round_runs_while_the_rounds_checkpoint_is_still_being_written(tmp_path: Path) -> None:
+    """On a share a checkpoint takes a good part of a second to write: the run does not wait for it
+    (a kill meanwhile resumes from the round before, as a kill during the write always did)."""
+    lands = threading.Event()
+
+    class SlowCheckpoints(CountingStore):
+        def write_batch(self, batch: Batch) -> int:
+            if batch.checkpoint is not None:
+                assert lands.wait(60)  # the round's checkpoint lands only once the test lets it
+            return super().write_batch(batch)
+
+    store = SlowCheckpoints(tmp_path / "tasks.db")
+    task = TaskInput.model_validate({**TASK.model_dump(), "task_id": "overlapped"})
+    with ScriptedModelServer(Script(rounds_before_satisfied=1)) as server:
+        settings = Settings(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-test-key-000000000000",
+                            TASKS_DB_PATH=str(tmp_path / "tasks.db"), TASK_WORKSPACE_ROOT=str(tmp_path / "ws"),
+                            MIRROR_FLUSH_SECONDS=30)
+        running = asyncio.ensure_future(execute_task(task, settings, store=store))
+        while server.calls_by_kind.get("ledger", 0) < 2:  # round 2 begins with the orchestrator's ledger
+            assert not running.done(), "the run ended before it asked for round 2's ledger"
+            await asyncio.sleep(0.01)
+        assert store.latest_checkpoint(task.task_id) is None  # round 1's checkpoint is still on its way
+        lands.set()
+        outcome = await running
+    assert outcome.status == "completed"
+    assert [batch.checkpoint.round for _, batch in store.batches if batch.checkpoint is not None] == [1]
+    assert [m.content for m in store.messages(task.task_id, 1)] == [m.content for m in outcome.messages]
+
+
+async def test_a_timed_batch_is_handed_over_early_by_as_long_as_the_last_write_took(tmp_path: Path) -> None:
+    """So that a follower sees a message about MIRROR_FLUSH_SECONDS after it was made, on a share too
+    (where a write takes a good part of a second); never more often than twice per interval."""
+    slow = threading.Event()
+
+    class Share(CountingStore):
+        def write_batch(self, batch: Batch) -> int:
+            assert slow.wait(60)  # lands once the test has seen it take its time
+            return super().write_batch(batch)
+
+    store = Share(tmp_path / "tasks.db")
+    store.begin_attempt(TASK, datetime(2026, 11, 28, tzinfo=UTC))
+    writer = writer_for(store, flush_seconds=2)
+    writer.add(views("a"))
+    first = await writer.hand()
+    await asyncio.sleep(0.6)  # the share takes 0.6 s or more for this write
+    slow.set()
+    assert await first
+    writer.add(views("b"))
+    due = writer.next_batch_in()
+    assert due is not None and 1.0 <= due <= 1.4  # 2 s less the write's 0.6 s (or more), at least half of 2 s
+    assert await writer.close()
+    assert stored(store) == ["a", "b"]
 
 
 async def test_a_batch_cancelled_mid_write_lands_before_the_next_so_usage_never_goes_back(tmp_path: Path) -> None:

@@ -161,7 +161,8 @@ class Faults:
     canary: str | None = None  # text put in each error message
     echo_credentials: bool = False  # put the api-key / bearer token received in each error message
     # While sleeping `latency`, watch the connection: a client that hung up (a cancelled call) is
-    # recorded as `abandoned` and gets no answer, and its tokens are not counted as served.
+    # recorded as `abandoned` and gets no answer, its tokens are not counted as served, and the
+    # script does not move on (its next call of that kind gets the answer this one would have had).
     notice_hangups: bool = False
     # Requests after the first `hold_after` (since the faults were set) wait until `release_all()`.
     hold_after: int | None = None
@@ -423,6 +424,15 @@ class ScriptedModelServer:
                 counts[key] += 1
             return faults, fails, ledger_index
 
+    def _unanswered(self, record: RecordedRequest, ledger_index: int) -> None:
+        """A call its client gave up on before the answer leaves the script where it was: the next
+        call of its kind gets the answer this one would have had (as a model that never answered)."""
+        with self._lock:
+            counts = {"ledger": self._ledgers_answered, "web_surfer": self._web_steps}.get(record.kind or "")
+            key = task_key(record.kind, record.body) if record.kind and self.script.per_task else ""
+            if counts is not None and ledger_index >= 0 and counts[key] == ledger_index + 1:
+                counts[key] -= 1
+
     def _served(self, record: RecordedRequest, usage: Usage) -> None:
         with self._lock:
             record.usage = usage
@@ -526,6 +536,8 @@ class _Handler(BaseHTTPRequestHandler):
             if server._stopping.is_set():
                 return
         if faults.latency and self._sleep(faults.latency, record, faults.notice_hangups):
+            if record.abandoned:
+                server._unanswered(record, ledger_index)
             return
         if server._wait_if_held(record.kind):
             return
