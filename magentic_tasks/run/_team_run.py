@@ -88,10 +88,11 @@ async def run_team(
     boundary) the team is cancelled through its token and the run ends `cancelled` with that
     reason, keeping the transcript and tokens so far. `meter` (a fresh one by default) counts every
     model call. `checkpoint` gets every clean round boundary (never one after a stop, a cancel or an
-    error); `time_left` is what remains of the whole run's deadline (TASK_TIMEOUT_SECONDS by
-    default); after `slice_seconds` the run pauses at the next round boundary (`paused`). With
-    `review_plan` a fresh run pauses once facts and plan are made (`review`), checkpointed as round 0
-    (a plan that cannot be checkpointed fails the attempt, retryably)."""
+    error) and is written while the next round runs; `time_left` is what remains of the whole run's
+    deadline (TASK_TIMEOUT_SECONDS by default); after `slice_seconds` the run pauses at the next
+    round boundary (`paused`). With `review_plan` a fresh run pauses once facts and plan are made
+    (`review`), checkpointed as round 0 (a plan that cannot be checkpointed fails the attempt,
+    retryably)."""
     started = time.monotonic()
     meter = meter or UsageMeter(settings.max_tokens_per_task)
     progress = _Progress(messages=list(resume.history) if resume else [], rounds=resume.rounds if resume else 0)
