@@ -13,7 +13,9 @@ writes must leave nothing a read or the reconcile timer cannot repair:
    whoever waits for a stopped run (the announcement of a cancelled task, DELETE) never sees it
    ended before the run's own outcome (its tokens) is recorded. A crash before this step leaves
    checkpoints of a final task, which nothing resumes (a run checks for an outcome first), and an
-   attempt that looks open until it is too old to be running (`TaskReader.streaming`).
+   attempt that looks open until it is too old to be running (`TaskReader.streaming`). For a
+   task that never ran (cancelled while pending) this step makes its file: a first attempt reads
+   no shared file, so that file is what tells a run delivered later that the task has an outcome.
 
 A run whose last batch stored its whole transcript (`streamed`) needs no copy of it in step 1.
 """

@@ -16,7 +16,7 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 
 from magentic_tasks.errors import TaskRunError
 from magentic_tasks.run import execute_task, record_failure
-from magentic_tasks.schemas import RunOutcome, TaskInput
+from magentic_tasks.schemas import STOPPED, RunOutcome, TaskInput
 from magentic_tasks.settings import Settings
 from magentic_tasks.store import TaskStore
 
@@ -99,6 +99,22 @@ async def test_a_redelivered_activity_does_not_run_the_team_again(settings: Sett
     assert usage_total(second_client).prompt_tokens == 0  # no model call at all
     assert store.last_attempt(TASK.task_id) == 1
     assert len(store.messages(TASK.task_id, 1)) == len(first.messages)
+
+
+async def test_a_task_cancelled_before_it_ran_is_not_run_by_an_activity_delivered_after(
+    settings: Settings, store: TaskStore
+) -> None:
+    """The cancel's outcome makes the task's own file (with no attempt in it): a first attempt reads
+    no shared file, so that file is what tells a late run activity the task has an outcome."""
+    cancelled = RunOutcome(status="cancelled", stop_reason=STOPPED, error="cancelled by its owner",
+                           finished_at=datetime(2026, 12, 6, tzinfo=UTC))
+    store.save_outcome(TASK, cancelled, None)
+    assert store.task_file(TASK.task_id).is_file()
+    late = scripted_client()
+    outcome = await execute_task(TASK, settings, store=store, client=late)
+    assert (outcome.status, outcome.error) == ("cancelled", "cancelled by its owner")
+    assert usage_total(late).prompt_tokens == 0  # no model call at all
+    assert store.last_attempt(TASK.task_id) is None
 
 
 async def test_a_redelivered_activity_after_a_terminal_failure_does_not_run_again(
