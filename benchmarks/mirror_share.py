@@ -152,7 +152,10 @@ def _waits() -> dict[str, float]:
     if hasattr(attempt, "first_attempt"):
         timed(attempt, "first_attempt", "start", blocking=False)
     timed(attempt.AttemptRecorder, "checkpoint", "rounds", blocking=False)
-    timed(attempt, "_usage_of_all_attempts", "end", blocking=False)
+    ending = attempt
+    with contextlib.suppress(ImportError):  # the end of a run has a module of its own now
+        ending = importlib.import_module("magentic_tasks.run._outcome")
+    timed(ending, "_usage_of_all_attempts", "end", blocking=False)
     timed(store, "save_outcome", "end", blocking=True)
     if hasattr(importlib.import_module("magentic_tasks.run._transcript_writer").TranscriptWriter, "close"):
         timed(importlib.import_module("magentic_tasks.run._transcript_writer").TranscriptWriter, "close", "end",

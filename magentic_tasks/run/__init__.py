@@ -18,12 +18,13 @@ The autogen subclasses that make a run resumable live in `magentic_tasks.resumab
 """
 
 from ..schemas import IMAGE_REF_TYPE, IMAGE_TYPE
-from ._attempt import execute_slice, execute_task, record_failure
+from ._attempt import execute_slice, execute_task
 from ._clients import build_model_client, shared_http_client
 from ._code_execution import build_code_executor
 from ._errors import TRANSIENT_ERRORS, budget_message, describe
 from ._lease import RunLease
 from ._metering import AttemptMeter, MeteredClient, UsageMeter
+from ._outcome import record_failure
 from ._progress import ProgressTracker
 from ._recorder import AttemptRecorder
 from ._review import PLAN_REJECTED, REVIEW_EXPIRED, awaits_review, decided, planned, with_plan
