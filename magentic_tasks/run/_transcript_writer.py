@@ -125,10 +125,10 @@ class TranscriptWriter:
         landed = not done.cancelled() and done.exception() is None and done.result() is not None
         if landed:
             self._write_seconds = asyncio.get_running_loop().time() - handed_at
-        if not written.done():  # a write that raised (not a StoreError: a defect) is told here, once
+        if not done.cancelled() and (error := done.exception()) is not None:  # not a StoreError: a defect
+            logger.error("task %s: a transcript batch failed", self._task_id, exc_info=error)
+        if not written.done():  # (cancelled when a caller that did not shield it was)
             written.set_result(landed)
-            if not done.cancelled() and (error := done.exception()) is not None:
-                logger.error("task %s: a transcript batch failed", self._task_id, exc_info=error)
         if landed:
             end = batch.first_seq + len(batch.messages)
             if batch.messages and end > self._stored:  # stored on top of all before it (or refused)
