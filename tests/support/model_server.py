@@ -276,6 +276,7 @@ class ScriptedModelServer:
         self._seen = 0  # requests since the faults were set
         self._released = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
+        self._connections = 0  # open, each in a thread of its own
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -334,6 +335,12 @@ class ScriptedModelServer:
             self._faults = replace(faults or self._faults, **changes)
             self._eligible_seen = 0
             self._seen = 0
+
+    @property
+    def connections(self) -> int:
+        """Client connections still open (a request being read, held, answered, or the next awaited)."""
+        with self._lock:
+            return self._connections
 
     def release_all(self) -> None:
         """Let the requests held by `Faults.hold_after` (and every later one) be answered."""
@@ -502,6 +509,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.model_server._lock:
+            self.model_server._connections += 1
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.model_server._lock:
+                self.model_server._connections -= 1
 
     def do_GET(self) -> None:
         self._send_json(HTTPStatus.NOT_FOUND, _error_body("not found", "invalid_request_error", "not_found"))
