@@ -84,3 +84,17 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     server = Azurite.start(launcher, tmp_path_factory.mktemp("azurite"))
     yield server
     server.stop()
+
+
+# ---- Debian's Chromium (tests/support/web_site.py) --------------------------------------------
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium executable; the test is skipped, with the reason, when there is none."""
+    from tests.support.web_site import CHROMIUM, chromium_missing
+
+    reason = chromium_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    return CHROMIUM

@@ -20,15 +20,6 @@ from tests.support.web_site import CHROMIUM, Site, chromium_missing, serve_site
 __all__ = ["CHROMIUM", "MapResolver", "Site", "chromium_missing", "chromium_pids"]
 
 
-@pytest.fixture
-def chromium() -> str:
-    """The Chromium executable; the test is skipped, with the reason, when there is none."""
-    reason = chromium_missing()
-    if reason is not None:
-        pytest.skip(reason)
-    return CHROMIUM
-
-
 class MapResolver:
     """A resolver for tests: each name to its answers, in turn (the last one repeats)."""
 

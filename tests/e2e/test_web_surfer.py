@@ -39,10 +39,8 @@ from tests.browser.conftest import MapResolver
 from tests.e2e.conftest import Harness, StartApp, as_json
 from tests.support.model_server import Script, WebStep, click, scroll_down, type_into, visit
 from tests.support.web_site import (
-    CHROMIUM,
     Site,
     cdp_chromium,
-    chromium_missing,
     descendants,
     is_chromium,
     serve_site,
@@ -51,15 +49,6 @@ from tests.support.web_site import (
 WEB = "WebSurfer"
 TEXT_MODEL_INFO = {"vision": False, "function_calling": True, "json_output": True, "family": "unknown",
                    "structured_output": True}
-
-
-@pytest.fixture
-def chromium() -> str:
-    """The Chromium executable; the test is skipped, with the reason, when there is none."""
-    reason = chromium_missing()
-    if reason is not None:
-        pytest.skip(reason)
-    return CHROMIUM
 
 
 @pytest.fixture
